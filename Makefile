@@ -1,0 +1,39 @@
+# The two commands: `make demo` and `make test`. Each creates the virtualenv it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+SDK_VENV := .venv-sdk
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+SDK_INSTALLED := $(SDK_VENV)/.installed
+
+.PHONY: demo test test-long lint sandbox bench clean
+
+demo: $(INSTALLED)
+	$(VENV)/bin/labelrounds demo
+
+test: $(INSTALLED) $(SDK_INSTALLED)
+	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(PY) -m pytest -q
+
+test-long: $(INSTALLED) $(SDK_INSTALLED)
+	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python LABELROUNDS_LONG_TESTS=1 $(PY) -m pytest -q
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check labelrounds tasks flows deployments
+
+sandbox: $(INSTALLED)
+	$(VENV)/bin/labelrounds sandbox serve --seed lemons
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+# The official SDK, for the compatibility tests and the tutorial walkthrough (see pyproject's compat extra).
+$(SDK_INSTALLED): requirements-sdk.txt
+	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install -q -r requirements-sdk.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(SDK_VENV) .pytest_cache .hypothesis

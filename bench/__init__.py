@@ -1,0 +1,1 @@
+"""Benchmarks run on demand; each writes its figures to a file."""

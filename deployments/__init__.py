@@ -1,0 +1,1 @@
+"""Prefect deployment definitions for the labelrounds flows."""
