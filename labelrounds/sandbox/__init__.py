@@ -1,0 +1,1 @@
+"""The embedded Supervisely-compatible sandbox server."""

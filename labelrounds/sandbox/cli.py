@@ -1,0 +1,5 @@
+"""`labelrounds sandbox …` commands."""
+
+import typer
+
+sandbox_app = typer.Typer(no_args_is_help=True, add_completion=False)
