@@ -1,0 +1,184 @@
+"""Pure planning functions: round and share keys, job names, and the split of images across labelers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+
+import pandas as pd
+
+from labelrounds.round_spec import ROUND_NAME_MAX_LENGTH, ROUND_NAME_PATTERN, LabelerSpec, SplitStrategy
+
+# Supervisely does not document a maximum job name length; 100 characters stays well inside what the web UI shows.
+JOB_NAME_MAX_LENGTH = 100
+JOB_NAME_SEPARATOR = " | "
+
+#: Columns an images frame must have (one row per image, as `steps.split` lists them).
+IMAGE_COLUMNS: tuple[str, ...] = ("dataset_id", "dataset_name", "image_id", "image_name")
+#: Columns of a plan frame (one row per image and the job share it belongs to).
+PLAN_COLUMNS: tuple[str, ...] = (
+    "round_key",
+    "share_key",
+    "job_name",
+    "cycle",
+    "labeler",
+    "dataset_id",
+    "dataset_name",
+    "image_id",
+    "image_name",
+)
+
+
+class PlanningError(ValueError):
+    """The inputs of a plan are inconsistent (no images, duplicate image ids, no labelers, ...)."""
+
+
+def round_key(round_name: str, project_id: int) -> str:
+    """The identity of a round inside one project, stored in each job's customData: `<round name>@<project id>`."""
+    if not re.fullmatch(ROUND_NAME_PATTERN, round_name) or len(round_name) > ROUND_NAME_MAX_LENGTH:
+        raise PlanningError(f"round name {round_name!r} is not slug-safe (letters, digits, '.', '_', '-')")
+    if project_id <= 0:
+        raise PlanningError(f"project id must be positive, got {project_id}")
+    return f"{round_name}@{project_id}"
+
+
+def share_key(dataset_id: int, image_ids: Iterable[int], cycle: int = 0) -> str:
+    """A digest of a job's content, order-insensitive: `d<dataset>-c<cycle>-n<count>-<hash of the image ids>`.
+
+    Within a round the shares of one cycle are disjoint, so the key is unique per job of the round.
+    """
+    ordered = sorted(set(image_ids))
+    digest = hashlib.sha256(",".join(map(str, ordered)).encode()).hexdigest()[:12]
+    return f"d{dataset_id}-c{cycle}-n{len(ordered)}-{digest}"
+
+
+def job_name(
+    round_name: str, dataset_name: str, labeler: str, cycle: int = 0, parent_job_id: int | None = None
+) -> str:
+    """The deterministic, human-readable name of a round's job, at most JOB_NAME_MAX_LENGTH characters.
+
+    `round | dataset | labeler` for the first cycle, `round | dataset | labeler | rework <cycle> of #<parent>` for a
+    rework job. A name that would be too long is cut and ends with a digest of the full name, so it stays distinct.
+    """
+    parts = [round_name, dataset_name, labeler]
+    if cycle:
+        parts.append(f"rework {cycle}" + (f" of #{parent_job_id}" if parent_job_id is not None else ""))
+    full = JOB_NAME_SEPARATOR.join(parts)
+    if len(full) <= JOB_NAME_MAX_LENGTH:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[: JOB_NAME_MAX_LENGTH - len(digest) - 1]}~{digest}"
+
+
+def apportion(total: int, weights: Sequence[float]) -> list[int]:
+    """Split `total` items into integer quotas proportional to `weights` (largest remainder method).
+
+    Exact arithmetic; each quota is the floor or the ceiling of its exact share; ties go to the earlier weight.
+    """
+    if total < 0:
+        raise PlanningError(f"cannot apportion a negative total ({total})")
+    if not weights:
+        raise PlanningError("cannot apportion without weights")
+    exact_weights = [Fraction(weight) for weight in weights]
+    if any(weight <= 0 for weight in exact_weights):
+        raise PlanningError("weights must be positive")
+    weight_sum = sum(exact_weights)
+    exact = [total * weight / weight_sum for weight in exact_weights]
+    quotas = [int(share) for share in exact]  # floor: every share is non-negative
+    leftover = total - sum(quotas)
+    by_remainder = sorted(range(len(exact)), key=lambda index: (-(exact[index] - quotas[index]), index))
+    for index in by_remainder[:leftover]:
+        quotas[index] += 1
+    return quotas
+
+
+def plan_split(
+    images: pd.DataFrame,
+    labelers: Sequence[LabelerSpec],
+    strategy: SplitStrategy,
+    round_key: str,
+    *,
+    round_name: str,
+) -> pd.DataFrame:
+    """Assign every image to exactly one job share; one row per (image, share), columns PLAN_COLUMNS.
+
+    Images are ordered by (dataset id, image id) and cut into one contiguous run per labeler, in the given labeler
+    order, sized by `apportion` (equal weights for `even`, so sizes differ by at most one image). A run that spans
+    several datasets becomes one share per dataset, because a job belongs to one dataset. Labelers whose quota is
+    zero get no share. The same inputs always give the same plan.
+
+    Args:
+        images: one row per image with IMAGE_COLUMNS (other columns are ignored).
+        labelers: who labels, in order; only `login` and `weight` are used.
+        strategy: even or weighted.
+        round_key: the round's key (see `round_key`), copied into every row.
+        round_name: the round's name, used for job names.
+
+    Raises:
+        PlanningError: no images, duplicate image ids, missing columns, no or duplicate labelers.
+    """
+    rows = _checked_images(images)
+    logins = _checked_logins(labelers)
+    weights = (
+        [1.0] * len(logins) if strategy is SplitStrategy.EVEN else [labeler.weight for labeler in labelers]
+    )
+    quotas = apportion(len(rows), weights)
+    assigned = [login for login, quota in zip(logins, quotas, strict=True) for _ in range(quota)]
+    shares: dict[tuple[int, str], list[tuple[int, str, int, str]]] = {}
+    for row, labeler in zip(rows, assigned, strict=True):
+        shares.setdefault((row[0], labeler), []).append(row)
+    records = []
+    for (dataset_id, labeler), share_rows in shares.items():
+        key = share_key(dataset_id, [row[2] for row in share_rows])
+        name = job_name(round_name, share_rows[0][1], labeler)
+        records += [(round_key, key, name, 0, labeler, *row) for row in share_rows]
+    return _plan_frame(records)
+
+
+def _plan_frame(records: list[tuple[object, ...]]) -> pd.DataFrame:
+    """A plan DataFrame (PLAN_COLUMNS, integer ids) from row tuples in PLAN_COLUMNS order."""
+    frame = pd.DataFrame.from_records(records, columns=list(PLAN_COLUMNS))
+    return frame.astype({"cycle": "int64", "dataset_id": "int64", "image_id": "int64"})
+
+
+def summarize_plan(plan: pd.DataFrame) -> pd.DataFrame:
+    """One row per share of a plan: share_key, job_name, cycle, labeler, dataset, image count and image ids."""
+    grouped = plan.groupby("share_key", sort=False)
+    summary = grouped.agg(
+        job_name=("job_name", "first"),
+        cycle=("cycle", "first"),
+        labeler=("labeler", "first"),
+        dataset_id=("dataset_id", "first"),
+        dataset_name=("dataset_name", "first"),
+        images=("image_id", "size"),
+    )
+    summary["image_ids"] = [sorted(int(i) for i in ids) for ids in grouped["image_id"].agg(list)]
+    return summary.reset_index()
+
+
+def _checked_images(images: pd.DataFrame) -> list[tuple[int, str, int, str]]:
+    """The images as (dataset id, dataset name, image id, image name) tuples, sorted by dataset then image id."""
+    missing = [column for column in IMAGE_COLUMNS if column not in images.columns]
+    if missing:
+        raise PlanningError(f"images frame lacks columns: {', '.join(missing)}")
+    if images.empty:
+        raise PlanningError("no images to plan")
+    repeated = images["image_id"][images["image_id"].duplicated()].unique().tolist()
+    if repeated:
+        raise PlanningError(f"image ids listed twice: {', '.join(map(str, sorted(repeated)[:10]))}")
+    rows = zip(
+        images["dataset_id"], images["dataset_name"], images["image_id"], images["image_name"], strict=True
+    )
+    return sorted((int(d), str(dn), int(i), str(name)) for d, dn, i, name in rows)
+
+
+def _checked_logins(labelers: Sequence[LabelerSpec]) -> list[str]:
+    """The labelers' logins in order; refuses an empty or repeated list."""
+    logins = [labeler.login for labeler in labelers]
+    if not logins:
+        raise PlanningError("no labelers to plan for")
+    if len({login.lower() for login in logins}) != len(logins):
+        raise PlanningError(f"duplicate labelers in {logins}")
+    return logins

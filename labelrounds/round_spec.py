@@ -1,0 +1,412 @@
+"""The parameters of a labeling round: one pydantic model that a flow takes and the Prefect UI renders as a form."""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+LOGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$"
+ROUND_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+ROUND_NAME_MAX_LENGTH = 48
+
+Login = Annotated[str, Field(min_length=1, max_length=128, pattern=LOGIN_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Color = Annotated[str, Field(pattern=COLOR_PATTERN)]
+
+
+def _id_or_name(value: Any) -> int | str:
+    """Accept a positive integer id or a non-empty name; anything else gets one clear message."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError(f"expected a positive id or a non-empty name, got {value!r}")
+
+
+IdOrName = Annotated[
+    int | str,
+    BeforeValidator(_id_or_name),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}]}),
+]
+
+
+class RoundSpecError(ValueError):
+    """A round specification (model or file) is invalid; the message names every bad field."""
+
+
+class ShapeKind(StrEnum):
+    """Geometry of an object class, as Supervisely's project meta names it."""
+
+    BITMAP = "bitmap"
+    RECTANGLE = "rectangle"
+    POLYGON = "polygon"
+    LINE = "line"
+    POINT = "point"
+    GRAPH = "graph"
+    ANY = "any"
+    ALPHA_MASK = "alpha_mask"
+    CUBOID = "cuboid"
+    CUBOID_2D = "cuboid_2d"
+    CUBOID_3D = "cuboid_3d"
+    POINT_3D = "point_3d"
+    POLYLINE_3D = "polyline_3d"
+    MASK_3D = "mask_3d"
+    MESH = "mesh"
+    CLOSED_SURFACE_MESH = "closed_surface_mesh"
+    POINT_CLOUD = "point_cloud"
+    MULTIPOLYGON = "multipolygon"
+    ORIENTED_BBOX = "oriented_bbox"
+    MULTICHANNEL_BITMAP = "multichannelBitmap"
+
+
+class TagValueType(StrEnum):
+    """Kind of value a tag carries."""
+
+    NONE = "none"
+    ANY_NUMBER = "any_number"
+    ANY_STRING = "any_string"
+    ONEOF_STRING = "oneof_string"
+    DATE = "date"
+
+
+class TagApplicability(StrEnum):
+    """What a tag may be put on: whole images, objects, or both."""
+
+    ALL = "all"
+    IMAGES_ONLY = "imagesOnly"
+    OBJECTS_ONLY = "objectsOnly"
+
+
+class ImageSelection(StrEnum):
+    """Which images of the chosen datasets the round labels."""
+
+    ALL = "all"
+    NOT_YET_LABELED = "not_yet_labeled"
+    EXPLICIT = "explicit"
+
+
+class SplitStrategy(StrEnum):
+    """How the selected images are divided between the labelers."""
+
+    EVEN = "even"
+    WEIGHTED = "weighted"
+
+
+class TargetStatus(StrEnum):
+    """The job status at which the round's gate opens."""
+
+    ON_REVIEW = "on_review"
+    COMPLETED = "completed"
+
+
+class EndAction(StrEnum):
+    """What happens to the round's finished jobs at the end."""
+
+    ARCHIVE = "archive"
+    STOP = "stop"
+    KEEP = "keep"
+
+
+class _SpecModel(BaseModel):
+    """Shared configuration: unknown keys are refused (a typo is an error, not a silently ignored field)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class AccountSpec(_SpecModel):
+    """A person taking part in the round, identified by login."""
+
+    login: Login = Field(description="Supervisely login of the person.")
+    create_if_missing: bool = Field(
+        default=True,
+        description="Create a restricted account when the login does not exist yet (its password comes from a "
+        "secret, never from these parameters).",
+    )
+    name: str = Field(
+        default="", max_length=255, description="Display name used when the account is created."
+    )
+    email: str = Field(default="", max_length=255, description="E-mail used when the account is created.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_bare_login(cls, value: Any) -> Any:
+        """Accept `"labeler_1"` as shorthand for `{"login": "labeler_1"}`; refuse passwords outright."""
+        if isinstance(value, str):
+            return {"login": value}
+        if isinstance(value, dict) and any("password" in str(key).lower() for key in value):
+            raise ValueError(
+                "passwords do not belong in the round parameters: they come from a secret "
+                "(a Prefect Secret or the environment)"
+            )
+        return value
+
+
+class LabelerSpec(AccountSpec):
+    """A labeler and their share of the work."""
+
+    weight: float = Field(
+        default=1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Relative share of the images under the weighted split strategy (must be > 0).",
+    )
+
+
+class ReviewerSpec(AccountSpec):
+    """The person who reviews every job of the round."""
+
+
+class ClassSpec(_SpecModel):
+    """An object class to label; added to the project meta when missing."""
+
+    name: Name = Field(description="Class name (its `title` in the project meta).")
+    shape: ShapeKind = Field(default=ShapeKind.BITMAP, description="Geometry of the class.")
+    color: Color | None = Field(
+        default=None, description="Colour as #RRGGBB; empty picks a stable colour derived from the name."
+    )
+
+
+class TagSpec(_SpecModel):
+    """A tag to label; added to the project meta when missing."""
+
+    name: Name = Field(description="Tag name.")
+    value_type: TagValueType = Field(default=TagValueType.NONE, description="Kind of value the tag carries.")
+    values: list[Name] = Field(
+        default_factory=list, description="Possible values; required for oneof_string, refused otherwise."
+    )
+    applicable_type: TagApplicability = Field(
+        default=TagApplicability.ALL, description="Whether the tag goes on images, objects, or both."
+    )
+    classes: list[Name] = Field(
+        default_factory=list, description="Classes the tag applies to (empty means every class)."
+    )
+    color: Color | None = Field(
+        default=None, description="Colour as #RRGGBB; empty picks a stable colour derived from the name."
+    )
+
+    @model_validator(mode="after")
+    def _values_match_value_type(self) -> Self:
+        """oneof_string needs distinct values; other value types take none."""
+        if self.value_type is TagValueType.ONEOF_STRING:
+            if not self.values:
+                raise ValueError(f"tag {self.name!r} is oneof_string but lists no values")
+            _refuse_duplicates(self.values, f"values of tag {self.name!r}")
+        elif self.values:
+            raise ValueError(f"tag {self.name!r} has values but its value_type is {self.value_type.value}")
+        _refuse_duplicates(self.classes, f"classes of tag {self.name!r}")
+        return self
+
+
+class RoundSpec(_SpecModel):
+    """Everything a labeling round needs to know; contains no secret."""
+
+    round_name: str = Field(
+        min_length=1,
+        max_length=ROUND_NAME_MAX_LENGTH,
+        pattern=ROUND_NAME_PATTERN,
+        description="Name of the round (letters, digits, '.', '_', '-'). Re-running a round with the same name "
+        "reuses the work already done instead of creating duplicates.",
+    )
+    team: IdOrName = Field(description="Team: its id (a number) or its name.")
+    project: IdOrName = Field(description="Project: its id (a number) or its name within the team.")
+    datasets: list[IdOrName] = Field(
+        default_factory=list, description="Datasets to label (ids or names); empty means every dataset."
+    )
+    labelers: list[LabelerSpec] = Field(min_length=1, description="Who labels; at least one.")
+    reviewer: ReviewerSpec = Field(description="Who reviews every job of the round.")
+    classes: list[ClassSpec] = Field(default_factory=list, description="Object classes to label.")
+    tags: list[TagSpec] = Field(default_factory=list, description="Tags to label.")
+    objects_limit_per_image: PositiveInt | None = Field(
+        default=None, description="Maximum number of objects per image (empty: no limit)."
+    )
+    tags_limit_per_image: PositiveInt | None = Field(
+        default=None, description="Maximum number of tags per image (empty: no limit)."
+    )
+    include_images_with_tags: list[Name] = Field(
+        default_factory=list, description="Only show labelers the images that carry one of these tags."
+    )
+    exclude_images_with_tags: list[Name] = Field(
+        default_factory=list, description="Hide from labelers the images that carry one of these tags."
+    )
+    image_selection: ImageSelection = Field(
+        default=ImageSelection.ALL,
+        description="all: every image of the datasets; not_yet_labeled: images no other labeling job of the "
+        "project covers (archived jobs included); explicit: exactly `image_ids`.",
+    )
+    image_ids: list[PositiveInt] = Field(
+        default_factory=list, description="The images to label when image_selection is explicit."
+    )
+    split_strategy: SplitStrategy = Field(
+        default=SplitStrategy.EVEN,
+        description="even: shares differ by at most one image; weighted: shares proportional to labeler weights.",
+    )
+    rework_labeler: Login | None = Field(
+        default=None,
+        description="Login (one of the labelers) who gets every rework job; empty: the original labeler.",
+    )
+    readme: str = Field(
+        default="", max_length=100_000, description="Labeling instructions shown in each job."
+    )
+    description: str = Field(default="", max_length=10_000, description="Short description of each job.")
+    target_status: TargetStatus = Field(
+        default=TargetStatus.COMPLETED,
+        description="The round waits until every job reaches this status (completed: labeled and reviewed).",
+    )
+    poll_interval_seconds: float = Field(
+        default=30.0, gt=0, le=3600, allow_inf_nan=False, description="Seconds between two progress checks."
+    )
+    timeout_seconds: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Overall time the round may wait for the jobs; after it the round fails and leaves the "
+        "jobs as they are.",
+    )
+    max_rework_cycles: int = Field(
+        default=1, ge=0, le=20, description="How many times rejected images are sent back (0: never)."
+    )
+    end_action: EndAction = Field(
+        default=EndAction.ARCHIVE,
+        description="What to do with the finished jobs: archive, stop or keep them.",
+    )
+
+    @field_validator("datasets", "include_images_with_tags", "exclude_images_with_tags", "image_ids")
+    @classmethod
+    def _distinct(cls, values: list[Any]) -> list[Any]:
+        """Refuse a value listed twice."""
+        _refuse_duplicates(values, "the list")
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Cross-field rules; every problem found is reported together."""
+        problems = _cross_field_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def people_logins(self) -> list[str]:
+        """Every login of the round: labelers in the given order, then the reviewer."""
+        return [labeler.login for labeler in self.labelers] + [self.reviewer.login]
+
+
+def _cross_field_problems(spec: RoundSpec) -> list[str]:
+    """List the violated cross-field rules of a round spec."""
+    problems: list[str] = []
+    logins = [labeler.login.lower() for labeler in spec.labelers]
+    duplicated = _duplicates(logins)
+    if duplicated:
+        problems.append(f"duplicate labelers: {', '.join(duplicated)}")
+    if spec.reviewer.login.lower() in logins:
+        problems.append(f"the reviewer {spec.reviewer.login!r} is also a labeler")
+    if spec.split_strategy is SplitStrategy.EVEN and any(labeler.weight != 1.0 for labeler in spec.labelers):
+        problems.append("labeler weights are set but split_strategy is 'even' (use 'weighted')")
+    if not spec.classes and not spec.tags:
+        problems.append("nothing to label: give at least one class or tag")
+    for kind, names in (("class", [c.name for c in spec.classes]), ("tag", [t.name for t in spec.tags])):
+        duplicated = _duplicates(names)
+        if duplicated:
+            problems.append(f"duplicate {kind} names: {', '.join(duplicated)}")
+    both = sorted(set(spec.include_images_with_tags) & set(spec.exclude_images_with_tags))
+    if both:
+        problems.append(f"tags both included and excluded: {', '.join(both)}")
+    if spec.image_selection is ImageSelection.EXPLICIT and not spec.image_ids:
+        problems.append("image_selection is 'explicit' but image_ids is empty")
+    if spec.image_selection is not ImageSelection.EXPLICIT and spec.image_ids:
+        problems.append(f"image_ids are given but image_selection is {spec.image_selection.value!r}")
+    if spec.rework_labeler is not None and spec.rework_labeler.lower() not in logins:
+        problems.append(f"rework_labeler {spec.rework_labeler!r} is not one of the labelers")
+    if spec.timeout_seconds < spec.poll_interval_seconds:
+        problems.append("timeout_seconds is shorter than poll_interval_seconds")
+    return problems
+
+
+def _duplicates(values: list[Any]) -> list[str]:
+    """Values that occur more than once, in first-occurrence order."""
+    seen: set[Any] = set()
+    repeated: dict[Any, None] = {}
+    for value in values:
+        if value in seen:
+            repeated[value] = None
+        seen.add(value)
+    return [str(value) for value in repeated]
+
+
+def _refuse_duplicates(values: list[Any], what: str) -> None:
+    """Raise a ValueError naming the repeated values of `what`."""
+    duplicated = _duplicates(values)
+    if duplicated:
+        raise ValueError(f"duplicate entries in {what}: {', '.join(duplicated)}")
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Render a pydantic ValidationError as one line per bad field, e.g. `labelers[0].weight: ...`."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        location = _format_location(item["loc"])
+        message = re.sub(r"^Value error, ", "", item["msg"])
+        lines.append(f"{location}: {message}" if location else message)
+    return "\n".join(lines)
+
+
+def _format_location(location: tuple[int | str, ...]) -> str:
+    """`('labelers', 0, 'weight')` → `labelers[0].weight`."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def parse_round_spec(data: Any, *, source: str = "round spec") -> RoundSpec:
+    """Build a RoundSpec from already-decoded data, raising RoundSpecError that names `source` and the fields."""
+    if not isinstance(data, dict):
+        raise RoundSpecError(f"{source}: expected a mapping of round fields, got {type(data).__name__}")
+    try:
+        return RoundSpec.model_validate(data)
+    except ValidationError as error:
+        raise RoundSpecError(f"{source} is invalid:\n{describe_validation_error(error)}") from None
+
+
+def load_round_spec(path: str | Path) -> RoundSpec:
+    """Read a round spec from a YAML or JSON file (chosen by suffix; anything else is read as YAML).
+
+    Raises:
+        RoundSpecError: the file is missing, unreadable, not YAML/JSON, or a field is invalid; the message names
+            the file and every bad field.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RoundSpecError(f"cannot read round spec file {file}: {error.strerror or error}") from None
+    try:
+        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise RoundSpecError(f"round spec file {file} is not valid {_format_name(file)}: {error}") from None
+    return parse_round_spec(data, source=f"round spec file {file}")
+
+
+def _format_name(file: Path) -> str:
+    """Human name of the format a file is parsed as."""
+    return "JSON" if file.suffix.lower() == ".json" else "YAML"
