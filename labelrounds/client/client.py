@@ -1,0 +1,19 @@
+"""`SuperviselyClient`: the async client of the Supervisely public API v3, every typed method in one object."""
+
+from __future__ import annotations
+
+from labelrounds.client.endpoints.images import ImageEndpoints
+from labelrounds.client.endpoints.jobs import JobEndpoints
+from labelrounds.client.endpoints.organization import OrganizationEndpoints
+from labelrounds.client.endpoints.projects import ProjectEndpoints
+from labelrounds.client.endpoints.users import UserEndpoints
+
+
+class SuperviselyClient(UserEndpoints, OrganizationEndpoints, ProjectEndpoints, ImageEndpoints, JobEndpoints):
+    """Async client over one pooled connection, with a concurrency limit, retries and typed replies.
+
+    Use it as an async context manager::
+
+        async with SuperviselyClient(ConnectionSettings.from_env()) as api:
+            jobs = await api.list_jobs(team_id)
+    """

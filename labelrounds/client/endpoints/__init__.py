@@ -1,0 +1,1 @@
+"""The typed API methods, grouped by resource; `SuperviselyClient` combines them."""
