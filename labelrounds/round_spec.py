@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from labelrounds.client.models import Shape, TagApplicability, TagValueType
+
 LOGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$"
 ROUND_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
@@ -49,49 +51,6 @@ IdOrName = Annotated[
 
 class RoundSpecError(ValueError):
     """A round specification (model or file) is invalid; the message names every bad field."""
-
-
-class ShapeKind(StrEnum):
-    """Geometry of an object class, as Supervisely's project meta names it."""
-
-    BITMAP = "bitmap"
-    RECTANGLE = "rectangle"
-    POLYGON = "polygon"
-    LINE = "line"
-    POINT = "point"
-    GRAPH = "graph"
-    ANY = "any"
-    ALPHA_MASK = "alpha_mask"
-    CUBOID = "cuboid"
-    CUBOID_2D = "cuboid_2d"
-    CUBOID_3D = "cuboid_3d"
-    POINT_3D = "point_3d"
-    POLYLINE_3D = "polyline_3d"
-    MASK_3D = "mask_3d"
-    MESH = "mesh"
-    CLOSED_SURFACE_MESH = "closed_surface_mesh"
-    POINT_CLOUD = "point_cloud"
-    MULTIPOLYGON = "multipolygon"
-    ORIENTED_BBOX = "oriented_bbox"
-    MULTICHANNEL_BITMAP = "multichannelBitmap"
-
-
-class TagValueType(StrEnum):
-    """Kind of value a tag carries."""
-
-    NONE = "none"
-    ANY_NUMBER = "any_number"
-    ANY_STRING = "any_string"
-    ONEOF_STRING = "oneof_string"
-    DATE = "date"
-
-
-class TagApplicability(StrEnum):
-    """What a tag may be put on: whole images, objects, or both."""
-
-    ALL = "all"
-    IMAGES_ONLY = "imagesOnly"
-    OBJECTS_ONLY = "objectsOnly"
 
 
 class ImageSelection(StrEnum):
@@ -177,7 +136,7 @@ class ClassSpec(_SpecModel):
     """An object class to label; added to the project meta when missing."""
 
     name: Name = Field(description="Class name (its `title` in the project meta).")
-    shape: ShapeKind = Field(default=ShapeKind.BITMAP, description="Geometry of the class.")
+    shape: Shape = Field(default=Shape.BITMAP, description="Geometry of the class.")
     color: Color | None = Field(
         default=None, description="Colour as #RRGGBB; empty picks a stable colour derived from the name."
     )

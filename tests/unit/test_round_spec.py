@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
+from labelrounds.client.models import Shape, TagValueType
 from labelrounds.round_spec import (
     EndAction,
     ImageSelection,
     RoundSpec,
     RoundSpecError,
-    ShapeKind,
     SplitStrategy,
-    TagValueType,
     TargetStatus,
     load_round_spec,
     parse_round_spec,
@@ -47,7 +46,7 @@ def test_minimal_spec_gets_sane_defaults() -> None:
     assert [labeler.login for labeler in spec.labelers] == ["labeler_1", "labeler_2"]
     assert all(labeler.weight == 1.0 and labeler.create_if_missing for labeler in spec.labelers)
     assert spec.reviewer.login == "reviewer_1" and spec.reviewer.create_if_missing
-    assert spec.classes[0].shape is ShapeKind.BITMAP and spec.classes[0].color is None
+    assert spec.classes[0].shape is Shape.BITMAP and spec.classes[0].color is None
     assert spec.datasets == [] and spec.image_selection is ImageSelection.ALL
     assert spec.split_strategy is SplitStrategy.EVEN
     assert spec.target_status is TargetStatus.COMPLETED
