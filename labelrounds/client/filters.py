@@ -56,7 +56,7 @@ class Filter:
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object the server expects."""
-        return {"field": self.field, "operator": self.operator.value, "value": self.value}
+        return {"field": self.field, "operator": FilterOperator(self.operator).value, "value": self.value}
 
 
 def filters_to_wire(filters: Iterable[Filter]) -> list[dict[str, Any]]:
