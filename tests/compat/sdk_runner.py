@@ -1,0 +1,127 @@
+"""Runs the SDK-side scripts with the official SDK's interpreter and collects what they observed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS_DIR = Path(__file__).resolve().parent / "sdk_scripts"
+OBSERVATION_MARK = "@@sdk-observation@@ "  # the prefix printed by sdk_scripts/sdk_output.py
+SDK_VERSION = "6.74.51"
+# Environment that would make the SDK talk to another server or change its behaviour behind our back.
+_INHERITED_PREFIXES = ("SUPERVISELY_", "CONTEXT_", "context.", "modal.")
+_INHERITED_NAMES = {"SERVER_ADDRESS", "API_TOKEN", "TEAM_ID", "WORKSPACE_ID", "PROJECT_ID", "DATASET_ID",
+                    "USER_ID", "USER_LOGIN", "TASK_ID", "ENV", "HOME"}
+# A hung script means a broken server; this only bounds how long a failure takes to show.
+_SCRIPT_DEADLINE_SECONDS = 240
+
+
+def find_sdk_python() -> Path:
+    """The interpreter of the SDK's virtualenv: $LABELROUNDS_SDK_PYTHON, else <repo>/.venv-sdk/bin/python.
+
+    Fails the test (never skips) when it is missing, saying how to create it.
+    """
+    configured = os.environ.get("LABELROUNDS_SDK_PYTHON")
+    python = Path(configured) if configured else REPO_ROOT / ".venv-sdk" / "bin" / "python"
+    if not python.exists():
+        origin = "LABELROUNDS_SDK_PYTHON" if configured else "the default location"
+        pytest.fail(
+            f"The official Supervisely SDK's interpreter was not found at {python} ({origin}). "
+            f"Create its virtualenv with `make .venv-sdk/.installed` (it installs supervisely=={SDK_VERSION}), "
+            "or point LABELROUNDS_SDK_PYTHON at a python that has it.",
+            pytrace=False,
+        )
+    return python
+
+
+@dataclass
+class SdkRun:
+    """What one SDK script printed: its observations by step, and its raw output for failure messages."""
+
+    script: str
+    observations: dict[str, Any] = field(default_factory=dict)
+    stderr: str = ""
+
+    def __getitem__(self, step: str) -> Any:
+        """The value observed at `step`; a missing step fails with the steps that were seen."""
+        if step not in self.observations:
+            pytest.fail(f"{self.script} emitted no step {step!r}; it emitted {sorted(self.observations)}")
+        return self.observations[step]
+
+
+def _parse_observations(script: str, stdout: str) -> dict[str, Any]:
+    """Collect the marked JSON lines; a step seen twice is a bug in the script."""
+    observations: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        if not line.startswith(OBSERVATION_MARK):
+            continue
+        record = json.loads(line[len(OBSERVATION_MARK):])
+        if record["step"] in observations:
+            pytest.fail(f"{script} emitted step {record['step']!r} twice")
+        observations[record["step"]] = record["value"]
+    return observations
+
+
+def script_environment(home: Path, variables: dict[str, str], *, skip_https_probe: bool) -> dict[str, str]:
+    """A clean environment for an SDK script: nothing Supervisely-related inherited, HOME isolated.
+
+    Args:
+        home: an empty directory used as HOME, so no ~/supervisely.env of this machine is read.
+        variables: SERVER_ADDRESS, API_TOKEN and the ids the script reads.
+        skip_https_probe: set SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK=1 (the SDK's https probe, reference §1.1);
+            leave it False to run the way a real user does.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _INHERITED_NAMES and not name.startswith(_INHERITED_PREFIXES)
+    }
+    env |= {
+        "HOME": str(home),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # A server error should fail the test at once instead of after the SDK's ~5 minutes of back-off.
+        "SUPERVISELY_PUBLIC_API_RETRY_SLEEP_SEC": "0",
+    }
+    if skip_https_probe:
+        env["SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK"] = "1"
+    return env | variables
+
+
+def run_sdk_script(
+    sdk_python: Path, script: str, workdir: Path, variables: dict[str, str], *, skip_https_probe: bool
+) -> SdkRun:
+    """Run `sdk_scripts/<script>` with the SDK's interpreter in `workdir` and return its observations.
+
+    A script that exits with an error fails the test, showing the tail of its stderr.
+    """
+    home = workdir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = script_environment(home, variables, skip_https_probe=skip_https_probe)
+    try:
+        completed = subprocess.run(
+            [str(sdk_python), str(SCRIPTS_DIR / script)],
+            cwd=workdir, env=env, capture_output=True, text=True, timeout=_SCRIPT_DEADLINE_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"{script} did not finish within {_SCRIPT_DEADLINE_SECONDS} s; stderr:\n{expired.stderr!r}",
+                    pytrace=False)
+    observations = _parse_observations(script, completed.stdout)
+    if completed.returncode != 0:
+        pytest.fail(
+            f"{script} exited with {completed.returncode} after steps {list(observations)}; "
+            f"stderr tail:\n{completed.stderr[-4000:]}",
+            pytrace=False,
+        )
+    run = SdkRun(script=script, observations=observations, stderr=completed.stderr)
+    if run["sdk.version"] != SDK_VERSION:
+        pytest.fail(f"{sdk_python} has supervisely {run['sdk.version']}, the tests need {SDK_VERSION}", pytrace=False)
+    return run
