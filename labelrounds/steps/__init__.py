@@ -1,0 +1,1 @@
+"""The steps of a labeling round, one module each, as async functions over a `SuperviselyClient` (no Prefect)."""

@@ -1,0 +1,97 @@
+"""Create the round's jobs: one per planned share, never a duplicate (see `steps.lineage`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from labelrounds.client import SuperviselyClient
+from labelrounds.planning import summarize_plan
+from labelrounds.round_spec import RoundSpec
+from labelrounds.steps.errors import RoundError
+from labelrounds.steps.lineage import JobLineage, JobSettings, PlannedJob, create_or_adopt, records_frame
+from labelrounds.steps.targets import RoundTarget
+
+
+def share_lineage(share: Any) -> JobLineage:
+    """The lineage of one row of `planning.summarize_plan`."""
+    return JobLineage(
+        round=str(share.round_key),
+        dataset=int(share.dataset_id),
+        labeler=str(share.labeler),
+        share=str(share.share_key),
+        cycle=int(share.cycle),
+    )
+
+
+def plan_lineages(plan: pd.DataFrame) -> list[JobLineage]:
+    """The lineage of each share of a plan, in plan order."""
+    return [share_lineage(share) for share in summarize_plan(plan).itertuples(index=False)]
+
+
+def planned_jobs(plan: pd.DataFrame, user_ids: Mapping[str, int], reviewer_id: int) -> list[PlannedJob]:
+    """One first-cycle job per share of a plan (`planning.PLAN_COLUMNS`), in plan order.
+
+    Raises:
+        RoundError: a labeler of the plan has no user id (run the users step first).
+    """
+    summary = summarize_plan(plan)
+    unknown = sorted(set(summary["labeler"]) - set(user_ids))
+    if unknown:
+        raise RoundError(f"no user id for labelers {', '.join(unknown)}; ensure the users first")
+    return [
+        PlannedJob(
+            lineage=share_lineage(share),
+            name=str(share.job_name),
+            dataset_name=str(share.dataset_name),
+            entity_ids=list(share.image_ids),
+            user_id=user_ids[str(share.labeler)],
+            reviewer_id=reviewer_id,
+        )
+        for share in summary.itertuples(index=False)
+    ]
+
+
+def is_first_cycle(lineage: JobLineage) -> bool:
+    """Whether a job is a first-cycle job: those must all be in the plan of a re-run."""
+    return lineage.cycle == 0
+
+
+async def create_jobs(
+    api: SuperviselyClient,
+    target: RoundTarget,
+    spec: RoundSpec,
+    plan: pd.DataFrame,
+    user_ids: Mapping[str, int],
+) -> pd.DataFrame:
+    """Make one job exist per planned share; return the jobs frame (`lineage.JOB_COLUMNS`).
+
+    Existing jobs of the round are reused (one `jobs.list` first); a lost `jobs.add` reply is reconciled by
+    listing again. Re-running with the same inputs creates nothing.
+
+    Args:
+        api: the client (a manager's token).
+        target: the resolved team, project and datasets.
+        spec: the round's parameters (classes, tags, readme, limits, reviewer).
+        plan: the split plan (`planning.PLAN_COLUMNS`).
+        user_ids: user id by login, for every labeler and the reviewer (from `steps.users`).
+
+    Raises:
+        RoundConflictError: jobs of this round exist with other content; nothing was created.
+        UnresolvedWriteError: a creation's outcome stayed unknown; re-running is safe.
+    """
+    if spec.reviewer.login not in user_ids:
+        raise RoundError(f"no user id for the reviewer {spec.reviewer.login!r}; ensure the users first")
+    planned = planned_jobs(plan, user_ids, user_ids[spec.reviewer.login])
+    records = await create_or_adopt(
+        api,
+        team_id=target.team.id,
+        project_id=target.project.id,
+        round_key=target.round_key,
+        planned=planned,
+        settings=JobSettings.from_spec(spec),
+        must_be_planned=is_first_cycle,
+    )
+    return records_frame(records)

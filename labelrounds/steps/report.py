@@ -1,0 +1,210 @@
+"""The round report: per-job and per-labeler figures as DataFrames, totals that add up, CSV files.
+
+Every image of the round ends in exactly one of three states, counted in the job where it last was:
+`accepted`, `still_rejected` (rejected and not sent to a rework job, e.g. after the last cycle) or `unreviewed`
+(not decided yet). A rejected image that went to a rework job counts as `reworked` in the parent and again, with
+its new state, in the child. So over all jobs (or all labelers)
+`accepted + still_rejected + unreviewed == selected images` (the images of the first-cycle jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from labelrounds.client import SuperviselyClient
+from labelrounds.client.models import LabelingJobInfo
+from labelrounds.steps.lineage import JobLineage, list_round_jobs
+
+#: Columns of the per-job report.
+JOB_REPORT_COLUMNS: tuple[str, ...] = (
+    "job_id",
+    "job_name",
+    "labeler",
+    "reviewer",
+    "dataset_id",
+    "dataset_name",
+    "cycle",
+    "parent_job_id",
+    "status",
+    "archived",
+    "images",
+    "labeled",
+    "accepted",
+    "rejected",
+    "reworked",
+    "still_rejected",
+    "unreviewed",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+)
+#: Columns of the per-labeler report.
+LABELER_REPORT_COLUMNS: tuple[str, ...] = (
+    "labeler",
+    "jobs",
+    "rework_jobs",
+    "rework_cycles",
+    "images",
+    "first_pass_images",
+    "labeled",
+    "accepted",
+    "rejected",
+    "still_rejected",
+    "unreviewed",
+    "duration_seconds",
+)
+_SUMMED = ["images", "labeled", "accepted", "rejected", "still_rejected", "unreviewed", "duration_seconds"]
+
+
+class ReportTotals(BaseModel):
+    """Round-wide figures; `balanced` checks the invariant of the module docstring."""
+
+    model_config = ConfigDict(frozen=True)
+
+    selected_images: int
+    accepted: int
+    still_rejected: int
+    unreviewed: int
+    jobs: int
+    rework_jobs: int
+    cycles: int
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every selected image is counted exactly once in a final state."""
+        return self.accepted + self.still_rejected + self.unreviewed == self.selected_images
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        return (
+            f"{self.selected_images} images: {self.accepted} accepted, {self.still_rejected} still rejected, "
+            f"{self.unreviewed} not reviewed; {self.jobs} jobs ({self.rework_jobs} rework, {self.cycles} cycles)"
+        )
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """Per-job (JOB_REPORT_COLUMNS) and per-labeler (LABELER_REPORT_COLUMNS) frames, and the totals."""
+
+    jobs: pd.DataFrame
+    labelers: pd.DataFrame
+    totals: ReportTotals
+
+    def markdown(self) -> str:
+        """Totals and the per-labeler table as markdown (for an artifact or a terminal)."""
+        return f"**{self.totals.summary()}**\n\n{frame_markdown(self.labelers)}"
+
+
+def job_report(jobs: Sequence[tuple[LabelingJobInfo, JobLineage | None]]) -> pd.DataFrame:
+    """The per-job frame (pure); jobs without lineage count as first-cycle jobs without rework."""
+    children_images: dict[int, int] = {}
+    for job, lineage in jobs:
+        if lineage is not None and lineage.parent is not None:
+            children_images[lineage.parent] = children_images.get(lineage.parent, 0) + job.images_count
+    rows = []
+    for job, lineage in sorted(jobs, key=lambda pair: pair[0].id):
+        reworked = children_images.get(job.id, 0)
+        decided = job.accepted_images_count + job.rejected_images_count
+        rows.append(
+            (
+                job.id,
+                job.name,
+                job.labeler_login or (lineage.labeler if lineage else None),
+                job.reviewer_login,
+                job.dataset_id if job.dataset_id is not None else (lineage.dataset if lineage else None),
+                job.dataset_title,
+                lineage.cycle if lineage else 0,
+                lineage.parent if lineage else None,
+                job.status.value,
+                job.disabled,
+                job.images_count,
+                job.finished_images_count,
+                job.accepted_images_count,
+                job.rejected_images_count,
+                reworked,
+                job.rejected_images_count - reworked,
+                job.images_count - decided,
+                job.created_at,
+                job.started_at,
+                job.finished_at,
+                (job.finished_at - job.started_at).total_seconds()
+                if job.started_at and job.finished_at
+                else None,
+            )
+        )
+    frame = pd.DataFrame.from_records(rows, columns=list(JOB_REPORT_COLUMNS))
+    for column in ("created_at", "started_at", "finished_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame.astype({"dataset_id": "Int64", "parent_job_id": "Int64", "duration_seconds": "float64"})
+
+
+def labeler_report(jobs: pd.DataFrame) -> pd.DataFrame:
+    """The per-labeler frame from the per-job frame (pure), labelers in order of their first job."""
+    if jobs.empty:
+        return pd.DataFrame(columns=list(LABELER_REPORT_COLUMNS))
+    grouped = jobs.groupby("labeler", sort=False, dropna=False)
+    frame = grouped[_SUMMED].sum(min_count=0)
+    frame["jobs"] = grouped.size()
+    frame["rework_jobs"] = grouped["cycle"].apply(lambda cycles: int((cycles > 0).sum()))
+    frame["rework_cycles"] = grouped["cycle"].max()
+    frame["first_pass_images"] = grouped.apply(lambda rows: int(rows.loc[rows["cycle"] == 0, "images"].sum()))
+    return frame.reset_index().loc[:, list(LABELER_REPORT_COLUMNS)]
+
+
+def report_totals(jobs: pd.DataFrame) -> ReportTotals:
+    """Round-wide totals from the per-job frame (pure)."""
+    return ReportTotals(
+        selected_images=int(jobs.loc[jobs["cycle"] == 0, "images"].sum()),
+        accepted=int(jobs["accepted"].sum()),
+        still_rejected=int(jobs["still_rejected"].sum()),
+        unreviewed=int(jobs["unreviewed"].sum()),
+        jobs=len(jobs),
+        rework_jobs=int((jobs["cycle"] > 0).sum()),
+        cycles=int(jobs["cycle"].max()) if len(jobs) else 0,
+    )
+
+
+def build_report(jobs: Sequence[tuple[LabelingJobInfo, JobLineage | None]]) -> RoundReport:
+    """The report of these jobs (pure)."""
+    per_job = job_report(jobs)
+    return RoundReport(jobs=per_job, labelers=labeler_report(per_job), totals=report_totals(per_job))
+
+
+async def build_round_report(
+    api: SuperviselyClient, team_id: int, project_id: int, round_key: str
+) -> RoundReport:
+    """The report of every job of the round (archived ones included), from one `jobs.list` call."""
+    return build_report(await list_round_jobs(api, team_id, project_id, round_key))
+
+
+def write_report_csv(report: RoundReport, directory: str | Path, prefix: str = "round") -> dict[str, Path]:
+    """Write `<prefix>_jobs.csv` and `<prefix>_labelers.csv` into `directory` (created if needed); return paths."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"jobs": folder / f"{prefix}_jobs.csv", "labelers": folder / f"{prefix}_labelers.csv"}
+    report.jobs.to_csv(paths["jobs"], index=False)
+    report.labelers.to_csv(paths["labelers"], index=False)
+    return paths
+
+
+def frame_markdown(frame: pd.DataFrame) -> str:
+    """A DataFrame as a markdown table (no extra dependency); empty cells for missing values."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = [
+        "| " + " | ".join("" if pd.isna(value) else _cell(value) for value in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
+def _cell(value: object) -> str:
+    """One markdown cell; floats rounded, pipes escaped."""
+    text = f"{value:.1f}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|")

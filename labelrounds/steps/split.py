@@ -1,0 +1,170 @@
+"""Split images: list the round's datasets, select the images to label, and plan who labels which.
+
+"Not yet labeled" means: no labeling job of the project covers the image, except the jobs of this very round,
+whatever those jobs' status (archived ones included, since archived work is finished work). This keeps a round's
+selection stable when it is re-run while its own jobs progress, and it does not depend on `labelsCount`, which
+tag-only labeling never changes. It costs one `jobs.list` plus one `jobs.info` per other job of those datasets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from labelrounds.client import Filter, SuperviselyClient
+from labelrounds.client.models import DatasetInfo, ImageInfo, ProjectMeta
+from labelrounds.planning import IMAGE_COLUMNS, plan_split
+from labelrounds.round_spec import ImageSelection, RoundSpec
+from labelrounds.steps.errors import EmptySelectionError, TargetNotFoundError
+from labelrounds.steps.lineage import JobLineage
+from labelrounds.steps.targets import RoundTarget
+
+_EMPTY_AFTER_MODE = {
+    ImageSelection.NOT_YET_LABELED: "every image is already covered by another labeling job of the project",
+    ImageSelection.EXPLICIT: "none of the explicit image ids passes the include/exclude tag filters",
+}
+
+#: Columns of the listed-images frame: IMAGE_COLUMNS plus what selection needs.
+LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "labels_count", "tag_ids")
+
+
+async def list_images(api: SuperviselyClient, datasets: Sequence[DatasetInfo]) -> pd.DataFrame:
+    """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS."""
+    listings = await asyncio.gather(*(api.list_images(dataset.id) for dataset in datasets))
+    rows = [
+        _image_row(dataset, image)
+        for dataset, images in zip(datasets, listings, strict=True)
+        for image in images
+    ]
+    frame = pd.DataFrame.from_records(rows, columns=list(LISTED_COLUMNS))
+    return frame.astype({"dataset_id": "int64", "image_id": "int64", "labels_count": "int64"})
+
+
+async def images_in_other_jobs(
+    api: SuperviselyClient, team_id: int, project_id: int, dataset_ids: Iterable[int], round_key: str
+) -> set[int]:
+    """Ids of the images covered by any job of these datasets that does not belong to the round."""
+    wanted = set(dataset_ids)
+    jobs = await api.list_jobs(team_id, [Filter.eq("projectId", project_id)], show_disabled=True)
+    others = [
+        job
+        for job in jobs
+        if job.dataset_id in wanted
+        and ((lineage := JobLineage.of(job)) is None or lineage.round != round_key)
+    ]
+    detailed = await asyncio.gather(*(api.get_job(job.id) for job in others))
+    return {entity_id for job in detailed if job is not None for entity_id in job.entity_ids()}
+
+
+def select_images(
+    images: pd.DataFrame, spec: RoundSpec, meta: ProjectMeta | None = None, taken: set[int] | None = None
+) -> pd.DataFrame:
+    """The images the round labels (pure): tag filters, then the selection mode; columns IMAGE_COLUMNS.
+
+    Args:
+        images: listed images (LISTED_COLUMNS).
+        spec: the round's parameters (selection, explicit ids, include/exclude tags).
+        meta: the project meta, needed to resolve tag names when include/exclude tags are given.
+        taken: images covered by other jobs (see `images_in_other_jobs`), needed for not_yet_labeled.
+
+    Raises:
+        TargetNotFoundError: explicit ids outside the datasets, or unknown filter tags.
+        EmptySelectionError: nothing left to label.
+    """
+    if images.empty:
+        raise EmptySelectionError("nothing to label: the round's datasets have no images")
+    selected = _apply_tag_filters(images, spec, meta)
+    if selected.empty:
+        raise EmptySelectionError(
+            f"nothing to label: none of {len(images)} images passes the include/exclude tag filters"
+        )
+    if spec.image_selection is ImageSelection.EXPLICIT:
+        unknown = sorted(set(spec.image_ids) - set(images["image_id"]))
+        if unknown:
+            shown = ", ".join(map(str, unknown[:20])) + (" ..." if len(unknown) > 20 else "")
+            raise TargetNotFoundError(f"{len(unknown)} image ids are not in the round's datasets: {shown}")
+        selected = selected[selected["image_id"].isin(spec.image_ids)]
+    elif spec.image_selection is ImageSelection.NOT_YET_LABELED:
+        if taken is None:
+            raise ValueError("select_images needs `taken` for the not_yet_labeled selection")
+        selected = selected[~selected["image_id"].isin(taken)]
+    if selected.empty:
+        raise EmptySelectionError(f"nothing to label: {_EMPTY_AFTER_MODE[spec.image_selection]}")
+    return selected.loc[:, list(IMAGE_COLUMNS)].reset_index(drop=True)
+
+
+async def select_round_images(
+    api: SuperviselyClient, target: RoundTarget, spec: RoundSpec, meta: ProjectMeta | None = None
+) -> pd.DataFrame:
+    """List the round's datasets and select the images to label (read-only); see `select_images`.
+
+    Args:
+        api: the client.
+        target: the resolved team, project and datasets.
+        spec: the round's parameters.
+        meta: the project meta if already fetched; fetched here when the tag filters need it.
+    """
+    images = await list_images(api, target.datasets)
+    if meta is None and (spec.include_images_with_tags or spec.exclude_images_with_tags):
+        meta = await api.get_project_meta(target.project.id)
+    taken = None
+    if spec.image_selection is ImageSelection.NOT_YET_LABELED:
+        taken = await images_in_other_jobs(
+            api, target.team.id, target.project.id, target.dataset_ids, target.round_key
+        )
+    return select_images(images, spec, meta, taken)
+
+
+def plan_round(selected: pd.DataFrame, target: RoundTarget, spec: RoundSpec) -> pd.DataFrame:
+    """The round's plan over already selected images (see `planning.plan_split`)."""
+    return plan_split(
+        selected, spec.labelers, spec.split_strategy, target.round_key, round_name=spec.round_name
+    )
+
+
+async def split_images(api: SuperviselyClient, target: RoundTarget, spec: RoundSpec) -> pd.DataFrame:
+    """List, select and plan: one row per (image, job share), columns `planning.PLAN_COLUMNS`.
+
+    Raises:
+        TargetNotFoundError: explicit ids outside the datasets, or unknown filter tags.
+        EmptySelectionError: nothing to label.
+    """
+    return plan_round(await select_round_images(api, target, spec), target, spec)
+
+
+def _image_row(dataset: DatasetInfo, image: ImageInfo) -> tuple[object, ...]:
+    """One LISTED_COLUMNS row."""
+    tag_ids = sorted({tag.tag_id for tag in image.tags})
+    return (dataset.id, dataset.name, image.id, image.name, image.labels_count or 0, tag_ids)
+
+
+def _apply_tag_filters(images: pd.DataFrame, spec: RoundSpec, meta: ProjectMeta | None) -> pd.DataFrame:
+    """Keep images carrying any include tag (when some are given) and none of the exclude tags."""
+    if not spec.include_images_with_tags and not spec.exclude_images_with_tags:
+        return images
+    if meta is None:
+        raise ValueError("select_images needs the project meta to filter by tags")
+    round_tags = {tag.name for tag in spec.tags}
+    unknown = [
+        name
+        for name in [*spec.include_images_with_tags, *spec.exclude_images_with_tags]
+        if meta.get_tag(name) is None and name not in round_tags
+    ]
+    if unknown:
+        raise TargetNotFoundError(
+            f"filter tags are neither in the project meta nor in the round: {', '.join(unknown)}"
+        )
+    include = _tag_ids(meta, spec.include_images_with_tags)
+    exclude = _tag_ids(meta, spec.exclude_images_with_tags)
+    keep = [
+        (not spec.include_images_with_tags or bool(include & set(tags))) and not (exclude & set(tags))
+        for tags in images["tag_ids"]
+    ]
+    return images[keep]
+
+
+def _tag_ids(meta: ProjectMeta, names: Sequence[str]) -> set[int]:
+    """Server ids of the named tags that exist in the meta (a tag only the round defines has none yet)."""
+    return {tag.id for name in names if (tag := meta.get_tag(name)) is not None and tag.id is not None}
