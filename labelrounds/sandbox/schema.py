@@ -1,0 +1,182 @@
+"""The sandbox's SQLite schema (created at start, idempotent)."""
+
+from __future__ import annotations
+
+from labelrounds.sandbox.permissions import Role
+
+SCHEMA_VERSION = 1
+
+# Ids come from one instance-wide counter (`id_counter`), so an id never names two objects of different kinds,
+# like on a real instance; a seed may place a few objects at fixed ids (`reserved_ids`) that the counter skips.
+# Jobs carry denormalised review counters so that a page of `jobs.list` needs no aggregation.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sandbox_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS id_counter (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    last_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reserved_ids (
+    id INTEGER PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    password_hash TEXT,
+    api_token TEXT NOT NULL UNIQUE,
+    is_instance_admin INTEGER NOT NULL DEFAULT 0,
+    is_restricted INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    logins INTEGER NOT NULL DEFAULT 0,
+    last_login TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS roles (
+    id INTEGER PRIMARY KEY,
+    role TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS teams (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role_id INTEGER NOT NULL REFERENCES roles(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (team_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id, team_id);
+CREATE TABLE IF NOT EXISTS workspaces (
+    id INTEGER PRIMARY KEY,
+    team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (team_id, name)
+);
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    workspace_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    project_type TEXT NOT NULL DEFAULT 'images',
+    settings TEXT NOT NULL DEFAULT '{}',
+    custom_data TEXT NOT NULL DEFAULT '{}',
+    created_by INTEGER REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (workspace_id, name)
+);
+CREATE TABLE IF NOT EXISTS object_classes (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    UNIQUE (project_id, title)
+);
+CREATE TABLE IF NOT EXISTS tag_metas (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    UNIQUE (project_id, name)
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    parent_id INTEGER REFERENCES datasets(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    custom_data TEXT NOT NULL DEFAULT '{}',
+    created_by INTEGER REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS datasets_by_project ON datasets(project_id, id);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    project_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    created_by INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_by_dataset ON images(dataset_id, id);
+CREATE INDEX IF NOT EXISTS images_by_project ON images(project_id, id);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    workspace_id INTEGER NOT NULL,
+    project_id INTEGER NOT NULL,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    readme TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_by INTEGER NOT NULL REFERENCES users(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    reviewer_id INTEGER NOT NULL REFERENCES users(id),
+    meta TEXT NOT NULL,
+    custom_data TEXT NOT NULL DEFAULT '{}',
+    parent_job_id INTEGER,
+    priority INTEGER NOT NULL DEFAULT 2,
+    images_count INTEGER NOT NULL DEFAULT 0,
+    done_count INTEGER NOT NULL DEFAULT 0,
+    accepted_count INTEGER NOT NULL DEFAULT 0,
+    rejected_count INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_team ON jobs(team_id, id);
+CREATE INDEX IF NOT EXISTS jobs_by_labeler ON jobs(user_id, id);
+CREATE INDEX IF NOT EXISTS jobs_by_reviewer ON jobs(reviewer_id, id);
+CREATE TABLE IF NOT EXISTS job_entities (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    review_status TEXT NOT NULL DEFAULT 'none',
+    PRIMARY KEY (job_id, image_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_entities_by_image ON job_entities(image_id);
+CREATE TABLE IF NOT EXISTS activity (
+    id INTEGER PRIMARY KEY,
+    team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    job_id INTEGER,
+    user_id INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    entity_id INTEGER,
+    details TEXT NOT NULL DEFAULT '{}',
+    date TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activity_by_team ON activity(team_id, id);
+"""
+
+_ROLES_CREATED_AT = "2024-01-01T00:00:00.000Z"
+ROLES_SQL = "\n".join(
+    f"INSERT OR IGNORE INTO roles(id, role, created_at, updated_at) VALUES ({role.value}, '{role.wire_name}',"
+    f" '{_ROLES_CREATED_AT}', '{_ROLES_CREATED_AT}');"
+    for role in Role
+)
