@@ -1,0 +1,103 @@
+"""Who is calling: API tokens, bcrypt passwords and the login JWT of `POST /api/account`."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+import bcrypt
+import jwt
+from pydantic import SecretStr
+
+from labelrounds.sandbox.errors import Unauthorized
+
+# Low enough that creating users in tests and demos stays fast, high enough to be a real bcrypt hash.
+BCRYPT_ROUNDS = 10
+_JWT_SECRET_KEY = "jwt_secret"  # noqa: S105 - the settings key, not the secret
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated user of a request."""
+
+    id: int
+    login: str
+    is_instance_admin: bool
+
+    def __repr__(self) -> str:
+        return f"Actor(id={self.id}, login={self.login!r})"
+
+
+def new_api_token() -> str:
+    """A fresh random API token (128 hex characters, like Supervisely's)."""
+    return secrets.token_hex(64)
+
+
+def hash_password(password: SecretStr) -> str:
+    """The bcrypt hash of a password."""
+    return bcrypt.hashpw(password.get_secret_value().encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+
+
+def password_matches(password: str, password_hash: str | None) -> bool:
+    """Whether a password matches a stored bcrypt hash (never, for a user without a password)."""
+    if not password_hash:
+        return False
+    return bcrypt.checkpw(password.encode(), password_hash.encode())
+
+
+def authenticate(db: sqlite3.Connection, api_token: str | None) -> Actor:
+    """The user owning an `x-api-key` token; missing, unknown or disabled → 401."""
+    if not api_token:
+        raise Unauthorized("Missing x-api-key header")
+    row = db.execute(
+        "SELECT id, login, is_instance_admin, disabled FROM users WHERE api_token = ?", (api_token,)
+    ).fetchone()
+    if row is None:
+        raise Unauthorized("Invalid API token")
+    user_id, login, is_instance_admin, disabled = row
+    if disabled:
+        raise Unauthorized(f"User {login!r} is disabled")
+    return Actor(id=user_id, login=login, is_instance_admin=bool(is_instance_admin))
+
+
+def _jwt_secret(db: sqlite3.Connection) -> str:
+    """The instance's JWT signing secret, created on first use and kept in the database."""
+    row = db.execute("SELECT value FROM sandbox_settings WHERE key = ?", (_JWT_SECRET_KEY,)).fetchone()
+    if row:
+        return row[0]
+    secret = secrets.token_hex(32)
+    db.execute("INSERT INTO sandbox_settings(key, value) VALUES (?, ?)", (_JWT_SECRET_KEY, secret))
+    return secret
+
+
+def login_with_password(db: sqlite3.Connection, login: str, password: str, now: str) -> str:
+    """Check a login/password pair and return the session JWT carrying `apiToken`, `group` and `workspace`.
+
+    Wrong login, wrong password and disabled user all give the same 401, so the reply reveals nothing.
+    """
+    row = db.execute(
+        "SELECT id, password_hash, api_token, disabled FROM users WHERE login = ?", (login,)
+    ).fetchone()
+    if row is None or row[3] or not password_matches(password, row[1]):
+        raise Unauthorized("Wrong login or password")
+    user_id, _, api_token, _ = row
+    first_team = db.execute(
+        "SELECT team_id FROM members WHERE user_id = ? ORDER BY team_id LIMIT 1", (user_id,)
+    ).fetchone()
+    team_id = first_team[0] if first_team else None
+    first_workspace = (
+        db.execute("SELECT id FROM workspaces WHERE team_id = ? ORDER BY id LIMIT 1", (team_id,)).fetchone()
+        if team_id is not None
+        else None
+    )
+    db.execute(
+        "UPDATE users SET logins = logins + 1, last_login = ?, updated_at = ? WHERE id = ?",
+        (now, now, user_id),
+    )
+    payload = {
+        "apiToken": api_token,
+        "group": {"id": team_id},
+        "workspace": {"id": first_workspace[0] if first_workspace else None},
+    }
+    return jwt.encode(payload, _jwt_secret(db), algorithm="HS256")

@@ -1,0 +1,117 @@
+"""`images.list` and `images.info`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelrounds.sandbox.errors import BadRequest, NotFound
+from labelrounds.sandbox.lookups import find_image
+from labelrounds.sandbox.models import IdBody, ImagesListBody
+from labelrounds.sandbox.permissions import require_team_scope
+from labelrounds.sandbox.querying import Column, ListSpec, run_list
+from labelrounds.sandbox.registry import Context, api_method
+
+_IMAGE_COLUMNS = (
+    "i.id, i.name, i.hash, i.mime, i.size, i.width, i.height, i.dataset_id, i.project_id, i.created_by,"
+    " i.created_at, i.updated_at"
+)
+_IMAGE_FIELDS = {
+    "id": Column("i.id"),
+    "name": Column("i.name", text=True),
+    "hash": Column("i.hash", text=True),
+    "mime": Column("i.mime", text=True),
+    "size": Column("i.size"),
+    "width": Column("i.width"),
+    "height": Column("i.height"),
+    "datasetId": Column("i.dataset_id"),
+    "projectId": Column("i.project_id"),
+    "createdBy": Column("i.created_by"),
+    "createdAt": Column("i.created_at", text=True),
+    "updatedAt": Column("i.updated_at", text=True),
+}
+
+
+def image_entity(row: tuple[Any, ...]) -> dict[str, Any]:
+    """An ImageInfo object; `mime` always matches the file name's extension, which the SDK relies on."""
+    (
+        image_id,
+        name,
+        image_hash,
+        mime,
+        size,
+        width,
+        height,
+        dataset_id,
+        project_id,
+        created_by,
+        created_at,
+        updated_at,
+    ) = row
+    extension = mime.rpartition("/")[2]
+    return {
+        "id": image_id,
+        "name": name,
+        "link": None,
+        "hash": image_hash,
+        "mime": mime,
+        "ext": extension,
+        "size": size,
+        "width": width,
+        "height": height,
+        "labelsCount": 0,
+        "datasetId": dataset_id,
+        "projectId": project_id,
+        "createdAt": created_at,
+        "updatedAt": updated_at,
+        "meta": {},
+        "pathOriginal": f"/sandbox/images/{image_id}.{extension}",
+        "fullStorageUrl": None,
+        "tags": [],
+        "createdBy": created_by,
+        "description": "",
+    }
+
+
+def _scope_team(ctx: Context, table: str, object_id: int, kind: str) -> None:
+    """403/404 unless the caller belongs to the team of the listed dataset or project."""
+    row = ctx.db.execute(
+        f"SELECT p.team_id FROM {table} WHERE x.id = ?",
+        (object_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"{kind} {object_id} not found")
+    require_team_scope(ctx.db, ctx.actor, row[0])
+
+
+@api_method("images.list", ImagesListBody)
+def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
+    """The images of a dataset (`datasetId`) or a whole project (`projectId`), id ascending by default.
+
+    Sandbox images carry no labels and no tags; the SDK's typed `filters` are accepted and ignored.
+    """
+    if (body.datasetId is None) == (body.projectId is None):
+        raise BadRequest("Give exactly one of datasetId and projectId")
+    if body.datasetId is not None:
+        _scope_team(ctx, "datasets x JOIN projects p ON p.id = x.project_id", body.datasetId, "Dataset")
+        scope, params = ["i.dataset_id = ?"], [body.datasetId]
+    else:
+        _scope_team(ctx, "projects x JOIN projects p ON p.id = x.id", body.projectId, "Project")
+        scope, params = ["i.project_id = ?"], [body.projectId]
+    return run_list(
+        ctx.db,
+        spec=ListSpec(_IMAGE_FIELDS, ctx.page_sizes.images),
+        body=body,
+        select=_IMAGE_COLUMNS,
+        source="images i",
+        scope=scope,
+        scope_params=params,
+        to_entity=image_entity,
+    )
+
+
+@api_method("images.info", IdBody)
+def get_image(ctx: Context, body: IdBody) -> dict[str, Any]:
+    """One image."""
+    find_image(ctx, body.id)
+    row = ctx.db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images i WHERE i.id = ?", (body.id,)).fetchone()
+    return image_entity(row)

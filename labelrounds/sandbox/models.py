@@ -1,0 +1,270 @@
+"""Pydantic request bodies, one per API method; they also document every method in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
+
+MAX_SQL_INT = 2**63 - 1
+MAX_PER_PAGE = 20_000
+MAX_PAGE = 1_000_000
+MAX_ENTITY_IDS = 1_000_000
+MAX_BULK_IDS = 1_000
+
+ObjectId = Annotated[int, Field(ge=1, le=MAX_SQL_INT)]
+Count = Annotated[int, Field(ge=0, le=MAX_SQL_INT)]
+SqlInt = Annotated[int, Field(ge=-MAX_SQL_INT - 1, le=MAX_SQL_INT)]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Text = Annotated[str, Field(max_length=100_000)]
+Login = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")]
+Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+JsonObject = dict[str, Any]
+Scalar = StrictBool | SqlInt | float | str | None
+
+JobStatus = Literal["pending", "in_progress", "on_review", "completed", "stopped", "review_completed"]
+ReviewStatus = Literal["none", "done", "accepted", "rejected"]
+FilterOperator = Literal[
+    "=", "eq", "!=", "not", "in", "!in", "like", "!like", "ilike", "!ilike", "<", "<=", ">", ">="
+]
+ClassShape = Literal[
+    "bitmap",
+    "rectangle",
+    "polygon",
+    "line",
+    "point",
+    "graph",
+    "any",
+    "alpha_mask",
+    "cuboid",
+    "cuboid_2d",
+    "cuboid_3d",
+    "point_3d",
+    "polyline_3d",
+    "mask_3d",
+    "mesh",
+    "closed_surface_mesh",
+    "point_cloud",
+    "multipolygon",
+    "oriented_bbox",
+    "multichannelBitmap",
+]
+TagValueType = Literal["none", "any_number", "any_string", "oneof_string", "date"]
+
+
+class Body(BaseModel):
+    """Base of every request body: unknown keys are ignored, as the SDK sends many optional ones."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class EmptyBody(Body):
+    """A method that takes no parameters."""
+
+
+class IdBody(Body):
+    """A method addressing one object by `id`."""
+
+    id: ObjectId
+
+
+class FilterItem(Body):
+    """One `{"field", "operator", "value"}` condition; conditions are ANDed."""
+
+    field: Annotated[str, Field(min_length=1, max_length=100)]
+    operator: FilterOperator
+    value: Scalar | list[Scalar] = None
+
+
+class ListBody(Body):
+    """Filters, sorting, pagination and projection shared by every `*.list` method."""
+
+    filter: list[FilterItem] = Field(default_factory=list, max_length=100)
+    sort: Annotated[str, Field(max_length=100)] = "id"
+    sort_order: Literal["asc", "desc"] = "asc"
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
+    per_page: Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] | None = None
+    fields: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=100)
+
+
+# users / members / roles / teams / workspaces
+
+
+class UsersAddBody(Body):
+    login: Login
+    password: Annotated[SecretStr, Field(min_length=1, max_length=256)]
+    isRestricted: bool = False
+    name: Annotated[str, Field(max_length=255)] = ""
+    email: Annotated[str, Field(max_length=255)] = ""
+
+
+class UsersEditInfoBody(IdBody):
+    password: Annotated[SecretStr, Field(min_length=1, max_length=256)] | None = None
+    name: Annotated[str, Field(max_length=255)] | None = None
+    email: Annotated[str, Field(max_length=255)] | None = None
+
+
+class UsersDisableBody(IdBody):
+    disable: bool = True
+
+
+class MembersAddBody(Body):
+    login: Login
+    teamId: ObjectId
+    roleId: ObjectId
+
+
+class TeamScopedListBody(ListBody):
+    teamId: ObjectId
+
+
+class MembersEditInfoBody(IdBody):
+    teamId: ObjectId
+    roleId: ObjectId
+
+
+class MembersRemoveBody(IdBody):
+    teamId: ObjectId
+
+
+# projects / meta / datasets / images
+
+
+class ProjectsListBody(ListBody):
+    workspaceId: ObjectId | None = None
+    groupId: ObjectId | None = None
+
+
+class ObjectClassBody(BaseModel):
+    """An object class of the project meta; unknown keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: ObjectId | None = None
+    title: Name
+    shape: ClassShape
+    color: Color
+    geometry_config: JsonObject = Field(default_factory=dict)
+    hotkey: Annotated[str, Field(max_length=64)] = ""
+    description: Text = ""
+
+
+class TagMetaBody(BaseModel):
+    """A tag definition of the project meta; unknown keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: ObjectId | None = None
+    name: Name
+    value_type: TagValueType
+    values: list[Name] | None = None
+    color: Color = "#8B572A"
+    hotkey: Annotated[str, Field(max_length=64)] = ""
+    applicable_type: Literal["all", "imagesOnly", "objectsOnly"] = "all"
+    classes: list[Name] = Field(default_factory=list)
+    target_type: Literal["all", "framesOnly", "entitiesOnly"] = "all"
+
+
+class ProjectMetaBody(Body):
+    classes: list[ObjectClassBody] = Field(default_factory=list, max_length=10_000)
+    tags: list[TagMetaBody] = Field(default_factory=list, max_length=10_000)
+    projectType: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ProjectsMetaUpdateBody(IdBody):
+    meta: ProjectMetaBody
+
+
+class ProjectsSettingsUpdateBody(IdBody):
+    settings: JsonObject
+
+
+class DatasetsListBody(ListBody):
+    projectId: ObjectId
+    recursive: bool = False
+
+
+class ImagesListBody(ListBody):
+    datasetId: ObjectId | None = None
+    projectId: ObjectId | None = None
+
+
+# labeling jobs
+
+
+class ImageTagFilter(Body):
+    name: Name
+    positive: bool
+
+
+class JobRange(Body):
+    start: Annotated[int, Field(ge=1, le=MAX_SQL_INT)] | None = None
+    end: Annotated[int, Field(ge=1, le=MAX_SQL_INT)] | None = None
+
+
+class JobMetaBody(BaseModel):
+    """What a labeling job asks for: classes, tags, limits and the images (`entityIds`; `[]` = whole dataset)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    classes: list[Name] = Field(default_factory=list)
+    projectTags: list[Name] = Field(default_factory=list)
+    imageTags: list[ImageTagFilter] = Field(default_factory=list)
+    imageFiguresLimit: Count = 0
+    imageTagsLimit: Count = 0
+    entityIds: list[ObjectId] = Field(default_factory=list, max_length=MAX_ENTITY_IDS)
+    dynamicClasses: bool = False
+    dynamicTags: bool = False
+    allowRestore: bool = False
+    readOnlyTags: list[Name] | None = None
+    range: JobRange | None = None
+
+
+class JobsAddBody(Body):
+    name: Name
+    datasetId: ObjectId
+    userIds: list[ObjectId] = Field(min_length=1, max_length=1_000)
+    meta: JobMetaBody = Field(default_factory=JobMetaBody)
+    readme: Text | None = None
+    description: Text | None = None
+    reviewerId: ObjectId | None = None
+    customData: JsonObject | None = None
+
+
+class JobsListBody(TeamScopedListBody):
+    showDisabled: bool = False
+
+
+class JobsSetStatusBody(IdBody):
+    status: JobStatus
+
+
+class JobsBulkRemoveBody(Body):
+    ids: list[ObjectId] = Field(min_length=1, max_length=MAX_BULK_IDS)
+
+
+class JobsRejectBody(IdBody):
+    mode: Literal["all", "unmarked"] = "all"
+
+
+class EntityReviewBody(Body):
+    jobId: ObjectId
+    entityId: ObjectId
+    status: ReviewStatus
+
+
+class JobsRestartBody(IdBody):
+    completeExisting: bool = True
+    userIds: list[ObjectId] | None = Field(default=None, min_length=1, max_length=1_000)
+    reviewerId: ObjectId | None = None
+    name: Name | None = None
+    customData: JsonObject | None = None
+
+
+class JobsEditInfoBody(IdBody):
+    name: Name | None = None
+    description: Text | None = None
+    readme: Text | None = None
+    customData: JsonObject | None = None
+    userId: ObjectId | None = None
+    reviewerId: ObjectId | None = None

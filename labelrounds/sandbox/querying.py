@@ -1,0 +1,127 @@
+"""Turn the wire's filters, sort and pagination into SQL, and run a list query into the envelope."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from labelrounds.sandbox.errors import BadRequest
+from labelrounds.sandbox.models import FilterItem, ListBody
+from labelrounds.sandbox.wire import dump_json, envelope
+
+
+@dataclass(frozen=True)
+class Column:
+    """A wire field that may be filtered and sorted on: its SQL expression, and whether it is text."""
+
+    sql: str
+    text: bool = False
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What one `*.list` method exposes: its filterable/sortable fields and its default page size."""
+
+    fields: Mapping[str, Column]
+    default_per_page: int
+
+
+_COMPARISONS = {"=": "=", "eq": "=", "!=": "!=", "not": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_PATTERNS = {"like": "LIKE", "!like": "NOT LIKE"}
+_CASELESS_PATTERNS = {"ilike": "LIKE", "!ilike": "NOT LIKE"}
+
+
+def compile_filter(spec: ListSpec, item: FilterItem) -> tuple[str, list[Any]]:
+    """One filter condition as an SQL predicate and its parameters; unknown fields or bad values → 400."""
+    column = spec.fields.get(item.field)
+    if column is None:
+        raise BadRequest(
+            f"Cannot filter on field {item.field!r}; filterable fields: {', '.join(sorted(spec.fields))}"
+        )
+    operator, value = item.operator, item.value
+    if operator in ("in", "!in"):
+        if not isinstance(value, list):
+            raise BadRequest(f"Filter {item.field!r} {operator}: value must be a list")
+        negation = "NOT " if operator == "!in" else ""
+        return f"{column.sql} {negation}IN (SELECT value FROM json_each(?))", [dump_json(value)]
+    if isinstance(value, list):
+        raise BadRequest(f"Filter {item.field!r} {operator}: value must be a single value, not a list")
+    if operator in _COMPARISONS:
+        sql_operator = _COMPARISONS[operator]
+        if value is None:
+            if sql_operator not in ("=", "!="):
+                raise BadRequest(f"Filter {item.field!r} {operator}: null can only be compared with = or !=")
+            return f"{column.sql} IS {'NOT ' if sql_operator == '!=' else ''}NULL", []
+        return f"{column.sql} {sql_operator} ?", [value]
+    if not column.text:
+        raise BadRequest(f"Filter {item.field!r} {operator}: pattern operators apply to text fields only")
+    if not isinstance(value, str):
+        raise BadRequest(f"Filter {item.field!r} {operator}: value must be a string pattern")
+    if operator in _PATTERNS:
+        return f"{column.sql} {_PATTERNS[operator]} ?", [value]
+    return f"lower({column.sql}) {_CASELESS_PATTERNS[operator]} lower(?)", [value]
+
+
+def order_clause(spec: ListSpec, sort: str, sort_order: str) -> str:
+    """`ORDER BY` for a wire sort field, with the id as tie-breaker so pages never overlap."""
+    column = spec.fields.get(sort)
+    if column is None:
+        raise BadRequest(f"Cannot sort on field {sort!r}; sortable fields: {', '.join(sorted(spec.fields))}")
+    direction = "DESC" if sort_order == "desc" else "ASC"
+    id_column = spec.fields["id"].sql
+    if column.sql == id_column:
+        return f"ORDER BY {id_column} {direction}"
+    return f"ORDER BY {column.sql} {direction}, {id_column} {direction}"
+
+
+def project_fields(entities: list[dict[str, Any]], fields: Sequence[str]) -> list[dict[str, Any]]:
+    """Keep only the requested keys (plus `id`) when the request names `fields`."""
+    if not fields:
+        return entities
+    keep = {*fields, "id"}
+    return [{key: value for key, value in entity.items() if key in keep} for entity in entities]
+
+
+def run_list(
+    db: sqlite3.Connection,
+    *,
+    spec: ListSpec,
+    body: ListBody,
+    select: str,
+    source: str,
+    scope: Sequence[str],
+    scope_params: Sequence[Any],
+    to_entity: Callable[[sqlite3.Row | tuple[Any, ...]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run a filtered, sorted, paginated list query and wrap it in the envelope.
+
+    Args:
+        spec: the method's fields and default page size.
+        body: the request's filter/sort/page/per_page/fields.
+        select: the column list of the page query.
+        source: the FROM clause (tables and joins).
+        scope: SQL predicates that always apply (the method's scope and the caller's visibility).
+        scope_params: the parameters of `source`'s placeholders, then of `scope`'s, in order.
+        to_entity: builds one wire entity from a row of `select`.
+    """
+    predicates = list(scope)
+    params = list(scope_params)
+    for item in body.filter:
+        predicate, predicate_params = compile_filter(spec, item)
+        predicates.append(predicate)
+        params.extend(predicate_params)
+    where = f"WHERE {' AND '.join(predicates)}" if predicates else ""
+    order = order_clause(spec, body.sort, body.sort_order)
+    per_page = body.per_page or spec.default_per_page
+    (total,) = db.execute(f"SELECT count(*) FROM {source} {where}", params).fetchone()
+    offset = (body.page - 1) * per_page
+    rows = (
+        db.execute(
+            f"SELECT {select} FROM {source} {where} {order} LIMIT ? OFFSET ?", [*params, per_page, offset]
+        ).fetchall()
+        if offset < total
+        else []
+    )
+    return envelope(total, per_page, project_fields([to_entity(row) for row in rows], body.fields))
