@@ -1,5 +1,102 @@
 """`labelrounds sandbox …` commands."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from pydantic import SecretStr
+
+from labelrounds.sandbox.app import create_app
+from labelrounds.sandbox.seed import DEFAULT_ADMIN_LOGIN, SeedSpec
+from labelrounds.sandbox.server import (
+    ADMIN_TOKEN_ENV,
+    LOOPBACK,
+    bind_socket,
+    open_sandbox,
+    socket_url,
+    uvicorn_server,
+    write_ready_file,
+)
 
 sandbox_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def _parse_seed(text: str) -> SeedSpec:
+    """Typer callback: a seed name, or a clear usage error."""
+    try:
+        return SeedSpec.parse(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+@sandbox_app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless you mean to expose it.")
+    ] = LOOPBACK,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = any free port).")] = 8089,
+    db: Annotated[Path, typer.Option(help="SQLite file; reopened with its state when it exists.")] = Path(
+        "sandbox.db"
+    ),
+    seed: Annotated[
+        str, typer.Option(help="lemons | empty | synthetic:DxN (used only for a new database).")
+    ] = "lemons",
+    admin_login: Annotated[
+        str, typer.Option(help="Login of the seeded instance admin.")
+    ] = DEFAULT_ADMIN_LOGIN,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=ADMIN_TOKEN_ENV, show_envvar=True, help="The admin's API token (random if unset)."
+        ),
+    ] = None,
+    admin_password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LABELROUNDS_SANDBOX_ADMIN_PASSWORD",
+            show_envvar=True,
+            help="The admin's password for POST /api/account (none if unset).",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request line (never headers or tokens).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(hidden=True)] = False,
+    ready_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Serve the Supervisely-compatible sandbox until interrupted."""
+    seed_spec = _parse_seed(seed)
+    opened = open_sandbox(
+        db,
+        seed_spec,
+        admin_login=admin_login,
+        admin_token=SecretStr(admin_token) if admin_token else None,
+        admin_password=SecretStr(admin_password) if admin_password else None,
+    )
+    sock = bind_socket(host, port)
+    url = socket_url(sock)
+    summary = opened.summary
+    if not quiet:
+        state = f"reopened {db} (seed ignored)" if opened.reopened else f"new {db}, seed {seed}"
+        typer.echo(f"labelrounds sandbox listening on {url}  ({state})")
+        typer.echo(
+            f"  admin login: {summary.admin_login} (user {summary.admin_id}), team {summary.team_id}, "
+            f"workspace {summary.workspace_id}, project {summary.project_id}, datasets {list(summary.dataset_ids)}"
+        )
+        typer.echo(f"  SERVER_ADDRESS={url}")
+        # The one place a token is printed on purpose: it is the user's own local sandbox.
+        typer.echo(f"  API_TOKEN={summary.admin_token.get_secret_value()}")
+        typer.echo("Press Ctrl+C to stop.")
+    if ready_file is not None:
+        write_ready_file(ready_file, url, summary)
+    server = uvicorn_server(create_app(opened.store, base_url=url), access_log=access_log)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        opened.store.close()
+
+
+if __name__ == "__main__":
+    sandbox_app()

@@ -1,0 +1,323 @@
+"""`SandboxServer`: run the sandbox in a background thread or a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess  # noqa: S404 - starts our own CLI with a fixed argument list
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import uvicorn
+from pydantic import SecretStr
+
+from labelrounds.sandbox.app import CrewHook, FaultsHook, create_app
+from labelrounds.sandbox.auth import new_api_token
+from labelrounds.sandbox.registry import PageSizes
+from labelrounds.sandbox.seed import DEFAULT_ADMIN_LOGIN, SeedSpec, SeedSummary, describe_existing, seed
+from labelrounds.sandbox.store import MEMORY, Store
+
+LOOPBACK = "127.0.0.1"
+ADMIN_TOKEN_ENV = "LABELROUNDS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable name
+"""How the admin token reaches a subprocess (never on its command line)."""
+_START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class OpenedSandbox:
+    """A store ready to serve, with what it contains and whether it was reopened rather than seeded."""
+
+    store: Store
+    summary: SeedSummary
+    reopened: bool
+
+
+def open_sandbox(
+    db_path: str | Path,
+    seed_spec: SeedSpec,
+    *,
+    admin_login: str = DEFAULT_ADMIN_LOGIN,
+    admin_token: SecretStr | None = None,
+    admin_password: SecretStr | None = None,
+) -> OpenedSandbox:
+    """Open (creating if needed) the database and seed it when it is new; a reopened one keeps its state."""
+    store = Store(db_path)
+    if store.is_empty():
+        summary = seed(
+            store, seed_spec, admin_login=admin_login, admin_token=admin_token, admin_password=admin_password
+        )
+        return OpenedSandbox(store, summary, reopened=False)
+    return OpenedSandbox(store, describe_existing(store, admin_token=admin_token), reopened=True)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 = any free port), so the address is known before the server starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    """The http URL of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def uvicorn_server(app: Any, *, access_log: bool = False, configure_logging: bool = True) -> uvicorn.Server:
+    """A uvicorn server for the app: access log off unless asked, and it never shows request headers."""
+    config = uvicorn.Config(
+        app,
+        access_log=access_log,
+        log_level="info" if access_log else "warning",
+        lifespan="on",
+        log_config=uvicorn.config.LOGGING_CONFIG if configure_logging else None,
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+class SandboxServer:
+    """A running sandbox for tests, the demo and benchmarks.
+
+    Args:
+        seed: `lemons`, `empty` or `synthetic:DxN` (ignored when `db_path` already holds a sandbox).
+        db_path: SQLite file; None = in memory (thread) or a temporary file (subprocess).
+        mode: `thread` (uvicorn in a background thread, fast) or `subprocess` (`labelrounds sandbox serve`).
+        admin_login: login of the seeded instance admin.
+        admin_token: the admin's API token; a random one when None.
+        admin_password: the admin's password (for `POST /api/account`); none when None.
+        crew, faults: hooks of `create_app` (thread mode only).
+        page_sizes: default page sizes of the list methods (thread mode only).
+        host: loopback by default.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: str | SeedSpec = "lemons",
+        db_path: str | Path | None = None,
+        mode: Literal["thread", "subprocess"] = "thread",
+        admin_login: str = DEFAULT_ADMIN_LOGIN,
+        admin_token: SecretStr | str | None = None,
+        admin_password: SecretStr | str | None = None,
+        crew: CrewHook | None = None,
+        faults: FaultsHook | None = None,
+        page_sizes: PageSizes | None = None,
+        host: str = LOOPBACK,
+    ) -> None:
+        if mode == "subprocess" and (crew is not None or faults is not None or page_sizes is not None):
+            raise ValueError(
+                "crew, faults and page_sizes objects can only be given to a thread-mode SandboxServer"
+            )
+        self.seed_spec = seed if isinstance(seed, SeedSpec) else SeedSpec.parse(seed)
+        self.db_path = db_path
+        self.mode = mode
+        self.admin_login = admin_login
+        self.admin_token = _secret(admin_token) or SecretStr(new_api_token())
+        self._admin_password = _secret(admin_password)
+        self._crew, self._faults, self._page_sizes, self._host = crew, faults, page_sizes, host
+        self.url = ""
+        self.summary: SeedSummary | None = None
+        self.store: Store | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._socket: socket.socket | None = None
+
+    def __repr__(self) -> str:
+        return f"SandboxServer(url={self.url!r}, mode={self.mode!r}, seed={self.seed_spec.kind!r})"
+
+    @property
+    def admin_id(self) -> int:
+        """Id of the seeded instance admin."""
+        return self._summary().admin_id
+
+    @property
+    def team_id(self) -> int:
+        """Id of the seeded team."""
+        return self._summary().team_id
+
+    @property
+    def workspace_id(self) -> int:
+        """Id of the seeded workspace."""
+        return self._summary().workspace_id
+
+    @property
+    def project_id(self) -> int | None:
+        """Id of the seeded project (None for the `empty` seed)."""
+        return self._summary().project_id
+
+    @property
+    def dataset_ids(self) -> tuple[int, ...]:
+        """Ids of the seeded datasets, in order."""
+        return self._summary().dataset_ids
+
+    @property
+    def dataset_id(self) -> int:
+        """Id of the first seeded dataset (`ds1`)."""
+        return self._summary().dataset_ids[0]
+
+    def _summary(self) -> SeedSummary:
+        if self.summary is None:
+            raise RuntimeError("The sandbox server is not started")
+        return self.summary
+
+    def start(self) -> SandboxServer:
+        """Start serving; returns once requests are answered."""
+        if self.mode == "thread":
+            self._start_thread()
+        else:
+            self._start_subprocess()
+        return self
+
+    def _start_thread(self) -> None:
+        opened = open_sandbox(
+            self.db_path or MEMORY,
+            self.seed_spec,
+            admin_login=self.admin_login,
+            admin_token=self.admin_token,
+            admin_password=self._admin_password,
+        )
+        self.store, self.summary = opened.store, opened.summary
+        self.admin_login = opened.summary.admin_login
+        sock = self._socket = bind_socket(self._host, 0)
+        self.url = socket_url(sock)
+        app = create_app(
+            opened.store, faults=self._faults, crew=self._crew, page_sizes=self._page_sizes, base_url=self.url
+        )
+        self._uvicorn = uvicorn_server(app, configure_logging=False)
+        self._thread = threading.Thread(
+            target=self._uvicorn.run, kwargs={"sockets": [sock]}, name="labelrounds-sandbox", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("The sandbox server thread did not start (see the log above)")
+            time.sleep(0.002)
+
+    def _start_subprocess(self) -> None:
+        self._temp_dir = tempfile.TemporaryDirectory(prefix="labelrounds-sandbox-")
+        ready_file = Path(self._temp_dir.name) / "ready.json"
+        db_path = self.db_path or Path(self._temp_dir.name) / "sandbox.db"
+        seed_text = (
+            self.seed_spec.kind
+            if self.seed_spec.kind != "synthetic"
+            else (f"synthetic:{self.seed_spec.datasets}x{self.seed_spec.images_per_dataset}")
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "labelrounds.sandbox.cli",
+            "serve",
+            "--host",
+            self._host,
+            "--port",
+            "0",
+            "--db",
+            str(db_path),
+            "--seed",
+            seed_text,
+            "--admin-login",
+            self.admin_login,
+            "--ready-file",
+            str(ready_file),
+            "--quiet",
+        ]
+        env = {**os.environ, ADMIN_TOKEN_ENV: self.admin_token.get_secret_value()}
+        if self._admin_password is not None:
+            env["LABELROUNDS_SANDBOX_ADMIN_PASSWORD"] = self._admin_password.get_secret_value()
+        self._process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)  # noqa: S603
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not ready_file.exists():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                error = (
+                    self._process.stderr.read().decode(errors="replace")
+                    if self._process.poll() is not None
+                    else ""
+                )
+                self.stop()
+                raise RuntimeError(f"The sandbox subprocess did not start: {error[-2000:]}")
+            time.sleep(0.02)
+        ready = json.loads(ready_file.read_text())
+        self.url = ready["url"]
+        self.summary = SeedSummary(
+            admin_id=ready["admin_id"],
+            admin_login=ready["admin_login"],
+            admin_token=self.admin_token,
+            team_id=ready["team_id"],
+            workspace_id=ready["workspace_id"],
+            project_id=ready["project_id"],
+            dataset_ids=tuple(ready["dataset_ids"]),
+        )
+        self.admin_login = ready["admin_login"]
+
+    def stop(self) -> None:
+        """Stop serving and release the port, the thread or process, and the store."""
+        if self._uvicorn is not None and self._thread is not None:
+            self._uvicorn.should_exit = True
+            self._thread.join(timeout=15)
+            self._uvicorn = self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stderr is not None:
+                self._process.stderr.close()
+            self._process = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._temp_dir is not None:
+            self._temp_dir.cleanup()
+            self._temp_dir = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _secret(value: SecretStr | str | None) -> SecretStr | None:
+    """Wrap a plain string secret."""
+    if value is None or isinstance(value, SecretStr):
+        return value
+    return SecretStr(value)
+
+
+def write_ready_file(path: Path, url: str, summary: SeedSummary) -> None:
+    """Tell a parent process where the server listens and what it holds (never the token)."""
+    data = {
+        "url": url,
+        "admin_id": summary.admin_id,
+        "admin_login": summary.admin_login,
+        "team_id": summary.team_id,
+        "workspace_id": summary.workspace_id,
+        "project_id": summary.project_id,
+        "dataset_ids": list(summary.dataset_ids),
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data))
+    temporary.replace(path)
