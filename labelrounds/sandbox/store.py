@@ -30,18 +30,32 @@ class Store:
     def __init__(self, path: str | Path = MEMORY) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
-        self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._connection.execute("PRAGMA foreign_keys = ON")
-        self._connection.execute("PRAGMA case_sensitive_like = ON")
+        self._connection = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open the database and create the schema (idempotent)."""
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA case_sensitive_like = ON")
         if self.path != MEMORY:
-            self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.execute("PRAGMA synchronous = NORMAL")
-        self._connection.execute("PRAGMA temp_store = MEMORY")
-        self._connection.executescript(SCHEMA)
-        with self.transaction(write=True) as db:
-            db.execute("INSERT OR IGNORE INTO id_counter(singleton, last_id) VALUES (1, 0)")
-            for statement in ROLES_SQL.splitlines():
-                db.execute(statement)
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA temp_store = MEMORY")
+        connection.executescript(SCHEMA)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT OR IGNORE INTO id_counter(singleton, last_id) VALUES (1, 0)")
+        for statement in ROLES_SQL.splitlines():
+            connection.execute(statement)
+        connection.execute("COMMIT")
+        return connection
+
+    def wipe(self) -> None:
+        """Drop every object and start from an empty schema (in-memory stores only: tests reuse a server)."""
+        if self.path != MEMORY:
+            raise ValueError("Only an in-memory store can be wiped; delete the database file instead")
+        with self._lock:
+            self._connection.close()
+            self._connection = self._connect()
 
     def __repr__(self) -> str:
         return f"Store(path={self.path!r})"
