@@ -230,7 +230,7 @@ def _replace_definitions(
         (project_id, orjson.dumps(keep).decode()),
     )
     # Park kept rows on unique temporary names first, so that renames and swaps never collide.
-    ctx.db.execute(f"UPDATE {table} SET {name_column} = '\x00' || id WHERE project_id = ?", (project_id,))
+    ctx.db.execute(f"UPDATE {table} SET {name_column} = char(0) || id WHERE project_id = ?", (project_id,))
     for position, (item_id, name, definition) in enumerate(rows):
         if item_id is None:
             item_id = allocate_id(ctx.db)
