@@ -13,7 +13,7 @@ from labelrounds.round_spec import ROUND_NAME_MAX_LENGTH, ROUND_NAME_PATTERN, La
 
 # Supervisely does not document a maximum job name length; 100 characters stays well inside what the web UI shows.
 JOB_NAME_MAX_LENGTH = 100
-JOB_NAME_SEPARATOR = " | "
+JOB_NAME_SEPARATOR = " / "
 
 #: Columns an images frame must have (one row per image, as `steps.split` lists them).
 IMAGE_COLUMNS: tuple[str, ...] = ("dataset_id", "dataset_name", "image_id", "image_name")
@@ -59,7 +59,7 @@ def job_name(
 ) -> str:
     """The deterministic, human-readable name of a round's job, at most JOB_NAME_MAX_LENGTH characters.
 
-    `round | dataset | labeler` for the first cycle, `round | dataset | labeler | rework <cycle> of #<parent>` for a
+    `round / dataset / labeler` for the first cycle, `round / dataset / labeler / rework <cycle> of #<parent>` for a
     rework job. A name that would be too long is cut and ends with a digest of the full name, so it stays distinct.
     """
     parts = [round_name, dataset_name, labeler]
@@ -144,9 +144,10 @@ def _plan_frame(records: list[tuple[object, ...]]) -> pd.DataFrame:
 
 
 def summarize_plan(plan: pd.DataFrame) -> pd.DataFrame:
-    """One row per share of a plan: share_key, job_name, cycle, labeler, dataset, image count and image ids."""
+    """One row per share of a plan: share_key, round_key, job_name, cycle, labeler, dataset, images, image ids."""
     grouped = plan.groupby("share_key", sort=False)
     summary = grouped.agg(
+        round_key=("round_key", "first"),
         job_name=("job_name", "first"),
         cycle=("cycle", "first"),
         labeler=("labeler", "first"),

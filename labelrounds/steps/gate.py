@@ -18,6 +18,7 @@ from labelrounds.client import Filter, SuperviselyClient
 from labelrounds.client.models import JobStatus, LabelingJobInfo
 from labelrounds.round_spec import TargetStatus
 from labelrounds.steps.errors import RoundNotReadyError, RoundStalledError, RoundTimeoutError
+from labelrounds.steps.tables import frame_markdown
 
 #: Job statuses at which a job counts as having reached each target.
 REACHED_STATUSES: dict[TargetStatus, frozenset[JobStatus]] = {
@@ -154,15 +155,12 @@ class GateSnapshot(BaseModel):
 
     def markdown(self) -> str:
         """A short markdown report of this check, for a progress artifact."""
-        header = "| job | labeler | status | labeled | reviewed | images |\n|---|---|---|---|---|---|\n"
-        lines = [
-            f"| {job.job_name} (#{job.job_id}) | {job.labeler or ''} | {job.status.value} | {job.labeled} | "
-            f"{job.accepted + job.rejected} | {job.images} |"
-            for job in self.jobs
+        table = self.frame().loc[
+            :, ["job_id", "job_name", "labeler", "status", "images", "labeled", "accepted", "rejected"]
         ]
         missing = "".join(f"\n\nJob {job_id} no longer exists." for job_id in self.missing_job_ids)
         stamp = self.checked_at.isoformat(timespec="seconds")
-        return f"**{self.summary()}** (checked {stamp})\n\n{header}" + "\n".join(lines) + missing
+        return f"**{self.summary()}** (checked {stamp})\n\n{frame_markdown(table)}{missing}"
 
     def raise_if_not_ready(self) -> None:
         """Raise when the gate is closed: RoundStalledError if it can never open, else RoundNotReadyError."""

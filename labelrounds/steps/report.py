@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import LabelingJobInfo
 from labelrounds.steps.lineage import JobLineage, list_round_jobs
+from labelrounds.steps.tables import frame_markdown
 
 #: Columns of the per-job report.
 JOB_REPORT_COLUMNS: tuple[str, ...] = (
@@ -149,7 +150,8 @@ def labeler_report(jobs: pd.DataFrame) -> pd.DataFrame:
     if jobs.empty:
         return pd.DataFrame(columns=list(LABELER_REPORT_COLUMNS))
     grouped = jobs.groupby("labeler", sort=False, dropna=False)
-    frame = grouped[_SUMMED].sum(min_count=0)
+    frame = grouped[_SUMMED].sum()
+    frame["duration_seconds"] = grouped["duration_seconds"].sum(min_count=1)  # unknown stays unknown, not 0
     frame["jobs"] = grouped.size()
     frame["rework_jobs"] = grouped["cycle"].apply(lambda cycles: int((cycles > 0).sum()))
     frame["rework_cycles"] = grouped["cycle"].max()
@@ -191,20 +193,3 @@ def write_report_csv(report: RoundReport, directory: str | Path, prefix: str = "
     report.jobs.to_csv(paths["jobs"], index=False)
     report.labelers.to_csv(paths["labelers"], index=False)
     return paths
-
-
-def frame_markdown(frame: pd.DataFrame) -> str:
-    """A DataFrame as a markdown table (no extra dependency); empty cells for missing values."""
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = [
-        "| " + " | ".join("" if pd.isna(value) else _cell(value) for value in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *body])
-
-
-def _cell(value: object) -> str:
-    """One markdown cell; floats rounded, pipes escaped."""
-    text = f"{value:.1f}" if isinstance(value, float) else str(value)
-    return text.replace("|", "\\|")

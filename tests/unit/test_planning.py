@@ -166,8 +166,8 @@ def test_job_names_are_deterministic_and_bounded(
 
 
 def test_job_names_read_well_and_long_ones_stay_distinct() -> None:
-    assert job_name("round-1", "ds1", "labeler_1") == "round-1 | ds1 | labeler_1"
-    assert job_name("round-1", "ds1", "labeler_1", 2, 1234) == "round-1 | ds1 | labeler_1 | rework 2 of #1234"
+    assert job_name("round-1", "ds1", "labeler_1") == "round-1 / ds1 / labeler_1"
+    assert job_name("round-1", "ds1", "labeler_1", 2, 1234) == "round-1 / ds1 / labeler_1 / rework 2 of #1234"
     long_a, long_b = job_name("r", "x" * 200, "a"), job_name("r", "x" * 200, "b")
     assert len(long_a) == JOB_NAME_MAX_LENGTH and long_a != long_b
 
