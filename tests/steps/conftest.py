@@ -45,3 +45,10 @@ async def workers(sandbox: SandboxServer) -> AsyncIterator[Workers]:
     workers = Workers(sandbox)
     yield workers
     await workers.close()
+
+
+@pytest.fixture
+def sandbox_project_id(sandbox: SandboxServer) -> int:
+    """Id of the seeded lemons project."""
+    assert sandbox.project_id is not None
+    return sandbox.project_id
