@@ -9,14 +9,29 @@ from typing import Any
 
 import pytest
 
+from labelrounds.sandbox.registry import PageSizes
+from labelrounds.sandbox.server import SandboxServer
+
 from .sdk_runner import SdkRun, run_sdk_script
 from .server_state import ServerState
 
-IMAGES_PER_DATASET = 12
+# Images keep the sandbox's real default page (20,000) and each dataset holds one image more, so the SDK's
+# image walk takes two requests; jobs and the other lists get small pages so that every listing spans several.
+IMAGES_PER_DATASET = PageSizes().images + 1
+SMALL_PAGES = PageSizes(jobs=4, other=2)
 
 
 @pytest.fixture(scope="module")
-def catalog_run(sdk_python: Path, small_pages_sandbox: Any,
+def small_pages_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """A fresh sandbox with two datasets one image larger than an images page, and small other pages."""
+    db_path = tmp_path_factory.mktemp("small-pages") / "sandbox.db"
+    seed = f"synthetic:2x{IMAGES_PER_DATASET}"
+    with SandboxServer(seed=seed, db_path=db_path, page_sizes=SMALL_PAGES) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def catalog_run(sdk_python: Path, small_pages_sandbox: SandboxServer,
                 tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict[str, str]]:
     """Run catalog_and_lists.py once against a fresh two-dataset sandbox with small default pages."""
     token = small_pages_sandbox.admin_token.get_secret_value()
@@ -45,7 +60,7 @@ def ids(catalog_run: tuple[SdkRun, dict[str, str]]) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def state(small_pages_sandbox: Any) -> Iterator[ServerState]:
+def state(small_pages_sandbox: SandboxServer) -> Iterator[ServerState]:
     """Raw reads of the sandbox with the admin's token."""
     with ServerState(small_pages_sandbox.url, small_pages_sandbox.admin_token.get_secret_value()) as server_state:
         yield server_state
@@ -95,7 +110,8 @@ def test_project_and_dataset_info(run: SdkRun, ids: dict[str, Any]) -> None:
 def test_images_walk_several_pages_in_id_order(run: SdkRun, ids: dict[str, Any]) -> None:
     first_page = run["images.first_page"]
     assert first_page["total"] == IMAGES_PER_DATASET
-    assert first_page["pagesCount"] > 1 and first_page["entities"] == first_page["perPage"]
+    assert (first_page["perPage"], first_page["pagesCount"]) == (IMAGES_PER_DATASET - 1, 2)
+    assert first_page["entities"] == first_page["perPage"]
     walk = run["images.walk"]
     assert walk["count"] == IMAGES_PER_DATASET and walk["ascending"] and walk["unique"]
     assert walk["names_with_mime_extension"] == IMAGES_PER_DATASET

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from labelrounds.sandbox.server import SandboxServer
 
 from .sdk_runner import SdkRun, run_sdk_script
 from .server_state import ServerState
@@ -30,7 +33,7 @@ def statuses(entities: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def review_run(sdk_python: Path, lemons_sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict]:
+def review_run(sdk_python: Path, lemons_sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict]:
     """Run review_workflow.py once against a fresh lemons sandbox; the tests below read its observations."""
     token = lemons_sandbox.admin_token.get_secret_value()
     with ServerState(lemons_sandbox.url, token) as state:
@@ -52,7 +55,7 @@ def run(review_run: tuple[SdkRun, dict]) -> SdkRun:
 
 
 @pytest.fixture()
-def state(lemons_sandbox: Any) -> ServerState:
+def state(lemons_sandbox: SandboxServer) -> Iterator[ServerState]:
     """Raw reads of the sandbox with the admin's token."""
     with ServerState(lemons_sandbox.url, lemons_sandbox.admin_token.get_secret_value()) as server_state:
         yield server_state
