@@ -1,0 +1,414 @@
+"""Simulated labelers and reviewers that work the sandbox's jobs through the public API with their own tokens.
+
+The crew is part of the sandbox so that a round can finish by itself in the demo, the tests and the benchmarks.
+It reads from the store only *who* may act and their tokens; every job transition goes over HTTP with that
+user's own token, so it passes the same permission checks as a person would. Its requests carry the header
+`x-labelrounds-actor: crew`, which lets the sandbox's request counters and fault injection tell them apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from labelrounds.client import (
+    Filter,
+    RetryPolicy,
+    SuperviselyClient,
+    SuperviselyError,
+    TransportError,
+    UnauthorizedError,
+)
+from labelrounds.client.config import ConnectionSettings
+from labelrounds.client.models import JobStatus, LabelingJobInfo, ReviewStatus
+from labelrounds.sandbox.spec_parsing import (
+    SpecError,
+    describe_validation_error,
+    parse_duration,
+    parse_fraction,
+    parse_int,
+    split_items,
+    split_key_value,
+    stable_fraction,
+)
+from labelrounds.sandbox.store import Store
+
+logger = logging.getLogger(__name__)
+
+ACTOR_HEADER = "x-labelrounds-actor"
+CREW_ACTOR = "crew"
+
+_ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.ON_REVIEW)
+_DECIDED = frozenset({ReviewStatus.ACCEPTED, ReviewStatus.REJECTED})
+# The crew talks to its own server over loopback. It does not retry: whatever failed is looked at again on the
+# next poll, and every step is safe to repeat because it starts from the job's current state.
+_CREW_RETRY_POLICY = RetryPolicy.no_retries()
+_LOGINS_SEPARATOR = "+"
+
+
+class CrewConfig(BaseModel):
+    """How the simulated crew works: speed, rejection rate, polling and who acts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label_seconds_per_image: float = Field(
+        0.0, ge=0, description="Time a labeler spends per image (0 = instant)"
+    )
+    review_seconds_per_image: float = Field(
+        0.0, ge=0, description="Time a reviewer spends per image (0 = instant)"
+    )
+    reject_rate: float = Field(0.0, ge=0, le=1, description="Share of reviewed images the reviewers reject")
+    max_rejections_per_image: int = Field(
+        1, ge=0, description="An image is rejected at most this many times, so rework cycles converge"
+    )
+    poll_interval: float = Field(0.5, gt=0, description="Seconds between two looks for work")
+    seed: int = Field(0, description="Seed of the (deterministic) accept/reject decisions")
+    logins: tuple[str, ...] | None = Field(
+        None,
+        description="Logins that act; default: every non-admin user who is the labeler or reviewer of an active job",
+    )
+
+    @classmethod
+    def parse(cls, spec: str) -> CrewConfig:
+        """Build a config from the compact command-line form, e.g. `speed=0,reject=0.3,seed=7`.
+
+        Keys: `speed` (seconds per image for labeling and review), `label`, `review` (each on its own),
+        `reject` (0..1), `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`). Durations
+        accept a unit: `250ms`, `2s`. An empty spec gives the defaults.
+
+        Raises:
+            SpecError: an unknown key, a repeated key or a value out of range; the message names it.
+        """
+        fields: dict[str, Any] = {}
+        seen: set[str] = set()
+        for item in split_items(spec):
+            key, value = split_key_value(item)
+            if key in seen:
+                raise SpecError(f"crew option {key!r} is given twice")
+            seen.add(key)
+            parse_option = _CREW_OPTIONS.get(key)
+            if parse_option is None:
+                raise SpecError(f"unknown crew option {key!r}; known: {', '.join(_CREW_OPTIONS)}")
+            fields.update(parse_option(value, f"crew option {key!r}"))
+        if "speed" in seen and seen & {"label", "review"}:
+            raise SpecError("crew option 'speed' sets both 'label' and 'review'; give either speed or those")
+        try:
+            return cls(**fields)
+        except ValidationError as error:
+            raise SpecError(f"invalid crew spec {spec!r}: {describe_validation_error(error)}") from None
+
+    def rejects(self, job_id: int, image_id: int) -> bool:
+        """Whether the reviewers want to reject this image in this job (before the rejection limit applies)."""
+        return stable_fraction(self.seed, job_id, image_id) < self.reject_rate
+
+
+def _parse_logins(value: str, what: str) -> dict[str, Any]:
+    logins = tuple(login.strip() for login in value.split(_LOGINS_SEPARATOR))
+    if any(not login for login in logins):
+        raise SpecError(f"{what}: empty login in {value!r} (join logins with {_LOGINS_SEPARATOR!r})")
+    return {"logins": logins}
+
+
+_CREW_OPTIONS = {
+    "speed": lambda value, what: dict.fromkeys(
+        ("label_seconds_per_image", "review_seconds_per_image"), parse_duration(value, what=what)
+    ),
+    "label": lambda value, what: {"label_seconds_per_image": parse_duration(value, what=what)},
+    "review": lambda value, what: {"review_seconds_per_image": parse_duration(value, what=what)},
+    "reject": lambda value, what: {"reject_rate": parse_fraction(value, what=what)},
+    "max-rejections": lambda value, what: {
+        "max_rejections_per_image": parse_int(value, what=what, minimum=0)
+    },
+    "poll": lambda value, what: {"poll_interval": parse_duration(value, what=what)},
+    "seed": lambda value, what: {"seed": parse_int(value, what=what)},
+    "logins": _parse_logins,
+}
+
+
+class CrewAction(StrEnum):
+    """What the crew did, one count per successful API call that changed a job or an image."""
+
+    JOB_STARTED = "job_started"
+    IMAGE_LABELED = "image_labeled"
+    JOB_SUBMITTED = "job_submitted"
+    IMAGE_ACCEPTED = "image_accepted"
+    IMAGE_REJECTED = "image_rejected"
+    JOB_COMPLETED = "job_completed"
+    JOB_SENT_BACK = "job_sent_back"
+    FAILED_CALL = "failed_call"
+
+
+class CrewStats:
+    """Thread-safe counters of the crew's actions, readable from any thread while the crew runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[CrewAction] = Counter()
+
+    def __repr__(self) -> str:
+        return f"CrewStats({self.snapshot()})"
+
+    def record(self, action: CrewAction, count: int = 1) -> None:
+        """Add `count` occurrences of `action`."""
+        with self._lock:
+            self._counts[action] += count
+
+    def snapshot(self) -> dict[str, int]:
+        """Every action with its count (zeros included), keyed by the action's name."""
+        with self._lock:
+            return {action.value: self._counts[action] for action in CrewAction}
+
+    def __getitem__(self, action: CrewAction) -> int:
+        with self._lock:
+            return self._counts[action]
+
+    def reset(self) -> None:
+        """Forget every count."""
+        with self._lock:
+            self._counts.clear()
+
+
+@dataclass(frozen=True)
+class CrewMember:
+    """A sandbox user the crew acts as; the token never shows in a repr."""
+
+    login: str
+    user_id: int
+    token: SecretStr
+
+
+class Crew:
+    """The simulated crew: one worker per acting user, started and stopped by the sandbox app's lifespan.
+
+    Args:
+        config: speed, rejection rate and who acts (default `CrewConfig()`).
+    """
+
+    def __init__(self, config: CrewConfig | None = None) -> None:
+        self.config = config or CrewConfig()
+        self.stats = CrewStats()
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Crew({self.config!r}, members={sorted(self._workers)})"
+
+    @property
+    def members(self) -> list[str]:
+        """Logins the crew currently acts as."""
+        return sorted(self._workers)
+
+    async def start(self, base_url: str, store: Store) -> None:
+        """Start looking for members and work; returns at once.
+
+        Args:
+            base_url: the sandbox's own address, e.g. `http://127.0.0.1:8089`.
+            store: the sandbox store, read for who may act and their tokens.
+        """
+        if self._supervisor is not None:
+            raise RuntimeError("the crew is already running")
+        self._supervisor = asyncio.create_task(self._supervise(base_url, store), name="crew-supervisor")
+
+    async def stop(self) -> None:
+        """Stop every worker and wait for them; safe to call when not started."""
+        tasks = [task for task in (self._supervisor, *self._workers.values()) if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._supervisor = None
+        self._workers.clear()
+
+    async def _supervise(self, base_url: str, store: Store) -> None:
+        """Enlist new members as they appear (users are created while the sandbox runs)."""
+        while True:
+            try:
+                members = await asyncio.to_thread(find_members, store, self.config.logins)
+            except Exception:  # a broken read must not kill the crew; log and look again
+                logger.exception("crew: could not read the crew members from the store")
+                members = []
+            for member in members:
+                if member.login not in self._workers:
+                    logger.info("crew: %s joins (user %d)", member.login, member.user_id)
+                    worker = _Worker(member, base_url, store, self)
+                    self._workers[member.login] = asyncio.create_task(
+                        worker.run(), name=f"crew-{member.login}"
+                    )
+            await asyncio.sleep(self.config.poll_interval)
+
+    def retire(self, login: str) -> None:
+        """Forget a member whose worker ended; it is enlisted again if it reappears (with a valid token)."""
+        self._workers.pop(login, None)
+
+
+_ACTIVE_ACTORS_SQL = """
+SELECT u.id, u.login, u.api_token FROM users AS u
+WHERE u.is_instance_admin = 0 AND u.disabled = 0 AND EXISTS (
+    SELECT 1 FROM jobs AS j
+    WHERE j.disabled = 0 AND j.status IN ({marks}) AND (j.user_id = u.id OR j.reviewer_id = u.id)
+)
+ORDER BY u.id
+"""
+_USERS_BY_LOGIN_SQL = (
+    "SELECT id, login, api_token FROM users WHERE disabled = 0 AND login IN ({marks}) ORDER BY id"
+)
+_PAST_REJECTIONS_SQL = """
+SELECT image_id, count(*) FROM job_entities
+WHERE review_status = 'rejected' AND image_id IN (SELECT image_id FROM job_entities WHERE job_id = ?)
+GROUP BY image_id
+"""
+
+
+def find_members(store: Store, logins: Sequence[str] | None) -> list[CrewMember]:
+    """The users the crew acts as, with their tokens.
+
+    Args:
+        store: the sandbox store.
+        logins: the chosen logins (those that exist yet); None for every non-admin user who is the labeler or
+            reviewer of an active job.
+    """
+    values = [status.value for status in _ACTIVE_STATUSES] if logins is None else list(logins)
+    query = _ACTIVE_ACTORS_SQL if logins is None else _USERS_BY_LOGIN_SQL
+    with store.transaction(write=False) as db:
+        rows = db.execute(query.format(marks=", ".join("?" * len(values))), values).fetchall()
+    return [
+        CrewMember(login=login, user_id=user_id, token=SecretStr(token)) for user_id, login, token in rows
+    ]
+
+
+def past_rejections(store: Store, job_id: int) -> dict[int, int]:
+    """How many times each image of a job has been rejected so far, in any job (images never rejected: absent).
+
+    Read from the store rather than remembered, so the limit holds across crew and sandbox restarts.
+    """
+    with store.transaction(write=False) as db:
+        return dict(db.execute(_PAST_REJECTIONS_SQL, (job_id,)).fetchall())
+
+
+class _Worker:
+    """One crew member: labels the jobs assigned to it and reviews the jobs it is the reviewer of."""
+
+    def __init__(self, member: CrewMember, base_url: str, store: Store, crew: Crew) -> None:
+        self.member = member
+        self.store = store
+        self.crew = crew
+        self.config = crew.config
+        self.settings = ConnectionSettings(server_address=base_url, api_token=member.token)
+        self._reported_failures: set[tuple[int | None, str]] = set()
+
+    async def run(self) -> None:
+        """Poll for work until cancelled, or until the member's token stops working (user gone or disabled)."""
+        async with SuperviselyClient(
+            self.settings, retry_policy=_CREW_RETRY_POLICY, headers={ACTOR_HEADER: CREW_ACTOR}
+        ) as api:
+            while True:
+                try:
+                    await self._work_once(api)
+                except UnauthorizedError:
+                    logger.info("crew: %s leaves (its token is no longer valid)", self.member.login)
+                    self.crew.retire(self.member.login)
+                    return
+                except Exception as error:  # noqa: BLE001 - a worker must outlive any single failure
+                    self._report_failure(None, error)
+                await asyncio.sleep(self.config.poll_interval)
+
+    async def _work_once(self, api: SuperviselyClient) -> None:
+        """One look at every team's active jobs; each job that needs this member is worked on in turn."""
+        status_filter = Filter.in_("status", [status.value for status in _ACTIVE_STATUSES])
+        for team in await api.list_teams():
+            for job in await api.list_jobs(team.id, filters=(status_filter,)):
+                try:
+                    if job.user_id == self.member.user_id and job.status in (
+                        JobStatus.PENDING,
+                        JobStatus.IN_PROGRESS,
+                    ):
+                        await self._label(api, job)
+                    elif job.reviewer_id == self.member.user_id and job.status == JobStatus.ON_REVIEW:
+                        await self._review(api, job)
+                except UnauthorizedError:
+                    raise
+                except SuperviselyError as error:  # e.g. the job was stopped meanwhile; look again next time
+                    self._report_failure(job.id, error)
+
+    async def _label(self, api: SuperviselyClient, job: LabelingJobInfo) -> None:
+        """Open the job, mark every unlabeled image done at the labeling speed, and submit it for review."""
+        if job.status == JobStatus.PENDING:
+            await api.set_job_status(job.id, JobStatus.IN_PROGRESS)
+            self._record(CrewAction.JOB_STARTED, job.id)
+        info = await self._job_with_entities(api, job.id)
+        for image_id in info.entity_ids(ReviewStatus.NONE):
+            await self._pause(self.config.label_seconds_per_image)
+            await api.set_entity_review_status(job.id, image_id, ReviewStatus.DONE)
+            self._record(CrewAction.IMAGE_LABELED, job.id)
+        await api.set_job_status(job.id, JobStatus.ON_REVIEW)
+        self._record(CrewAction.JOB_SUBMITTED, job.id)
+
+    async def _review(self, api: SuperviselyClient, job: LabelingJobInfo) -> None:
+        """Accept or reject every submitted image at the review speed, then complete the job.
+
+        A job with images the labeler never submitted cannot be completed: it is sent back instead.
+        """
+        info = await self._job_with_entities(api, job.id)
+        rejected_before = await asyncio.to_thread(past_rejections, self.store, job.id)
+        for image_id in info.entity_ids(ReviewStatus.DONE):
+            await self._pause(self.config.review_seconds_per_image)
+            reject = rejected_before.get(
+                image_id, 0
+            ) < self.config.max_rejections_per_image and self.config.rejects(job.id, image_id)
+            await api.set_entity_review_status(
+                job.id, image_id, ReviewStatus.REJECTED if reject else ReviewStatus.ACCEPTED
+            )
+            self._record(CrewAction.IMAGE_REJECTED if reject else CrewAction.IMAGE_ACCEPTED, job.id)
+        info = await self._job_with_entities(api, job.id)
+        if all(entity.review_status in _DECIDED for entity in info.entities or ()):
+            await api.set_job_status(job.id, JobStatus.COMPLETED)
+            self._record(CrewAction.JOB_COMPLETED, job.id)
+        else:
+            await api.set_job_status(job.id, JobStatus.IN_PROGRESS)
+            self._record(CrewAction.JOB_SENT_BACK, job.id)
+
+    async def _job_with_entities(self, api: SuperviselyClient, job_id: int) -> LabelingJobInfo:
+        info = await api.get_job(job_id)
+        if info is None:
+            raise _JobGone(job_id)
+        return info
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+    def _record(self, action: CrewAction, job_id: int) -> None:
+        self.crew.stats.record(action)
+        logger.debug("crew: %s %s in job %d", self.member.login, action.value, job_id)
+
+    def _report_failure(self, job_id: int | None, error: SuperviselyError) -> None:
+        """Count a failed call; warn once per job and kind of failure, so a stuck job does not flood the log.
+
+        A transport error means the sandbox itself is going away (or drops responses on purpose): not worth a
+        warning.
+        """
+        self.crew.stats.record(CrewAction.FAILED_CALL)
+        key = (job_id, type(error).__name__)
+        quiet = key in self._reported_failures or isinstance(error, TransportError)
+        self._reported_failures.add(key)
+        where = f"job {job_id}" if job_id is not None else "looking for work"
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING, "crew: %s, %s: %s", self.member.login, where, error
+        )
+
+
+class _JobGone(SuperviselyError):
+    """The job disappeared (removed, or no longer visible) between listing it and working on it."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(404, "job gone", {"message": f"job {job_id} is no longer visible"}, "jobs.info")

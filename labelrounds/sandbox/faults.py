@@ -1,0 +1,487 @@
+"""Fault injection and request counting for the sandbox: an ASGI middleware driven by a seeded `FaultPlan`.
+
+Per API method and rate it adds latency, answers 429 with `Retry-After` or a 500/502/503 *instead of* running
+the handler (nothing is written), or runs the handler, lets it commit, and then drops the connection before the
+reply's body ("commit, then drop": the write happened but the client never hears it). Decisions are
+deterministic: the n-th call of a method gets the same fate for the same seed. Every request is counted per
+method, crew traffic (header `x-labelrounds-actor: crew`) apart; the counts and every injected fault are served
+at `GET /_sandbox/stats` to the instance admin and readable in-process with `FaultInjector.snapshot()`.
+
+Spec grammar (`labelrounds sandbox serve --faults SPEC`), items separated by commas:
+
+    RULE     := METHODS ":" KIND "=" RATE [ "@" DURATION ]
+    SETTING  := "seed=" INTEGER | "crew=" ("on" | "off")
+    METHODS  := an API method (`jobs.add`), a glob (`jobs.*`, `*`), or `write` (every method that changes state)
+    KIND     := latency | 429 | 500 | 502 | 503 | 5xx | drop          (5xx picks one of 500/502/503)
+    RATE     := probability per request, 0..1
+    DURATION := for latency the delay (default 100ms), for 429/503 the Retry-After in whole seconds (default 1s)
+
+Example: `jobs.add:drop=0.02,write:5xx=0.1,*:latency=0.05@200ms,*:429=0.02@1s,seed=7`.
+Latency rules add up; of the other rules the first one that fires (in the spec's order) decides the reply.
+Crew requests are never faulted unless `crew=on`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import fnmatch
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+import labelrounds.sandbox.handlers  # noqa: F401 - importing the handlers registers every API method
+from labelrounds.sandbox.auth import authenticate
+from labelrounds.sandbox.errors import ApiError, Forbidden, error_body
+from labelrounds.sandbox.registry import API_METHODS
+from labelrounds.sandbox.spec_parsing import (
+    SpecError,
+    describe_validation_error,
+    parse_duration,
+    parse_fraction,
+    parse_int,
+    split_items,
+    split_key_value,
+    stable_fraction,
+)
+from labelrounds.sandbox.store import Store
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+API_PREFIX = "/public/api/v3/"
+STATS_PATH = "/_sandbox/stats"
+ACTOR_HEADER = b"x-labelrounds-actor"
+CREW_ACTOR = b"crew"
+WRITES = "write"
+
+_METHOD_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
+_GLOB_CHARS = frozenset("*?[")
+
+
+class FaultKind(StrEnum):
+    """What a rule injects."""
+
+    LATENCY = "latency"
+    RATE_LIMITED = "429"
+    INTERNAL_ERROR = "500"
+    BAD_GATEWAY = "502"
+    UNAVAILABLE = "503"
+    ANY_5XX = "5xx"
+    DROP = "drop"
+
+
+_SERVER_ERRORS = (FaultKind.INTERNAL_ERROR, FaultKind.BAD_GATEWAY, FaultKind.UNAVAILABLE)
+_WITH_RETRY_AFTER = frozenset({FaultKind.RATE_LIMITED, FaultKind.UNAVAILABLE})
+_DEFAULT_LATENCY = 0.1
+_DEFAULT_RETRY_AFTER = 1.0
+_REASONS = {
+    FaultKind.RATE_LIMITED: "Too Many Requests",
+    FaultKind.INTERNAL_ERROR: "Internal Server Error",
+    FaultKind.BAD_GATEWAY: "Bad Gateway",
+    FaultKind.UNAVAILABLE: "Service Unavailable",
+}
+
+
+class FaultRule(BaseModel):
+    """Inject `kind` into a share `rate` of the calls of the methods matching `methods`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    methods: str = Field(description="An API method, a glob such as `jobs.*` or `*`, or `write`")
+    kind: FaultKind
+    rate: float = Field(ge=0, le=1, description="Probability per request")
+    seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Latency added, or the Retry-After of a 429/503 (whole seconds); default by kind",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> FaultRule:
+        if not _METHOD_PATTERN.match(self.methods):
+            raise ValueError(f"{self.methods!r} is not a method name, a glob or {WRITES!r}")
+        if self.is_exact_method() and self.methods not in API_METHODS:  # a typo would silently never fire
+            raise ValueError(f"the sandbox has no method {self.methods!r}")
+        if self.seconds is not None:
+            if self.kind in (FaultKind.DROP, FaultKind.INTERNAL_ERROR, FaultKind.BAD_GATEWAY):
+                raise ValueError(f"a {self.kind.value} fault takes no duration")
+            if self.kind in _WITH_RETRY_AFTER | {FaultKind.ANY_5XX} and self.seconds != int(self.seconds):
+                raise ValueError(f"the Retry-After of a {self.kind.value} fault must be whole seconds")
+        return self
+
+    @property
+    def delay(self) -> float:
+        """Seconds of latency this rule adds when it fires."""
+        return _DEFAULT_LATENCY if self.seconds is None else self.seconds
+
+    @property
+    def retry_after(self) -> int:
+        """The Retry-After, in seconds, of the 429/503 this rule answers."""
+        return int(_DEFAULT_RETRY_AFTER if self.seconds is None else self.seconds)
+
+    def matches(self, method: str) -> bool:
+        """Whether this rule applies to calls of `method`."""
+        if self.methods == WRITES:
+            api_method = API_METHODS.get(method)
+            return api_method is not None and api_method.write
+        return fnmatch.fnmatchcase(method, self.methods)
+
+    def is_exact_method(self) -> bool:
+        """Whether `methods` names one method (rather than a glob or `write`)."""
+        return self.methods != WRITES and not (_GLOB_CHARS & set(self.methods))
+
+    def to_spec(self) -> str:
+        """This rule in the spec grammar."""
+        duration = "" if self.seconds is None else f"@{self.seconds:g}s"
+        return f"{self.methods}:{self.kind.value}={self.rate:g}{duration}"
+
+
+class FaultPlan(BaseModel):
+    """Which faults to inject, where and how often; the empty plan only counts requests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: tuple[FaultRule, ...] = ()
+    seed: int = Field(0, description="Seed of the deterministic decisions")
+    fault_crew: bool = Field(False, description="Also inject faults into the simulated crew's requests")
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultPlan:
+        """Build a plan from the compact spec grammar (see the module docstring).
+
+        Raises:
+            SpecError: a malformed item, unknown kind, rate outside 0..1, or a bad duration; the message names it.
+        """
+        rules: list[FaultRule] = []
+        settings: dict[str, Any] = {}
+        for item in split_items(spec):
+            methods, colon, rest = item.partition(":")
+            if colon:
+                rules.append(_parse_rule(methods.strip(), rest.strip(), item))
+                continue
+            key, value = split_key_value(item)
+            if key in settings or (key == "crew" and "fault_crew" in settings):
+                raise SpecError(f"fault setting {key!r} is given twice")
+            if key == "seed":
+                settings["seed"] = parse_int(value, what="fault setting 'seed'")
+            elif key == "crew":
+                if value not in ("on", "off"):
+                    raise SpecError(f"fault setting 'crew': {value!r} is neither 'on' nor 'off'")
+                settings["fault_crew"] = value == "on"
+            else:
+                raise SpecError(
+                    f"{item!r} is neither a rule METHODS:KIND=RATE[@DURATION] nor seed=N / crew=on|off"
+                )
+        return cls(rules=tuple(rules), **settings)
+
+    def to_spec(self) -> str:
+        """This plan in the spec grammar (parses back to an equal plan)."""
+        items = [rule.to_spec() for rule in self.rules] + [f"seed={self.seed}"]
+        if self.fault_crew:
+            items.append("crew=on")
+        return ",".join(items)
+
+
+def _parse_rule(methods: str, rest: str, item: str) -> FaultRule:
+    kind_text, equals, rate_and_duration = rest.partition("=")
+    if not methods or not equals:
+        raise SpecError(f"fault rule {item!r} is not of the form METHODS:KIND=RATE[@DURATION]")
+    try:
+        kind = FaultKind(kind_text.strip())
+    except ValueError:
+        known = ", ".join(kind.value for kind in FaultKind)
+        raise SpecError(f"fault rule {item!r}: unknown kind {kind_text.strip()!r}; known: {known}") from None
+    rate_text, at, duration_text = rate_and_duration.partition("@")
+    rate = parse_fraction(rate_text.strip(), what=f"fault rule {item!r}: rate")
+    seconds = parse_duration(duration_text, what=f"fault rule {item!r}: duration") if at else None
+    try:
+        rule = FaultRule(methods=methods, kind=kind, rate=rate, seconds=seconds)
+    except ValidationError as error:
+        raise SpecError(f"fault rule {item!r}: {describe_validation_error(error)}") from None
+    return rule
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    """What happens to one request: added latency, then the reply to fake (or None to run the handler)."""
+
+    latency: float = 0.0
+    outcome: FaultKind | None = None
+    retry_after: int | None = None
+
+
+_NO_FAULT = FaultDecision()
+
+
+class TrafficStats(BaseModel):
+    """Requests per API method (the crew's apart) and the faults injected, per method and kind."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    requests: dict[str, int] = Field(
+        default_factory=dict, description="API requests per method, crew excluded"
+    )
+    crew_requests: dict[str, int] = Field(default_factory=dict, alias="crewRequests")
+    other_requests: int = Field(0, alias="otherRequests", description="Requests outside the public API")
+    faults: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Injected faults per method, kind"
+    )
+    fault_totals: dict[str, int] = Field(default_factory=dict, alias="faultTotals")
+    plan: str = Field("", description="The fault plan in the spec grammar")
+    crew: dict[str, int] | None = Field(None, description="What the simulated crew did, when one runs")
+
+    @property
+    def total_requests(self) -> int:
+        """API requests of all methods, crew excluded."""
+        return sum(self.requests.values())
+
+
+class FaultInjector:
+    """Decides the faults of each request and counts requests and faults; thread-safe.
+
+    Args:
+        plan: the faults to inject (default: none, only count).
+        crew_stats: a callable giving the crew's action counts, included in the snapshot.
+    """
+
+    def __init__(
+        self, plan: FaultPlan | None = None, *, crew_stats: Callable[[], dict[str, int]] | None = None
+    ):
+        self.plan = plan or FaultPlan()
+        self._crew_stats = crew_stats
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._crew_calls: Counter[str] = Counter()
+        self._other = 0
+        self._faults: Counter[tuple[str, FaultKind]] = Counter()
+
+    def __repr__(self) -> str:
+        return f"FaultInjector(plan={self.plan.to_spec()!r})"
+
+    def count_other(self) -> None:
+        """Count a request outside the public API."""
+        with self._lock:
+            self._other += 1
+
+    def admit(self, method: str, *, from_crew: bool) -> FaultDecision:
+        """Count one call of `method` and decide its faults."""
+        with self._lock:
+            if from_crew:
+                self._crew_calls[method] += 1
+                if not self.plan.fault_crew:
+                    return _NO_FAULT
+                # The crew's calls draw from their own sequence, so they do not shift the decisions of the others.
+                call_number, stream = self._crew_calls[method], "crew"
+            else:
+                self._calls[method] += 1
+                call_number, stream = self._calls[method], "api"
+        decision = self._decide(method, stream, call_number)
+        self._count_faults(method, decision)
+        return decision
+
+    def _decide(self, method: str, stream: str, call_number: int) -> FaultDecision:
+        latency = 0.0
+        for index, rule in enumerate(self.plan.rules):
+            if not rule.matches(method) or not self._fires(rule, index, method, stream, call_number):
+                continue
+            if rule.kind is FaultKind.LATENCY:
+                latency += rule.delay
+                continue
+            outcome = rule.kind
+            if outcome is FaultKind.ANY_5XX:
+                pick = stable_fraction(self.plan.seed, "5xx", index, method, stream, call_number)
+                outcome = _SERVER_ERRORS[int(pick * len(_SERVER_ERRORS))]
+            retry_after = rule.retry_after if outcome in _WITH_RETRY_AFTER else None
+            return FaultDecision(latency=latency, outcome=outcome, retry_after=retry_after)
+        return FaultDecision(latency=latency) if latency else _NO_FAULT
+
+    def _fires(self, rule: FaultRule, index: int, method: str, stream: str, call_number: int) -> bool:
+        return stable_fraction(self.plan.seed, index, method, stream, call_number) < rule.rate
+
+    def _count_faults(self, method: str, decision: FaultDecision) -> None:
+        with self._lock:
+            if decision.latency:
+                self._faults[(method, FaultKind.LATENCY)] += 1
+            if decision.outcome is not None:
+                self._faults[(method, decision.outcome)] += 1
+
+    def snapshot(self) -> TrafficStats:
+        """The counts so far."""
+        with self._lock:
+            faults: dict[str, dict[str, int]] = {}
+            totals: Counter[str] = Counter()
+            for (method, kind), count in sorted(self._faults.items()):
+                faults.setdefault(method, {})[kind.value] = count
+                totals[kind.value] += count
+            stats = TrafficStats(
+                requests=dict(sorted(self._calls.items())),
+                crew_requests=dict(sorted(self._crew_calls.items())),
+                other_requests=self._other,
+                faults=faults,
+                fault_totals=dict(sorted(totals.items())),
+                plan=self.plan.to_spec(),
+            )
+        if self._crew_stats is not None:
+            stats.crew = self._crew_stats()
+        return stats
+
+    def __call__(self, app: AsgiApp) -> FaultMiddleware:
+        """Wrap the sandbox's ASGI app (the `faults` hook of `create_app`)."""
+        return FaultMiddleware(app, injector=self)
+
+    def reset(self) -> None:
+        """Forget every count (the plan's decisions start over too)."""
+        with self._lock:
+            self._calls.clear()
+            self._crew_calls.clear()
+            self._faults.clear()
+            self._other = 0
+
+
+# Set while a response is being dropped on purpose, so that uvicorn's complaint about it stays out of the log.
+_dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("labelrounds_dropping", default=False)
+_UVICORN_INCOMPLETE_RESPONSE = "ASGI callable returned without completing response."
+
+
+class _DroppedResponseLogFilter(logging.Filter):
+    """Hide uvicorn's error line for a response the fault injector dropped on purpose (and only for those)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_dropping.get() and record.msg == _UVICORN_INCOMPLETE_RESPONSE)
+
+
+_log_filter_lock = threading.Lock()
+
+
+def _install_log_filter() -> None:
+    logger_ = logging.getLogger("uvicorn.error")
+    with _log_filter_lock:
+        if not any(isinstance(existing, _DroppedResponseLogFilter) for existing in logger_.filters):
+            logger_.addFilter(_DroppedResponseLogFilter())
+
+
+class FaultMiddleware:
+    """ASGI middleware: counts every request, injects the plan's faults, serves `GET /_sandbox/stats`.
+
+    It wraps the whole app, outside its error handling; the stats reader's token is checked against the
+    store of the app (`app.state.store`).
+
+    Args:
+        app: the sandbox app.
+        injector: decides and counts (shared with in-process readers such as `SandboxServer`).
+    """
+
+    def __init__(self, app: AsgiApp, *, injector: FaultInjector) -> None:
+        self.app = app
+        self.injector = injector
+        _install_log_filter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith(API_PREFIX):
+            self.injector.count_other()
+            if path == STATS_PATH and scope["method"] == "GET":
+                await self._serve_stats(scope, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        method = path.removeprefix(API_PREFIX)
+        decision = self.injector.admit(method, from_crew=_header(scope, ACTOR_HEADER) == CREW_ACTOR)
+        if decision.latency:
+            await asyncio.sleep(decision.latency)
+        if decision.outcome is None:
+            await self.app(scope, receive, send)
+        elif decision.outcome is FaultKind.DROP:
+            await self._run_then_drop(scope, receive, send, method)
+        else:
+            await _drain(receive)
+            await self._fake_error(send, method, decision)
+
+    async def _fake_error(self, send: Send, method: str, decision: FaultDecision) -> None:
+        """Answer a 429/5xx without running the handler: nothing is written."""
+        assert decision.outcome is not None  # noqa: S101 - guaranteed by the caller
+        headers = {}
+        if decision.retry_after is not None:
+            headers["retry-after"] = str(decision.retry_after)
+        message = f"fault injected by the sandbox: {decision.outcome.value} for {method}"
+        body = error_body(_REASONS[decision.outcome], message)
+        await _send_json(send, int(decision.outcome.value), body, headers)
+
+    async def _run_then_drop(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
+        """Run the handler to the end (so its transaction commits), then close the connection mid-reply.
+
+        The client gets the status line and headers but the connection closes before the body, which no HTTP
+        client accepts as a response (httpx raises `RemoteProtocolError`). ASGI has no way to close a
+        connection without a reply; uvicorn closes it when an app returns with its response unfinished.
+        """
+        response_start: Message | None = None
+
+        async def hold_back(message: Message) -> None:
+            nonlocal response_start
+            if message["type"] == "http.response.start":
+                response_start = message
+
+        await self.app(scope, receive, hold_back)
+        if response_start is None:  # the handler sent nothing; let the server deal with it as usual
+            return
+        logger.info("fault: dropping the response of %s after the handler ran", method)
+        _dropping.set(True)
+        await send(response_start)
+
+    async def _serve_stats(self, scope: Scope, send: Send) -> None:
+        """`GET /_sandbox/stats`: the traffic counters as JSON, for the instance admin only."""
+        token = _header(scope, b"x-api-key")
+        store: Store = scope["app"].state.store
+        try:
+            await asyncio.to_thread(_require_admin, store, token.decode("latin-1") if token else None)
+        except ApiError as error:
+            await _send_json(send, error.status_code, error.body(), {})
+            return
+        await _send_json(send, 200, self.injector.snapshot().model_dump(mode="json"), {})
+
+
+def _require_admin(store: Store, token: str | None) -> None:
+    with store.transaction(write=False) as db:
+        actor = authenticate(db, token)
+    if not actor.is_instance_admin:
+        raise Forbidden("Only the instance admin may read the sandbox stats")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request body to its end, so the connection stays usable for the next request."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
+async def _send_json(send: Send, status: int, payload: Any, headers: dict[str, str]) -> None:
+    body = orjson.dumps(payload)
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(key.encode(), value.encode()) for key, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
