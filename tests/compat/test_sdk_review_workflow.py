@@ -91,6 +91,7 @@ def test_labeler_logs_in_with_its_password_and_sees_only_its_job(run: SdkRun) ->
 
 def test_labeler_opens_marks_and_submits_its_job(run: SdkRun) -> None:
     assert run["labeler.set_in_progress"]["error"] is None
+    assert run["labeler.status_opened"] == "in_progress"
     assert statuses(run["labeler.entities_after_done"]) == ["done"] * 4
     assert run["labeler.submit"]["error"] is None
     assert run["status.submitted"] == "on_review"

@@ -51,6 +51,7 @@ def labeler_session(api: sly.Api, labeler: sly.api.user_api.UserInfo, meta: sly.
     emit_outcome("labeler.foreign_job_info", lambda: labeler_api.labeling_job.get_info_by_id(foreign_job_id))
 
     emit_outcome("labeler.set_in_progress", lambda: labeler_api.labeling_job.set_status(job_id, "in_progress"))
+    emit("labeler.status_opened", labeler_api.labeling_job.get_status(job_id))
     entities = labeler_api.labeling_job.get_info_by_id(job_id).entities
     for entity in entities:
         labeler_api.labeling_job.set_entity_review_status(job_id, entity["id"], "done")
