@@ -28,13 +28,18 @@ class EndResult(BaseModel):
     def summary(self) -> str:
         """One line for logs."""
         if self.action is EndAction.KEEP:
-            text = f"kept {len(self.already_done)} finished jobs as they are"
+            text = f"kept {_jobs(len(self.already_done))} unchanged"
         else:
             verb = "archived" if self.action is EndAction.ARCHIVE else "stopped"
-            text = f"{verb} {len(self.changed)} jobs; {len(self.already_done)} needed nothing"
+            text = f"{verb} {_jobs(len(self.changed))}, {len(self.already_done)} needed nothing"
         if self.not_finished:
-            text += f"; left {len(self.not_finished)} unfinished jobs as they are: {self.not_finished}"
+            text += f"; left {_jobs(len(self.not_finished))} unfinished: {self.not_finished}"
         return text
+
+
+def _jobs(count: int) -> str:
+    """`1 job`, `2 jobs`."""
+    return f"{count} job{'' if count == 1 else 's'}"
 
 
 def _needs_action(job: LabelingJobInfo, action: EndAction) -> bool:
