@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from labelrounds.sandbox.server import SandboxServer
 
-from .sdk_runner import find_sdk_python
+from .sdk_runner import AnnouncedServer, ServerAccess, find_sdk_python
+from .server_state import ServerState
 
 WALKTHROUGH_TOKEN = "walkthrough-admin-token"  # noqa: S105 - a throwaway token of a throwaway sandbox
 
@@ -24,6 +26,16 @@ WALKTHROUGH_TOKEN = "walkthrough-admin-token"  # noqa: S105 - a throwaway token 
 def sdk_python() -> Path:
     """The interpreter that has the official SDK; fails (never skips) with how to install it when missing."""
     return find_sdk_python()
+
+
+@pytest.fixture()
+def state(compat_server: ServerAccess) -> Iterator[ServerState]:
+    """Raw reads, with the admin's token, of the sandbox the module's SDK script ran against.
+
+    Each test module names that sandbox by defining a `compat_server` fixture.
+    """
+    with ServerState(compat_server) as server_state:
+        yield server_state
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +63,7 @@ def _read_announced_address(process: subprocess.Popen[str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def walkthrough_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def walkthrough_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnnouncedServer]:
     """The walkthrough's command, `labelrounds sandbox serve --seed lemons --admin-token ...`, as a process.
 
     Yields the SERVER_ADDRESS and API_TOKEN it printed. Port 0 instead of the documented 8089 so that parallel
@@ -70,7 +82,7 @@ def walkthrough_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
                 log.seek(0)
                 pytest.fail(f"`{' '.join(command[1:])}` did not announce its address; log:\n{log.read()}")
             assert announced["API_TOKEN"] == WALKTHROUGH_TOKEN
-            yield announced["SERVER_ADDRESS"], announced["API_TOKEN"]
+            yield AnnouncedServer(announced["SERVER_ADDRESS"], SecretStr(announced["API_TOKEN"]))
         finally:
             process.terminate()
             try:

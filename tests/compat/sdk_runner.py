@@ -7,9 +7,10 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
+from pydantic import SecretStr
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS_DIR = Path(__file__).resolve().parent / "sdk_scripts"
@@ -21,6 +22,21 @@ _INHERITED_NAMES = {"SERVER_ADDRESS", "API_TOKEN", "TEAM_ID", "WORKSPACE_ID", "P
                     "USER_ID", "USER_LOGIN", "TASK_ID", "ENV", "HOME"}
 # A hung script means a broken server; this only bounds how long a failure takes to show.
 _SCRIPT_DEADLINE_SECONDS = 240
+
+
+class ServerAccess(Protocol):
+    """A running sandbox as the scripts need it: its address and its admin's token (a SandboxServer fits)."""
+
+    url: str
+    admin_token: SecretStr
+
+
+@dataclass(frozen=True)
+class AnnouncedServer:
+    """A sandbox started from the command line, as it announced itself."""
+
+    url: str
+    admin_token: SecretStr
 
 
 def find_sdk_python() -> Path:
@@ -96,15 +112,23 @@ def script_environment(home: Path, variables: dict[str, str], *, skip_https_prob
 
 
 def run_sdk_script(
-    sdk_python: Path, script: str, workdir: Path, variables: dict[str, str], *, skip_https_probe: bool
+    sdk_python: Path,
+    script: str,
+    workdir: Path,
+    server: ServerAccess,
+    *,
+    skip_https_probe: bool,
+    variables: dict[str, str] | None = None,
 ) -> SdkRun:
-    """Run `sdk_scripts/<script>` with the SDK's interpreter in `workdir` and return its observations.
+    """Run `sdk_scripts/<script>` with the SDK's interpreter in `workdir` against `server`, as its admin.
 
-    A script that exits with an error fails the test, showing the tail of its stderr.
+    The script gets SERVER_ADDRESS and API_TOKEN, plus `variables`. A script that exits with an error fails the
+    test, showing the tail of its stderr.
     """
     home = workdir / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env = script_environment(home, variables, skip_https_probe=skip_https_probe)
+    connection = {"SERVER_ADDRESS": server.url, "API_TOKEN": server.admin_token.get_secret_value()}
+    env = script_environment(home, connection | (variables or {}), skip_https_probe=skip_https_probe)
     try:
         completed = subprocess.run(
             [str(sdk_python), str(SCRIPTS_DIR / script)],

@@ -6,12 +6,18 @@ from typing import Any
 
 import httpx
 
+from .sdk_runner import ServerAccess
+
 
 class ServerState:
-    """Calls the public API v3 directly with one user's token (plain httpx, no client library)."""
+    """Calls the public API v3 directly with the admin's token (plain httpx, no client library)."""
 
-    def __init__(self, base_url: str, token: str) -> None:
-        self._http = httpx.Client(base_url=f"{base_url}/public/api/v3/", headers={"x-api-key": token}, timeout=30)
+    def __init__(self, server: ServerAccess) -> None:
+        self._http = httpx.Client(
+            base_url=f"{server.url}/public/api/v3/",
+            headers={"x-api-key": server.admin_token.get_secret_value()},
+            timeout=30,
+        )
 
     def __enter__(self) -> ServerState:
         return self

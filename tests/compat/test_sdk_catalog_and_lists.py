@@ -22,7 +22,7 @@ SMALL_PAGES = PageSizes(jobs=4, other=2)
 
 
 @pytest.fixture(scope="module")
-def small_pages_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+def compat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     """A fresh sandbox with two datasets one image larger than an images page, and small other pages."""
     db_path = tmp_path_factory.mktemp("small-pages") / "sandbox.db"
     seed = f"synthetic:2x{IMAGES_PER_DATASET}"
@@ -31,19 +31,13 @@ def small_pages_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sa
 
 
 @pytest.fixture(scope="module")
-def catalog_run(sdk_python: Path, small_pages_sandbox: SandboxServer,
+def catalog_run(sdk_python: Path, compat_server: SandboxServer,
                 tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict[str, str]]:
-    """Run catalog_and_lists.py once against a fresh two-dataset sandbox with small default pages."""
-    token = small_pages_sandbox.admin_token.get_secret_value()
-    with ServerState(small_pages_sandbox.url, token) as state:
+    """Run catalog_and_lists.py once; the tests below read its observations."""
+    with ServerState(compat_server) as state:
         variables = state.world_variables()
-    run = run_sdk_script(
-        sdk_python,
-        "catalog_and_lists.py",
-        tmp_path_factory.mktemp("catalog"),
-        {"SERVER_ADDRESS": small_pages_sandbox.url, "API_TOKEN": token} | variables,
-        skip_https_probe=True,
-    )
+    run = run_sdk_script(sdk_python, "catalog_and_lists.py", tmp_path_factory.mktemp("catalog"), compat_server,
+                         variables=variables, skip_https_probe=True)
     return run, variables
 
 
@@ -57,13 +51,6 @@ def run(catalog_run: tuple[SdkRun, dict[str, str]]) -> SdkRun:
 def ids(catalog_run: tuple[SdkRun, dict[str, str]]) -> dict[str, Any]:
     """The world's ids as the script got them (TEAM_ID, ... as ints, USER_LOGIN as text)."""
     return {name: value if name == "USER_LOGIN" else int(value) for name, value in catalog_run[1].items()}
-
-
-@pytest.fixture()
-def state(small_pages_sandbox: SandboxServer) -> Iterator[ServerState]:
-    """Raw reads of the sandbox with the admin's token."""
-    with ServerState(small_pages_sandbox.url, small_pages_sandbox.admin_token.get_secret_value()) as server_state:
-        yield server_state
 
 
 def test_team_workspace_and_role_info(run: SdkRun, ids: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,32 +32,26 @@ def statuses(entities: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def review_run(sdk_python: Path, lemons_sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict]:
-    """Run review_workflow.py once against a fresh lemons sandbox; the tests below read its observations."""
-    token = lemons_sandbox.admin_token.get_secret_value()
-    with ServerState(lemons_sandbox.url, token) as state:
+def compat_server(lemons_sandbox: SandboxServer) -> SandboxServer:
+    """The sandbox of this module: a fresh lemons world."""
+    return lemons_sandbox
+
+
+@pytest.fixture(scope="module")
+def review_run(sdk_python: Path, compat_server: SandboxServer,
+               tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict[str, str]]:
+    """Run review_workflow.py once; the tests below read its observations."""
+    with ServerState(compat_server) as state:
         variables = state.world_variables()
-    run = run_sdk_script(
-        sdk_python,
-        "review_workflow.py",
-        tmp_path_factory.mktemp("review"),
-        {"SERVER_ADDRESS": lemons_sandbox.url, "API_TOKEN": token} | variables,
-        skip_https_probe=True,
-    )
+    run = run_sdk_script(sdk_python, "review_workflow.py", tmp_path_factory.mktemp("review"), compat_server,
+                         variables=variables, skip_https_probe=True)
     return run, variables
 
 
 @pytest.fixture()
-def run(review_run: tuple[SdkRun, dict]) -> SdkRun:
+def run(review_run: tuple[SdkRun, dict[str, str]]) -> SdkRun:
     """The observations of the review workflow script."""
     return review_run[0]
-
-
-@pytest.fixture()
-def state(lemons_sandbox: SandboxServer) -> Iterator[ServerState]:
-    """Raw reads of the sandbox with the admin's token."""
-    with ServerState(lemons_sandbox.url, lemons_sandbox.admin_token.get_secret_value()) as server_state:
-        yield server_state
 
 
 def test_created_jobs_carry_their_settings_and_pending_entities(run: SdkRun, review_run: tuple) -> None:

@@ -4,13 +4,12 @@ the tutorial's hard-coded ids, run twice (the second run finds its labelers alre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .sdk_runner import SdkRun, run_sdk_script
+from .sdk_runner import AnnouncedServer, SdkRun, run_sdk_script
 from .server_state import ServerState
 
 TEAM_ID, PROJECT_ID, USER_ID, USER_LOGIN = 8, 13487, 7, "cxnt"
@@ -35,13 +34,18 @@ def unfilled(info: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tutorial_runs(sdk_python: Path, walkthrough_server: tuple[str, str],
+def compat_server(walkthrough_server: AnnouncedServer) -> AnnouncedServer:
+    """The sandbox of this module: the walkthrough's command."""
+    return walkthrough_server
+
+
+@pytest.fixture(scope="module")
+def tutorial_runs(sdk_python: Path, compat_server: AnnouncedServer,
                   tmp_path_factory: pytest.TempPathFactory) -> list[SdkRun]:
     """The tutorial sequence run twice against the same sandbox, with the SDK's https probe left on."""
-    url, token = walkthrough_server
     return [
         run_sdk_script(sdk_python, "tutorial_sequence.py", tmp_path_factory.mktemp(f"tutorial-{attempt}"),
-                       {"SERVER_ADDRESS": url, "API_TOKEN": token}, skip_https_probe=False)
+                       compat_server, skip_https_probe=False)
         for attempt in (1, 2)
     ]
 
@@ -50,13 +54,6 @@ def tutorial_runs(sdk_python: Path, walkthrough_server: tuple[str, str],
 def first_run(tutorial_runs: list[SdkRun]) -> SdkRun:
     """The tutorial's first run, on the freshly seeded world."""
     return tutorial_runs[0]
-
-
-@pytest.fixture()
-def state(walkthrough_server: tuple[str, str]) -> Iterator[ServerState]:
-    """Raw reads of the sandbox with the admin's token."""
-    with ServerState(*walkthrough_server) as server_state:
-        yield server_state
 
 
 def labeler(run: SdkRun, login: str) -> dict[str, Any]:
