@@ -30,16 +30,19 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import labelrounds.sandbox.handlers  # noqa: F401 - importing the handlers registers every API method
+from labelrounds.sandbox.app import API_PREFIX
 from labelrounds.sandbox.auth import authenticate
+from labelrounds.sandbox.crew import ACTOR_HEADER, CREW_ACTOR
 from labelrounds.sandbox.errors import ApiError, Forbidden, error_body
 from labelrounds.sandbox.registry import API_METHODS
 from labelrounds.sandbox.spec_parsing import (
@@ -56,17 +59,9 @@ from labelrounds.sandbox.store import Store
 
 logger = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-API_PREFIX = "/public/api/v3/"
 STATS_PATH = "/_sandbox/stats"
-ACTOR_HEADER = b"x-labelrounds-actor"
-CREW_ACTOR = b"crew"
 WRITES = "write"
+_ACTOR_HEADER, _CREW_ACTOR = ACTOR_HEADER.encode(), CREW_ACTOR.encode()
 
 _METHOD_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
 _GLOB_CHARS = frozenset("*?[")
@@ -339,7 +334,7 @@ class FaultInjector:
             stats.crew = self._crew_stats()
         return stats
 
-    def __call__(self, app: AsgiApp) -> FaultMiddleware:
+    def __call__(self, app: ASGIApp) -> FaultMiddleware:
         """Wrap the sandbox's ASGI app (the `faults` hook of `create_app`)."""
         return FaultMiddleware(app, injector=self)
 
@@ -385,7 +380,7 @@ class FaultMiddleware:
         injector: decides and counts (shared with in-process readers such as `SandboxServer`).
     """
 
-    def __init__(self, app: AsgiApp, *, injector: FaultInjector) -> None:
+    def __init__(self, app: ASGIApp, *, injector: FaultInjector) -> None:
         self.app = app
         self.injector = injector
         _install_log_filter()
@@ -403,7 +398,7 @@ class FaultMiddleware:
                 await self.app(scope, receive, send)
             return
         method = path.removeprefix(API_PREFIX)
-        decision = self.injector.admit(method, from_crew=_header(scope, ACTOR_HEADER) == CREW_ACTOR)
+        decision = self.injector.admit(method, from_crew=_header(scope, _ACTOR_HEADER) == _CREW_ACTOR)
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.outcome is None:
@@ -412,17 +407,7 @@ class FaultMiddleware:
             await self._run_then_drop(scope, receive, send, method)
         else:
             await _drain(receive)
-            await self._fake_error(send, method, decision)
-
-    async def _fake_error(self, send: Send, method: str, decision: FaultDecision) -> None:
-        """Answer a 429/5xx without running the handler: nothing is written."""
-        assert decision.outcome is not None  # noqa: S101 - guaranteed by the caller
-        headers = {}
-        if decision.retry_after is not None:
-            headers["retry-after"] = str(decision.retry_after)
-        message = f"fault injected by the sandbox: {decision.outcome.value} for {method}"
-        body = error_body(_REASONS[decision.outcome], message)
-        await _send_json(send, int(decision.outcome.value), body, headers)
+            await _fake_error(send, method, decision.outcome, decision.retry_after)
 
     async def _run_then_drop(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
         """Run the handler to the end (so its transaction commits), then close the connection mid-reply.
@@ -462,6 +447,13 @@ def _require_admin(store: Store, token: str | None) -> None:
         actor = authenticate(db, token)
     if not actor.is_instance_admin:
         raise Forbidden("Only the instance admin may read the sandbox stats")
+
+
+async def _fake_error(send: Send, method: str, outcome: FaultKind, retry_after: int | None) -> None:
+    """Answer a 429/5xx without running the handler: nothing is written."""
+    headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+    body = error_body(_REASONS[outcome], f"fault injected by the sandbox: {outcome.value} for {method}")
+    await _send_json(send, int(outcome.value), body, headers)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
