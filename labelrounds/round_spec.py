@@ -261,11 +261,6 @@ class RoundSpec(_SpecModel):
             raise ValueError("; ".join(problems))
         return self
 
-    @property
-    def people_logins(self) -> list[str]:
-        """Every login of the round: labelers in the given order, then the reviewer."""
-        return [labeler.login for labeler in self.labelers] + [self.reviewer.login]
-
 
 def _cross_field_problems(spec: RoundSpec) -> list[str]:
     """List the violated cross-field rules of a round spec."""

@@ -172,4 +172,3 @@ def test_explicit_ids_filtered_away_by_tags_are_explained() -> None:
     spec = _spec(image_selection="explicit", image_ids=[2], include_images_with_tags=["day"])
     with pytest.raises(EmptySelectionError, match="none of the explicit image ids passes"):
         select_images(images, spec, TAGGED_META)
-

@@ -53,7 +53,6 @@ def test_minimal_spec_gets_sane_defaults() -> None:
     assert spec.end_action is EndAction.ARCHIVE
     assert spec.max_rework_cycles == 1
     assert spec.poll_interval_seconds == 30 and spec.timeout_seconds == 7 * 24 * 3600
-    assert spec.people_logins == ["labeler_1", "labeler_2", "reviewer_1"]
 
 
 def test_full_spec_round_trips_through_json() -> None:
