@@ -38,9 +38,10 @@ _METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _NOT_IMPLEMENTED = 501
 _SERVICE_UNAVAILABLE = 503
 # Raised before a single byte of the request left this process, so a write cannot have been applied.
-_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT_TRANSIENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT_FINAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 # The request may have reached the server: worth retrying only when repeating it is harmless.
-_MAYBE_SENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_MAYBE_SENT_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -99,7 +100,7 @@ class _Failure:
 
     error: SuperviselyError
     retryable: bool
-    certainly_not_applied: bool
+    may_have_applied: bool
     retry_after: float | None = None
 
 
@@ -184,7 +185,7 @@ class Transport:
             outcome = await self._attempt(method, body)
             if not isinstance(outcome, _Failure):
                 return outcome
-            if outcome.retryable and not idempotent and not outcome.certainly_not_applied:
+            if outcome.may_have_applied and not idempotent:
                 self.stats.failures[method] += 1
                 raise AmbiguousWriteError(method, outcome.error) from outcome.error
             delay = self._retry_delay(outcome, attempt, started)
@@ -216,34 +217,45 @@ class Transport:
         try:
             async with self._semaphore:
                 response = await self._http.post(method, json=body)
-        except httpx.TransportError as exc:
+            # Reading the body can still fail (e.g. a corrupt gzip stream): that is a transport failure too.
+            if response.is_success:
+                return self._decode(method, response)
+            return self._status_failure(method, response)
+        except httpx.RequestError as exc:
             return self._transport_failure(method, exc)
-        if response.is_success:
-            return self._decode(method, response)
-        return self._status_failure(method, response)
 
-    def _transport_failure(self, method: str, exc: httpx.TransportError) -> _Failure:
+    def _transport_failure(self, method: str, exc: httpx.RequestError) -> _Failure:
         text = self.redact(str(exc))
         description = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         error = TransportError(None, description, None, method)
         error.__cause__ = exc
-        if isinstance(exc, _NOT_SENT_ERRORS):
-            return _Failure(error, retryable=True, certainly_not_applied=True)
-        return _Failure(error, retryable=isinstance(exc, _MAYBE_SENT_ERRORS), certainly_not_applied=False)
+        if isinstance(exc, _NOT_SENT_TRANSIENT):
+            return _Failure(error, retryable=True, may_have_applied=False)
+        if isinstance(exc, _NOT_SENT_FINAL):
+            return _Failure(error, retryable=False, may_have_applied=False)
+        return _Failure(error, retryable=isinstance(exc, _MAYBE_SENT_TRANSIENT), may_have_applied=True)
 
     def _status_failure(self, method: str, response: httpx.Response) -> _Failure:
         status = response.status_code
-        error_text, details = parse_error_body(
-            self.redact(response.text), response.reason_phrase or str(status)
-        )
+        if response.is_redirect:
+            location = self.redact(response.headers.get("location", "?"))
+            error_text, details = (
+                "redirected",
+                {"message": f"the server redirects to {location}; use that address"},
+            )
+        else:
+            reason = response.reason_phrase or str(status)
+            error_text, details = parse_error_body(self.redact(response.text), reason)
         retry_after = parse_retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
         error = error_for_status(method, status, error_text, details, retry_after=retry_after)
-        # A 429, or a 503 that names a retry time, is the server refusing the request before handling it.
+        # A 429, or a 503 that names a retry time, is the server refusing the request before handling it;
+        # the other transient statuses (408, 5xx) leave unknown whether it was handled.
         refused_unhandled = status == 429 or (status == _SERVICE_UNAVAILABLE and retry_after is not None)
+        retryable = is_retryable_status(status)
         return _Failure(
             error,
-            retryable=is_retryable_status(status),
-            certainly_not_applied=refused_unhandled,
+            retryable=retryable,
+            may_have_applied=retryable and not refused_unhandled,
             retry_after=retry_after if status in (429, _SERVICE_UNAVAILABLE) else None,
         )
 

@@ -9,6 +9,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from labelrounds.client import (
     AmbiguousWriteError,
@@ -216,3 +217,33 @@ async def test_concurrency_is_limited(make_client) -> None:
         await asyncio.gather(*(ctx.client.call("jobs.info", {"id": i}, idempotent=True) for i in range(20)))
     assert peak == 3
     assert ctx.client.stats.requests["jobs.info"] == 20
+
+
+async def test_an_undecodable_reply_to_a_write_is_ambiguous(make_client) -> None:
+    def garbled(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip"))
+
+    async with make_client(garbled) as ctx:
+        with pytest.raises(AmbiguousWriteError) as caught:
+            await ctx.client.add_user("labeler_1", SecretStr("pw-1"))
+    assert isinstance(caught.value.cause, TransportError) and "DecodingError" in str(caught.value)
+    assert len(ctx.recorder.requests) == 1
+
+
+async def test_final_failures_are_not_retried_nor_ambiguous(make_client) -> None:
+    async with make_client(
+        sequence(error_reply(501, "not implemented"), httpx.UnsupportedProtocol("no"))
+    ) as ctx:
+        with pytest.raises(ServerError):
+            await ctx.client.call("jobs.add", {}, idempotent=False)
+        with pytest.raises(TransportError, match="UnsupportedProtocol"):
+            await ctx.client.call("jobs.add", {}, idempotent=False)
+    assert len(ctx.recorder.requests) == 2
+
+
+async def test_a_redirect_says_where_to(make_client) -> None:
+    moved = httpx.Response(301, headers={"location": "https://sly.test/public/api/v3/jobs.info"})
+    async with make_client(sequence(moved)) as ctx:
+        with pytest.raises(InvalidRequestError, match="redirects to https://sly.test/"):
+            await ctx.client.call("jobs.info", {"id": 1}, idempotent=True)
+    assert len(ctx.recorder.requests) == 1
