@@ -99,4 +99,4 @@ def serve(
 
 
 if __name__ == "__main__":
-    sandbox_app()
+    typer.main.get_group(sandbox_app)()  # a group even with one command, so `serve` is a subcommand
