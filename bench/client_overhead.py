@@ -1,0 +1,112 @@
+"""Benchmark of the client's own cost: latency against raw httpx, throughput by concurrency, client start-up.
+
+Run: `python -m bench.client_overhead --out bench/results/client_overhead.json` (also writes a `.md` beside it).
+The sandbox runs in a subprocess so that the server does not share the benchmark's interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.client.transport import API_KEY_HEADER, API_PATH
+from labelrounds.sandbox.server import SandboxServer
+
+SEQUENTIAL_CALLS = 300
+CONCURRENT_CALLS = 400
+CONCURRENCY_LEVELS = (1, 4, 8, 16)
+CLIENT_STARTS = 50
+
+
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 3),
+        "mean_ms": round(statistics.fmean(ordered), 3),
+    }
+
+
+async def _timed_sequence(call: Callable[[], Awaitable[Any]], count: int) -> dict[str, float]:
+    await call()  # warm-up: opens the connection
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return _percentiles(samples)
+
+
+async def measure(server: SandboxServer) -> dict[str, Any]:
+    """All figures, against a running sandbox."""
+    settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
+    headers = {API_KEY_HEADER: server.admin_token.get_secret_value()}
+    figures: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=server.url + API_PATH, headers=headers) as raw:
+
+        async def raw_version() -> Any:
+            return (await raw.post("instance.version", json={})).json()
+
+        figures["raw_httpx_instance_version"] = await _timed_sequence(raw_version, SEQUENTIAL_CALLS)
+    async with SuperviselyClient(settings) as api:
+        figures["client_instance_version"] = await _timed_sequence(api.instance_version, SEQUENTIAL_CALLS)
+        figures["client_get_project_typed"] = await _timed_sequence(
+            lambda: api.get_project(13487), SEQUENTIAL_CALLS
+        )
+        figures["client_list_images_typed"] = await _timed_sequence(
+            lambda: api.list_images(server.dataset_id), SEQUENTIAL_CALLS
+        )
+    throughput = {}
+    for level in CONCURRENCY_LEVELS:
+        async with SuperviselyClient(settings, max_concurrency=level) as api:
+            await api.instance_version()
+            started = time.perf_counter()
+            await asyncio.gather(*(api.get_project(13487) for _ in range(CONCURRENT_CALLS)))
+            elapsed = time.perf_counter() - started
+        throughput[str(level)] = round(CONCURRENT_CALLS / elapsed, 1)
+    figures["get_project_requests_per_second_by_max_concurrency"] = throughput
+    started = time.perf_counter()
+    for _ in range(CLIENT_STARTS):
+        async with SuperviselyClient(settings):
+            pass
+    figures["client_open_close_ms"] = round((time.perf_counter() - started) * 1000 / CLIENT_STARTS, 3)
+    return figures
+
+
+def to_markdown(figures: dict[str, Any]) -> str:
+    """A short human-readable table of the figures."""
+    lines = ["# Client overhead", "", "| measure | p50 ms | p95 ms | mean ms |", "|---|---|---|---|"]
+    for name, value in figures.items():
+        if isinstance(value, dict) and "p50_ms" in value:
+            lines.append(f"| {name} | {value['p50_ms']} | {value['p95_ms']} | {value['mean_ms']} |")
+    lines += ["", "| max_concurrency | get_project requests/s |", "|---|---|"]
+    for level, rate in figures["get_project_requests_per_second_by_max_concurrency"].items():
+        lines.append(f"| {level} | {rate} |")
+    lines += ["", f"Client open + close: {figures['client_open_close_ms']} ms", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Measure and write the figures to `--out` (JSON) and the same path with `.md`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/client_overhead.json"))
+    out: Path = parser.parse_args().out
+    with SandboxServer(seed="lemons", mode="subprocess") as server:
+        figures = asyncio.run(measure(server))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    out.with_suffix(".md").write_text(to_markdown(figures))
+    print(to_markdown(figures))
+
+
+if __name__ == "__main__":
+    main()
