@@ -90,17 +90,17 @@ class ConnectionSettings(BaseModel):
                 sources.append(dotenv_values(path))
             elif env_file is not None:
                 raise ConfigurationError(f"the env file {path} does not exist")
-        values = {name: _first_value(name, sources) for name in (SERVER_ADDRESS_VAR, API_TOKEN_VAR)}
-        missing = [name for name, value in values.items() if not value]
-        if missing:
+        address = _first_value(SERVER_ADDRESS_VAR, sources)
+        token = _first_value(API_TOKEN_VAR, sources)
+        if address is None or token is None:
+            found = {SERVER_ADDRESS_VAR: address, API_TOKEN_VAR: token}
+            missing = " and ".join(name for name, value in found.items() if value is None)
             searched = ", ".join(["the environment", *(str(path) for path in files)])
             raise ConfigurationError(
-                f"Supervisely connection not configured: {' and '.join(missing)} not set (searched {searched})"
+                f"Supervisely connection not configured: {missing} not set (searched {searched})"
             )
         try:
-            return cls(
-                server_address=values[SERVER_ADDRESS_VAR], api_token=SecretStr(values[API_TOKEN_VAR] or "")
-            )
+            return cls(server_address=address, api_token=SecretStr(token))
         except ValidationError as exc:
             raise ConfigurationError(f"invalid Supervisely connection settings: {exc}") from None
 
@@ -118,13 +118,13 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_attempts: int = Field(6, ge=1, description="Attempts per call, the first one included")
-    base_delay: float = Field(0.5, ge=0, description="Backoff before the first retry, in seconds")
-    max_delay: float = Field(30.0, ge=0, description="Cap of one backoff, in seconds")
+    max_attempts: int = Field(default=6, ge=1, description="Attempts per call, the first one included")
+    base_delay: float = Field(default=0.5, ge=0, description="Backoff before the first retry, in seconds")
+    max_delay: float = Field(default=30.0, ge=0, description="Cap of one backoff, in seconds")
     max_total: float = Field(
-        120.0, ge=0, description="No retry is started if it would end after this many seconds"
+        default=120.0, ge=0, description="No retry is started if it would end after this many seconds"
     )
-    jitter: bool = Field(True, description="Full jitter: sleep a uniform random share of the backoff")
+    jitter: bool = Field(default=True, description="Full jitter: sleep a uniform random share of the backoff")
 
     @model_validator(mode="after")
     def _check_delays(self) -> RetryPolicy:
@@ -144,5 +144,5 @@ class RetryPolicy(BaseModel):
             retry_number: 1 for the first retry, 2 for the second, ...
             random_fraction: a uniform draw in [0, 1); ignored without jitter.
         """
-        ceiling = min(self.max_delay, self.base_delay * 2 ** min(retry_number - 1, _MAX_DOUBLINGS))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(retry_number - 1, _MAX_DOUBLINGS))
         return ceiling * random_fraction if self.jitter else ceiling
