@@ -85,7 +85,7 @@ def _endpoint(store: Store, method: ApiMethod, page_sizes: PageSizes) -> Callabl
     """A FastAPI endpoint for one method, typed with the method's body model so OpenAPI documents it."""
     body_required = any(field.is_required() for field in method.body.model_fields.values())
 
-    def endpoint(body: Any = None, api_key: str | None = None) -> Response:
+    async def endpoint(body: Any = None, api_key: str | None = None) -> Response:
         return _execute(store, method, body if body is not None else method.body(), api_key, page_sizes)
 
     parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -263,6 +263,46 @@ def seed(
     )
 
 
+@dataclass(frozen=True)
+class CreatedUser:
+    """A user created in-process, with the token to act as it."""
+
+    id: int
+    login: str
+    token: SecretStr
+
+
+def add_user(
+    store: Store,
+    login: str,
+    *,
+    role: Role | None = None,
+    team_id: int = TEAM_ID,
+    password: SecretStr | None = None,
+) -> CreatedUser:
+    """Create a user directly in the store (seeding crews and test fixtures), optionally as a team member.
+
+    Without a password the user can act only with its token, which skips the deliberate cost of bcrypt.
+    """
+    now = now_iso()
+    token = new_api_token()
+    with store.transaction(write=True) as db:
+        if db.execute("SELECT 1 FROM users WHERE login = ?", (login,)).fetchone():
+            raise ValueError(f"User {login!r} already exists")
+        user_id = allocate_id(db)
+        db.execute(
+            "INSERT INTO users(id, login, name, password_hash, api_token, is_restricted, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+            (user_id, login, login, hash_password(password) if password else None, token, now, now),
+        )
+        if role is not None:
+            db.execute(
+                "INSERT INTO members(team_id, user_id, role_id, created_at) VALUES (?, ?, ?, ?)",
+                (team_id, user_id, role, now),
+            )
+    return CreatedUser(user_id, login, SecretStr(token))
+
+
 def describe_existing(store: Store, *, admin_token: SecretStr | None = None) -> SeedSummary:
     """Summarise a reopened database (first instance admin, team, workspace, project); optionally set the
     admin's token to `admin_token`."""
