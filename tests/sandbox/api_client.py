@@ -16,7 +16,9 @@ class Api:
     def call(self, method: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         """POST one method and return the raw response."""
         headers = {"x-api-key": self.token} if self.token else {}
-        return self.client.post(f"/public/api/v3/{method}", json=body if body is not None else {}, headers=headers, **kwargs)
+        return self.client.post(
+            f"/public/api/v3/{method}", json=body if body is not None else {}, headers=headers, **kwargs
+        )
 
     def ok(self, method: str, body: Any = None) -> Any:
         """POST one method, require 200 and return the JSON reply."""

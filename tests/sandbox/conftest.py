@@ -40,7 +40,9 @@ def make_user(sandbox: SandboxServer, http: httpx.Client, admin: Api) -> Callabl
             assert sandbox.store is not None
             user = add_user(sandbox.store, login, role=role, team_id=sandbox.team_id)
             return Api(http, user.token.get_secret_value(), user.id, login)
-        user_id = admin.ok("users.add", {"login": login, "password": password, "isRestricted": True})["userId"]
+        user_id = admin.ok("users.add", {"login": login, "password": password, "isRestricted": True})[
+            "userId"
+        ]
         if role is not None:
             admin.ok("members.add", {"login": login, "teamId": sandbox.team_id, "roleId": int(role)})
         assert sandbox.store is not None

@@ -10,7 +10,14 @@ from labelrounds.sandbox.server import SandboxServer
 
 from .api_client import Api
 
-LEMONS = ["IMG_8144.jpeg", "IMG_4451.jpeg", "IMG_3861.jpeg", "IMG_2084.jpeg", "IMG_1836.jpeg", "IMG_0748.jpeg"]
+LEMONS = [
+    "IMG_8144.jpeg",
+    "IMG_4451.jpeg",
+    "IMG_3861.jpeg",
+    "IMG_2084.jpeg",
+    "IMG_1836.jpeg",
+    "IMG_0748.jpeg",
+]
 
 
 def image_names(reply: dict) -> list[str]:
@@ -28,7 +35,12 @@ def test_lemons_world_is_at_the_tutorials_ids(sandbox: SandboxServer, admin: Api
     assert me["teams"] == [{"id": 8, "name": "my team", "roleId": 1, "role": "admin"}]
     assert admin.ok("teams.info", {"id": 8})["name"] == "my team"
     assert admin.ok("workspaces.info", {"id": 9}) | {"createdAt": None, "updatedAt": None} == {
-        "id": 9, "name": "Testing Workspace", "description": "", "teamId": 8, "createdAt": None, "updatedAt": None,
+        "id": 9,
+        "name": "Testing Workspace",
+        "description": "",
+        "teamId": 8,
+        "createdAt": None,
+        "updatedAt": None,
     }
     project = admin.ok("projects.info", {"id": 13487})
     assert (project["name"], project["imagesCount"], project["datasetsCount"]) == ("Lemons (Test)", 6, 1)
@@ -50,7 +62,12 @@ def test_list_envelope_and_pagination(admin: Api) -> None:
     assert pages[2]["entities"] == []
     default = admin.ok("images.list", {"datasetId": 1001})
     assert (default["perPage"], default["pagesCount"]) == (20_000, 1)
-    assert admin.ok("jobs.list", {"teamId": 8}) == {"total": 0, "perPage": 500, "pagesCount": 0, "entities": []}
+    assert admin.ok("jobs.list", {"teamId": 8}) == {
+        "total": 0,
+        "perPage": 500,
+        "pagesCount": 0,
+        "entities": [],
+    }
     details = admin.error("images.list", {"datasetId": 1001, "per_page": MAX_PER_PAGE + 1}, 400)
     assert "per_page" in details["message"]
     admin.error("images.list", {"datasetId": 1001, "page": 0}, 400)
@@ -73,7 +90,10 @@ def test_sorting_and_projection(admin: Api) -> None:
         ({"field": "name", "operator": "=", "value": "IMG_2084.jpeg"}, ["IMG_2084.jpeg"]),
         ({"field": "name", "operator": "eq", "value": "IMG_2084.jpeg"}, ["IMG_2084.jpeg"]),
         ({"field": "id", "operator": "in", "value": [1002, 1004, 99]}, ["IMG_8144.jpeg", "IMG_3861.jpeg"]),
-        ({"field": "id", "operator": "!in", "value": [1002, 1003, 1004, 1005]}, ["IMG_1836.jpeg", "IMG_0748.jpeg"]),
+        (
+            {"field": "id", "operator": "!in", "value": [1002, 1003, 1004, 1005]},
+            ["IMG_1836.jpeg", "IMG_0748.jpeg"],
+        ),
         ({"field": "id", "operator": "!=", "value": 1002}, LEMONS[1:]),
         ({"field": "id", "operator": ">", "value": 1005}, LEMONS[4:]),
         ({"field": "name", "operator": "like", "value": "IMG_1%"}, ["IMG_1836.jpeg"]),
@@ -123,9 +143,16 @@ def test_routing_and_body_errors_keep_supervisely_shape(http: httpx.Client, admi
 
 def test_read_methods_also_answer_get_and_edits_put(http: httpx.Client, admin: Api) -> None:
     headers = {"x-api-key": admin.token}
-    assert http.request("GET", "/public/api/v3/projects.info", json={"id": 13487}, headers=headers).json()["id"] == 13487
-    put = http.request("PUT", "/public/api/v3/projects.settings.update", json={"id": 13487, "settings": {"a": 1}},
-                       headers=headers)
+    assert (
+        http.request("GET", "/public/api/v3/projects.info", json={"id": 13487}, headers=headers).json()["id"]
+        == 13487
+    )
+    put = http.request(
+        "PUT",
+        "/public/api/v3/projects.settings.update",
+        json={"id": 13487, "settings": {"a": 1}},
+        headers=headers,
+    )
     assert put.status_code == 200
     assert admin.ok("projects.info", {"id": 13487})["settings"] == {"a": 1}
     wrong = http.request("GET", "/public/api/v3/jobs.add", json={}, headers=headers)
@@ -135,13 +162,44 @@ def test_read_methods_also_answer_get_and_edits_put(http: httpx.Client, admin: A
 def test_openapi_documents_every_method(http: httpx.Client) -> None:
     paths = http.get("/openapi.json").json()["paths"]
     expected = {
-        "users.list", "users.info", "users.add", "users.me", "users.editInfo", "users.disable", "members.add",
-        "members.list", "members.editInfo", "members.remove", "roles.list", "teams.list", "teams.info",
-        "teams.activity", "workspaces.list", "workspaces.info", "projects.list", "projects.info", "projects.meta",
-        "projects.meta.update", "projects.settings.update", "datasets.list", "datasets.info", "images.list",
-        "images.info", "jobs.add", "jobs.info", "jobs.list", "jobs.stop", "jobs.archive", "jobs.set-status",
-        "jobs.bulk.remove", "jobs.stats", "jobs.reject", "jobs.entities.update-review-status", "jobs.restart",
-        "jobs.editInfo", "instance.version",
+        "users.list",
+        "users.info",
+        "users.add",
+        "users.me",
+        "users.editInfo",
+        "users.disable",
+        "members.add",
+        "members.list",
+        "members.editInfo",
+        "members.remove",
+        "roles.list",
+        "teams.list",
+        "teams.info",
+        "teams.activity",
+        "workspaces.list",
+        "workspaces.info",
+        "projects.list",
+        "projects.info",
+        "projects.meta",
+        "projects.meta.update",
+        "projects.settings.update",
+        "datasets.list",
+        "datasets.info",
+        "images.list",
+        "images.info",
+        "jobs.add",
+        "jobs.info",
+        "jobs.list",
+        "jobs.stop",
+        "jobs.archive",
+        "jobs.set-status",
+        "jobs.bulk.remove",
+        "jobs.stats",
+        "jobs.reject",
+        "jobs.entities.update-review-status",
+        "jobs.restart",
+        "jobs.editInfo",
+        "instance.version",
     }
     assert {path.removeprefix("/public/api/v3/") for path in paths if path.startswith("/public")} == expected
     jobs_add = paths["/public/api/v3/jobs.add"]["post"]
@@ -150,6 +208,9 @@ def test_openapi_documents_every_method(http: httpx.Client) -> None:
 
 def test_text_that_is_not_unicode_is_400_not_500(http: httpx.Client, admin: Api) -> None:
     body = b'{"login": "a", "password": "\\ud800", "name": "\\udc00"}'
-    response = http.post("/public/api/v3/users.add", content=body,
-                         headers={"x-api-key": admin.token, "content-type": "application/json"})
+    response = http.post(
+        "/public/api/v3/users.add",
+        content=body,
+        headers={"x-api-key": admin.token, "content-type": "application/json"},
+    )
     assert response.status_code == 400

@@ -16,8 +16,12 @@ MakeUser = Callable[..., Api]
 
 
 def lemon_job(admin: Api, labeler: Api, reviewer_id: int | None = None, **meta: object) -> int:
-    body = {"name": f"job for {labeler.login}", "datasetId": 1001, "userIds": [labeler.user_id],
-            "meta": {"classes": ["lemon"], **meta}}
+    body = {
+        "name": f"job for {labeler.login}",
+        "datasetId": 1001,
+        "userIds": [labeler.user_id],
+        "meta": {"classes": ["lemon"], **meta},
+    }
     if reviewer_id is not None:
         body["reviewerId"] = reviewer_id
     return admin.ok("jobs.add", body)[0]["id"]
@@ -25,7 +29,9 @@ def lemon_job(admin: Api, labeler: Api, reviewer_id: int | None = None, **meta: 
 
 def test_missing_wrong_or_disabled_token_is_401(http: httpx.Client, admin: Api, make_user: MakeUser) -> None:
     assert Api(http, None).error("users.me", {}, 401)["message"] == "Missing x-api-key header"
-    assert Api(http, "not-a-token").error("projects.info", {"id": 13487}, 401)["message"] == "Invalid API token"
+    assert (
+        Api(http, "not-a-token").error("projects.info", {"id": 13487}, 401)["message"] == "Invalid API token"
+    )
     labeler = make_user("labeler_1")
     admin.ok("users.disable", {"id": labeler.user_id, "disable": True})
     labeler.error("users.me", {}, 401)
@@ -50,8 +56,10 @@ def test_password_login_returns_a_jwt_with_the_token_team_and_workspace(
 
 
 def test_users_add_validation_and_duplicates(admin: Api, sandbox: SandboxServer) -> None:
-    user_id = admin.ok("users.add", {"login": "labeler_1", "password": "11111abc", "isRestricted": True,
-                                     "name": "", "email": ""})["userId"]
+    user_id = admin.ok(
+        "users.add",
+        {"login": "labeler_1", "password": "11111abc", "isRestricted": True, "name": "", "email": ""},
+    )["userId"]
     assert user_id > 1001
     info = admin.ok("users.info", {"id": user_id})
     assert (info["login"], info["teams"], info["disabled"]) == ("labeler_1", [], False)
@@ -70,25 +78,44 @@ def test_users_add_validation_and_duplicates(admin: Api, sandbox: SandboxServer)
 
 def test_members_add_list_edit_remove(admin: Api, make_user: MakeUser) -> None:
     labeler = make_user("labeler_1", role=None)
-    assert admin.ok("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 3}) == {"userId": labeler.user_id}
-    assert admin.ok("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 3}) == {"userId": labeler.user_id}
-    assert "members.editInfo" in admin.error("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 4}, 400)["message"]
+    assert admin.ok("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 3}) == {
+        "userId": labeler.user_id
+    }
+    assert admin.ok("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 3}) == {
+        "userId": labeler.user_id
+    }
+    assert (
+        "members.editInfo"
+        in admin.error("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 4}, 400)["message"]
+    )
     assert admin.ok("users.info", {"id": labeler.user_id})["teams"] == [
         {"id": 8, "name": "my team", "roleId": 3, "role": "annotator"}
     ]
-    members = admin.ok("members.list", {"teamId": 8, "filter": [{"field": "login", "operator": "=", "value": "labeler_1"}]})
-    assert [(m["id"], m["role"], m["roleId"]) for m in members["entities"]] == [(labeler.user_id, "annotator", 3)]
+    members = admin.ok(
+        "members.list", {"teamId": 8, "filter": [{"field": "login", "operator": "=", "value": "labeler_1"}]}
+    )
+    assert [(m["id"], m["role"], m["roleId"]) for m in members["entities"]] == [
+        (labeler.user_id, "annotator", 3)
+    ]
     admin.ok("members.editInfo", {"id": labeler.user_id, "teamId": 8, "roleId": 4})
     assert admin.ok("users.info", {"id": labeler.user_id})["teams"][0]["role"] == "viewer"
     admin.ok("members.remove", {"id": labeler.user_id, "teamId": 8})
     assert admin.ok("users.info", {"id": labeler.user_id})["teams"] == []
     admin.error("members.remove", {"id": labeler.user_id, "teamId": 8}, 400)
-    assert "Unknown role id 9" in admin.error("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 9}, 400)["message"]
+    assert (
+        "Unknown role id 9"
+        in admin.error("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 9}, 400)["message"]
+    )
     admin.error("members.add", {"login": "ghost", "teamId": 8, "roleId": 3}, 404)
     admin.error("members.add", {"login": "labeler_1", "teamId": 404, "roleId": 3}, 404)
     roles = admin.ok("roles.list")
     assert [(r["id"], r["role"]) for r in roles["entities"]] == [
-        (1, "admin"), (2, "developer"), (3, "annotator"), (4, "viewer"), (5, "manager"), (6, "reviewer")
+        (1, "admin"),
+        (2, "developer"),
+        (3, "annotator"),
+        (4, "viewer"),
+        (5, "manager"),
+        (6, "reviewer"),
     ]
 
 
@@ -114,7 +141,11 @@ def test_annotator_sees_and_acts_only_on_its_own_jobs(admin: Api, make_user: Mak
 
 
 def test_reviewer_and_viewer_roles(admin: Api, make_user: MakeUser) -> None:
-    alice, reviewer, viewer = make_user("alice"), make_user("rita", Role.REVIEWER), make_user("vic", Role.VIEWER)
+    alice, reviewer, viewer = (
+        make_user("alice"),
+        make_user("rita", Role.REVIEWER),
+        make_user("vic", Role.VIEWER),
+    )
     reviewed = lemon_job(admin, alice, reviewer_id=reviewer.user_id)
     lemon_job(admin, alice)
     assert reviewer.job_ids(8) == [reviewed]
@@ -126,7 +157,11 @@ def test_reviewer_and_viewer_roles(admin: Api, make_user: MakeUser) -> None:
 
 
 def test_manager_and_developer_rights(admin: Api, make_user: MakeUser) -> None:
-    manager, developer, alice = make_user("mona", Role.MANAGER), make_user("dev", Role.DEVELOPER), make_user("alice")
+    manager, developer, alice = (
+        make_user("mona", Role.MANAGER),
+        make_user("dev", Role.DEVELOPER),
+        make_user("alice"),
+    )
     new_user = manager.ok("users.add", {"login": "newbie", "password": "p"})["userId"]
     manager.ok("members.add", {"login": "newbie", "teamId": 8, "roleId": 3})
     job = lemon_job(developer, alice)
@@ -143,13 +178,25 @@ def test_outsider_sees_nothing_of_the_team(sandbox: SandboxServer, admin: Api, m
     job = lemon_job(admin, alice)
     outsider = make_user("outsider", role=None)
     assert outsider.ok("teams.list")["entities"] == []
-    for method, body in [("teams.info", {"id": 8}), ("workspaces.info", {"id": 9}), ("projects.info", {"id": 13487}),
-                         ("projects.meta", {"id": 13487}), ("datasets.info", {"id": 1001}),
-                         ("images.info", {"id": 1002}), ("jobs.info", {"id": job}), ("users.info", {"id": 7})]:
+    for method, body in [
+        ("teams.info", {"id": 8}),
+        ("workspaces.info", {"id": 9}),
+        ("projects.info", {"id": 13487}),
+        ("projects.meta", {"id": 13487}),
+        ("datasets.info", {"id": 1001}),
+        ("images.info", {"id": 1002}),
+        ("jobs.info", {"id": job}),
+        ("users.info", {"id": 7}),
+    ]:
         outsider.error(method, body, 404)
-    for method, body in [("jobs.list", {"teamId": 8}), ("workspaces.list", {"teamId": 8}),
-                         ("members.list", {"teamId": 8}), ("projects.list", {"workspaceId": 9}),
-                         ("datasets.list", {"projectId": 13487}), ("images.list", {"datasetId": 1001})]:
+    for method, body in [
+        ("jobs.list", {"teamId": 8}),
+        ("workspaces.list", {"teamId": 8}),
+        ("members.list", {"teamId": 8}),
+        ("projects.list", {"workspaceId": 9}),
+        ("datasets.list", {"projectId": 13487}),
+        ("images.list", {"datasetId": 1001}),
+    ]:
         outsider.error(method, body, 403)
     admin.error("jobs.list", {"teamId": 404}, 404)
     assert [user["login"] for user in outsider.ok("users.list")["entities"]] == ["outsider"]
@@ -159,7 +206,10 @@ def test_outsider_sees_nothing_of_the_team(sandbox: SandboxServer, admin: Api, m
 
 def test_users_edit_info(admin: Api, make_user: MakeUser, http: httpx.Client) -> None:
     alice, bob = make_user("alice"), make_user("bob")
-    assert alice.ok("users.editInfo", {"id": alice.user_id, "name": "Alice", "password": "n3w-pass"})["name"] == "Alice"
+    assert (
+        alice.ok("users.editInfo", {"id": alice.user_id, "name": "Alice", "password": "n3w-pass"})["name"]
+        == "Alice"
+    )
     assert http.post("/api/account", data={"login": "alice", "password": "n3w-pass"}).status_code == 200
     alice.error("users.editInfo", {"id": bob.user_id, "name": "Bobby"}, 403)
     assert admin.ok("users.editInfo", {"id": bob.user_id, "email": "b@x.org"})["email"] == "b@x.org"
