@@ -48,6 +48,7 @@ ACTOR_HEADER = "x-labelrounds-actor"
 CREW_ACTOR = "crew"
 
 _ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.ON_REVIEW)
+_LABELING_STATUSES = (JobStatus.PENDING, JobStatus.IN_PROGRESS)
 _DECIDED = frozenset({ReviewStatus.ACCEPTED, ReviewStatus.REJECTED})
 # The crew talks to its own server over loopback. It does not retry: whatever failed is looked at again on the
 # next poll, and every step is safe to repeat because it starts from the job's current state.
@@ -105,6 +106,20 @@ class CrewConfig(BaseModel):
             return cls(**fields)
         except ValidationError as error:
             raise SpecError(f"invalid crew spec {spec!r}: {describe_validation_error(error)}") from None
+
+    def to_spec(self) -> str:
+        """This config in the compact command-line form (parses back to an equal config)."""
+        items = [
+            f"label={self.label_seconds_per_image:g}s",
+            f"review={self.review_seconds_per_image:g}s",
+            f"reject={self.reject_rate:g}",
+            f"max-rejections={self.max_rejections_per_image}",
+            f"poll={self.poll_interval:g}s",
+            f"seed={self.seed}",
+        ]
+        if self.logins is not None:
+            items.append(f"logins={_LOGINS_SEPARATOR.join(self.logins)}")
+        return ",".join(items)
 
     def rejects(self, job_id: int, image_id: int) -> bool:
         """Whether the reviewers want to reject this image in this job (before the rejection limit applies)."""
@@ -328,10 +343,7 @@ class _Worker:
         for team in await api.list_teams():
             for job in await api.list_jobs(team.id, filters=(status_filter,)):
                 try:
-                    if job.user_id == self.member.user_id and job.status in (
-                        JobStatus.PENDING,
-                        JobStatus.IN_PROGRESS,
-                    ):
+                    if job.user_id == self.member.user_id and job.status in _LABELING_STATUSES:
                         await self._label(api, job)
                     elif job.reviewer_id == self.member.user_id and job.status == JobStatus.ON_REVIEW:
                         await self._review(api, job)
@@ -362,9 +374,9 @@ class _Worker:
         rejected_before = await asyncio.to_thread(past_rejections, self.store, job.id)
         for image_id in info.entity_ids(ReviewStatus.DONE):
             await self._pause(self.config.review_seconds_per_image)
-            reject = rejected_before.get(
-                image_id, 0
-            ) < self.config.max_rejections_per_image and self.config.rejects(job.id, image_id)
+            reject = self.config.rejects(job.id, image_id) and (
+                rejected_before.get(image_id, 0) < self.config.max_rejections_per_image
+            )
             await api.set_entity_review_status(
                 job.id, image_id, ReviewStatus.REJECTED if reject else ReviewStatus.ACCEPTED
             )
@@ -391,11 +403,11 @@ class _Worker:
         self.crew.stats.record(action)
         logger.debug("crew: %s %s in job %d", self.member.login, action.value, job_id)
 
-    def _report_failure(self, job_id: int | None, error: SuperviselyError) -> None:
-        """Count a failed call; warn once per job and kind of failure, so a stuck job does not flood the log.
+    def _report_failure(self, job_id: int | None, error: Exception) -> None:
+        """Count a failure; warn once per job and kind of failure, so a stuck job does not flood the log.
 
         A transport error means the sandbox itself is going away (or drops responses on purpose): not worth a
-        warning.
+        warning. An error that is not an API error is a bug: its traceback is logged (once).
         """
         self.crew.stats.record(CrewAction.FAILED_CALL)
         key = (job_id, type(error).__name__)
@@ -403,7 +415,12 @@ class _Worker:
         self._reported_failures.add(key)
         where = f"job {job_id}" if job_id is not None else "looking for work"
         logger.log(
-            logging.DEBUG if quiet else logging.WARNING, "crew: %s, %s: %s", self.member.login, where, error
+            logging.DEBUG if quiet else logging.WARNING,
+            "crew: %s, %s: %s",
+            self.member.login,
+            where,
+            error,
+            exc_info=not quiet and not isinstance(error, SuperviselyError),
         )
 
 

@@ -30,7 +30,6 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -42,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import labelrounds.sandbox.handlers  # noqa: F401 - importing the handlers registers every API method
 from labelrounds.sandbox.app import API_PREFIX
 from labelrounds.sandbox.auth import authenticate
-from labelrounds.sandbox.crew import ACTOR_HEADER, CREW_ACTOR
+from labelrounds.sandbox.crew import ACTOR_HEADER, CREW_ACTOR, Crew
 from labelrounds.sandbox.errors import ApiError, Forbidden, error_body
 from labelrounds.sandbox.registry import API_METHODS
 from labelrounds.sandbox.spec_parsing import (
@@ -250,14 +249,12 @@ class FaultInjector:
 
     Args:
         plan: the faults to inject (default: none, only count).
-        crew_stats: a callable giving the crew's action counts, included in the snapshot.
+        crew: the sandbox's simulated crew, whose action counts the snapshot includes.
     """
 
-    def __init__(
-        self, plan: FaultPlan | None = None, *, crew_stats: Callable[[], dict[str, int]] | None = None
-    ):
+    def __init__(self, plan: FaultPlan | None = None, *, crew: Crew | None = None) -> None:
         self.plan = plan or FaultPlan()
-        self._crew_stats = crew_stats
+        self._crew = crew
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._crew_calls: Counter[str] = Counter()
@@ -330,8 +327,8 @@ class FaultInjector:
                 fault_totals=dict(sorted(totals.items())),
                 plan=self.plan.to_spec(),
             )
-        if self._crew_stats is not None:
-            stats.crew = self._crew_stats()
+        if self._crew is not None:
+            stats.crew = self._crew.stats.snapshot()
         return stats
 
     def __call__(self, app: ASGIApp) -> FaultMiddleware:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import JobStatus, LabelingJobInfo, ReviewStatus
 from labelrounds.sandbox.crew import Crew, CrewAction, CrewConfig
-from labelrounds.sandbox.faults import FaultInjector
+from labelrounds.sandbox.faults import FaultInjector, FaultPlan
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.sandbox.spec_parsing import SpecError
 
@@ -37,6 +37,11 @@ class TestCrewSpec:
             seed=7,
             logins=("labeler_1", "reviewer"),
         )
+
+    def test_a_config_round_trips_through_its_spec(self) -> None:
+        config = CrewConfig(label_seconds_per_image=0.25, reject_rate=0.3, seed=7, logins=("a", "b"))
+        assert CrewConfig.parse(config.to_spec()) == config
+        assert CrewConfig.parse(CrewConfig().to_spec()) == CrewConfig()
 
     def test_speed_sets_labeling_and_review(self) -> None:
         config = CrewConfig.parse("speed=0.5,reject=1")
@@ -128,6 +133,18 @@ class CrewSandbox:
                 pytest.fail(f"jobs never all reached {status}: {[(job.id, job.status) for job in jobs]}")
             await asyncio.sleep(0.02)
 
+    async def wait_for_crew(self, **expected: int) -> dict[str, int]:
+        """Wait until the crew has recorded these counts (it records an action just after the server applied
+        it, so a job can look finished a moment before the crew has counted it); fail after WAIT_LIMIT."""
+        deadline = asyncio.get_running_loop().time() + WAIT_LIMIT
+        while True:
+            counts = self.crew.stats.snapshot()
+            if all(counts[action] == count for action, count in expected.items()):
+                return counts
+            if asyncio.get_running_loop().time() > deadline:
+                pytest.fail(f"the crew never counted {expected}: {counts}")
+            await asyncio.sleep(0.02)
+
     async def job(self, job_id: int) -> LabelingJobInfo:
         info = await self.api.get_job(job_id)
         assert info is not None
@@ -135,7 +152,7 @@ class CrewSandbox:
 
 
 def crew_config(**config: Any) -> pytest.MarkDecorator:
-    """Run the test with a crew configured by these `CrewConfig` fields."""
+    """Run the test with a crew configured by these `CrewConfig` fields (and a fault plan spec as `faults`)."""
     return pytest.mark.parametrize("crew_sandbox", [config], indirect=True, ids=[""])
 
 
@@ -143,8 +160,10 @@ def crew_config(**config: Any) -> pytest.MarkDecorator:
 async def crew_sandbox(request: pytest.FixtureRequest) -> AsyncIterator[CrewSandbox]:
     """A lemons sandbox with labeler_1, labeler_2 (annotators) and reviewer, and a crew configured by the
     test's `crew_config(...)` (keyword arguments of `CrewConfig`)."""
-    crew = Crew(CrewConfig(**{**FAST, **getattr(request, "param", {})}))
-    traffic = FaultInjector(crew_stats=crew.stats.snapshot)
+    config = dict(getattr(request, "param", {}))
+    plan = FaultPlan.parse(config.pop("faults", ""))
+    crew = Crew(CrewConfig(**{**FAST, **config}))
+    traffic = FaultInjector(plan, crew=crew)
     with SandboxServer(seed="lemons", crew=crew, faults=traffic) as server:
         settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
         async with SuperviselyClient(settings) as api:
@@ -171,7 +190,7 @@ async def test_crew_labels_and_accepts_everything_at_reject_rate_0(crew_sandbox:
         assert review_statuses(job) == {ReviewStatus.ACCEPTED}
         assert (job.images_count, job.accepted_images_count, job.rejected_images_count) == (3, 3, 0)
         assert job.started_at is not None and job.finished_at is not None
-    assert crew_sandbox.crew.stats.snapshot() == {
+    assert await crew_sandbox.wait_for_crew(job_completed=2) == {
         "job_started": 2,
         "image_labeled": 6,
         "job_submitted": 2,
@@ -203,8 +222,8 @@ async def test_rejected_images_are_rejected_once_so_a_restart_job_converges(
     assert sorted(rework.entity_ids()) == sorted(crew_sandbox.image_ids)
     assert review_statuses(rework) == {ReviewStatus.ACCEPTED}
     assert rework.rejected_images_count == 0
-    stats = crew_sandbox.crew.stats.snapshot()
-    assert (stats["image_rejected"], stats["image_accepted"], stats["job_completed"]) == (6, 6, 2)
+    stats = await crew_sandbox.wait_for_crew(job_completed=2)
+    assert (stats["image_rejected"], stats["image_accepted"]) == (6, 6)
 
 
 @crew_config(reject_rate=0.5, seed=11)
@@ -252,6 +271,7 @@ async def test_crew_requests_are_counted_apart_and_never_log_a_token(
     before = crew_sandbox.traffic.snapshot()
     job_id = await crew_sandbox.add_job("labeler_1", crew_sandbox.image_ids[:2])
     await crew_sandbox.wait_for([job_id], JobStatus.COMPLETED)
+    crew_counts = await crew_sandbox.wait_for_crew(job_completed=1)
 
     after = crew_sandbox.traffic.snapshot()
     # What the test itself sent: one jobs.add, then jobs.info polls; the crew's status changes are not in there.
@@ -262,7 +282,7 @@ async def test_crew_requests_are_counted_apart_and_never_log_a_token(
     # labeler: pending → in_progress → on_review; reviewer: → completed. Two images labeled, two reviewed.
     assert after.crew_requests["jobs.set-status"] == 3
     assert after.crew_requests["jobs.entities.update-review-status"] == 4
-    assert after.crew == crew_sandbox.crew.stats.snapshot()
+    assert after.crew == crew_counts
     tokens = [crew_sandbox.server.admin_token.get_secret_value()]
     assert crew_sandbox.server.store is not None
     tokens += [
@@ -304,4 +324,29 @@ async def test_the_crew_carries_on_after_the_sandbox_is_reset(crew_sandbox: Crew
     )
 
     assert review_statuses(before) == review_statuses(after) == {ReviewStatus.REJECTED}
-    assert crew_sandbox.crew.stats[CrewAction.JOB_COMPLETED] == 2
+    await crew_sandbox.wait_for_crew(job_completed=2)
+
+
+@crew_config(
+    reject_rate=0.5,
+    faults="jobs.set-status:drop=0.3,jobs.entities.update-review-status:5xx=0.2,jobs.info:drop=0.2,crew=on,seed=4",
+)
+async def test_the_crew_finishes_its_work_despite_faults_in_its_own_requests(
+    crew_sandbox: CrewSandbox,
+) -> None:
+    """Every crew step starts from the job's current state, so a lost reply is simply looked at again."""
+    job_ids = [
+        await crew_sandbox.add_job("labeler_1", crew_sandbox.image_ids[:3]),
+        await crew_sandbox.add_job("labeler_2", crew_sandbox.image_ids[3:]),
+    ]
+
+    jobs = await crew_sandbox.wait_for(job_ids, JobStatus.COMPLETED)
+
+    faults = crew_sandbox.traffic.snapshot().fault_totals
+    assert faults.get("drop", 0) > 0 and sum(faults.values()) > faults["drop"]
+    assert crew_sandbox.crew.stats[CrewAction.FAILED_CALL] > 0
+    config = crew_sandbox.crew.config
+    for job in jobs:  # each image decided exactly as the seeded rule says, faults or not
+        for entity in job.entities or ():
+            expected = ReviewStatus.REJECTED if config.rejects(job.id, entity.id) else ReviewStatus.ACCEPTED
+            assert entity.review_status == expected
