@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import JobStatus, LabelingJobInfo, ReviewStatus
 from labelrounds.sandbox.crew import Crew, CrewAction, CrewConfig
 from labelrounds.sandbox.faults import FaultInjector, FaultPlan
+from labelrounds.sandbox.permissions import Role
+from labelrounds.sandbox.seed import add_user
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.sandbox.spec_parsing import SpecError
 
@@ -86,7 +87,6 @@ class TestCrewSpec:
 
 # --- the crew at work on a real sandbox -------------------------------------------------------------------------
 
-ANNOTATOR, REVIEWER = 3, 6
 FAST = {"poll_interval": 0.02}
 WAIT_LIMIT = 30.0  # a bound so that a broken crew fails the test instead of hanging it; never a speed check
 
@@ -103,10 +103,15 @@ class CrewSandbox:
     image_ids: list[int]
 
     async def add_users(self) -> None:
-        """Create labeler_1, labeler_2 (annotators) and reviewer in the seeded team."""
-        for login, role in (("labeler_1", ANNOTATOR), ("labeler_2", ANNOTATOR), ("reviewer", REVIEWER)):
-            self.user_ids[login] = await self.api.add_user(login, SecretStr(f"{login}-password"))
-            await self.api.add_member(self.server.team_id, login, role)
+        """Create labeler_1, labeler_2 (annotators) and reviewer in the seeded team (in the store: no bcrypt)."""
+        assert self.server.store is not None
+        for login, role in (
+            ("labeler_1", Role.ANNOTATOR),
+            ("labeler_2", Role.ANNOTATOR),
+            ("reviewer", Role.REVIEWER),
+        ):
+            user = add_user(self.server.store, login, role=role, team_id=self.server.team_id)
+            self.user_ids[login] = user.id
         self.image_ids = [image.id for image in await self.api.list_images(self.server.dataset_id)]
 
     async def add_job(self, labeler: str, images: list[int], *, reviewer: str = "reviewer") -> int:
