@@ -1,0 +1,168 @@
+"""Seeds, persistence across restarts with a database file, the subprocess mode and the `serve` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from labelrounds.sandbox.seed import SeedSpec
+from labelrounds.sandbox.server import SandboxServer
+
+from .api_client import Api
+
+
+def admin_of(server: SandboxServer, client: httpx.Client) -> Api:
+    return Api(client, server.admin_token.get_secret_value(), server.admin_id, server.admin_login)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("lemons", SeedSpec("lemons")),
+        ("empty", SeedSpec("empty")),
+        ("synthetic:3x40", SeedSpec("synthetic", 3, 40)),
+    ],
+)
+def test_seed_specs(text: str, expected: SeedSpec) -> None:
+    assert SeedSpec.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["lemon", "synthetic:0x5", "synthetic:3", "synthetic:5000x5000", "synthetic:axb"]
+)
+def test_bad_seed_specs_name_the_choices(text: str) -> None:
+    with pytest.raises(ValueError, match="synthetic"):
+        SeedSpec.parse(text)
+
+
+def test_empty_and_synthetic_seeds() -> None:
+    with SandboxServer(seed="empty") as server, httpx.Client(base_url=server.url) as client:
+        admin = admin_of(server, client)
+        assert (server.team_id, server.workspace_id, server.project_id, server.dataset_ids) == (
+            8,
+            9,
+            None,
+            (),
+        )
+        assert admin.ok("projects.list", {"workspaceId": 9})["total"] == 0
+    with (
+        SandboxServer(seed="synthetic:3x2500", admin_login="boss") as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        admin = admin_of(server, client)
+        assert admin.ok("users.me")["login"] == "boss"
+        assert [d["imagesCount"] for d in admin.ok("datasets.list", {"projectId": 13487})["entities"]] == [
+            2500
+        ] * 3
+        walked = []
+        for page in (1, 2, 3):
+            reply = admin.ok(
+                "images.list", {"datasetId": server.dataset_ids[1], "page": page, "per_page": 1000}
+            )
+            walked += [image["id"] for image in reply["entities"]]
+        assert len(walked) == len(set(walked)) == 2500 and walked == sorted(walked)
+        assert admin.ok("images.list", {"projectId": 13487, "per_page": 1})["total"] == 7500
+
+
+def test_state_survives_a_restart_with_the_same_file(tmp_path: Path) -> None:
+    database = tmp_path / "sandbox.db"
+    with (
+        SandboxServer(db_path=database, admin_token="first-token") as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        admin = admin_of(server, client)
+        user_id = admin.ok("users.add", {"login": "labeler_1", "password": "11111abc"})["userId"]
+        admin.ok("members.add", {"login": "labeler_1", "teamId": 8, "roleId": 3})
+        (job_id,) = [
+            j["id"] for j in admin.ok("jobs.add", {"name": "kept", "datasetId": 1001, "userIds": [user_id]})
+        ]
+    with (
+        SandboxServer(db_path=database, seed="empty", admin_token="second-token") as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        assert (server.project_id, server.dataset_ids, server.admin_login) == (13487, (1001,), "cxnt")
+        Api(client, "first-token").error("users.me", {}, 401)
+        admin = admin_of(server, client)
+        assert admin.job(job_id)["labelerLogin"] == "labeler_1"
+        assert (
+            client.post("/api/account", data={"login": "labeler_1", "password": "11111abc"}).status_code
+            == 200
+        )
+        (next_job,) = [
+            j["id"] for j in admin.ok("jobs.add", {"name": "next", "datasetId": 1001, "userIds": [user_id]})
+        ]
+        assert next_job > job_id
+
+
+def test_subprocess_mode_runs_the_serve_command(tmp_path: Path) -> None:
+    with (
+        SandboxServer(mode="subprocess", db_path=tmp_path / "s.db", admin_password="pw-123") as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        assert server.url.startswith("http://127.0.0.1:") and server.dataset_id == 1001
+        assert admin_of(server, client).ok("users.me")["id"] == 7
+        assert client.post("/api/account", data={"login": "cxnt", "password": "pw-123"}).status_code == 200
+    assert (tmp_path / "s.db").exists()
+
+
+def test_serve_prints_the_address_and_the_token_once(tmp_path: Path) -> None:
+    environment = {**os.environ, "LABELROUNDS_SANDBOX_ADMIN_TOKEN": "my-visible-token"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "labelrounds.cli",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "c.db"),
+            "--seed",
+            "lemons",
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(5)]
+        assert lines[0].startswith("labelrounds sandbox listening on http://127.0.0.1:")
+        url = lines[2].strip().removeprefix("SERVER_ADDRESS=")
+        assert lines[3].strip() == "API_TOKEN=my-visible-token"
+        assert "admin login: cxnt (user 7), team 8, workspace 9, project 13487, datasets [1001]" in lines[1]
+        reply = httpx.post(
+            f"{url}/public/api/v3/users.me", json={}, headers={"x-api-key": "my-visible-token"}
+        )
+        assert reply.json()["login"] == "cxnt"
+    finally:
+        process.terminate()
+        output, errors = process.communicate(timeout=15)
+    assert "my-visible-token" not in output + errors
+
+
+def test_serve_refuses_a_bad_seed(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labelrounds.cli",
+            "sandbox",
+            "serve",
+            "--seed",
+            "oranges",
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Unknown seed 'oranges'" in result.stderr
+    assert not (tmp_path / "x.db").exists()
