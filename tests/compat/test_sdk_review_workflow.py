@@ -75,6 +75,7 @@ def test_duplicate_login_is_refused_without_a_second_user(run: SdkRun, state: Se
 
 
 def test_labeler_logs_in_with_its_password_and_sees_only_its_job(run: SdkRun) -> None:
+    assert run["labeler.wrong_password"] == "Failed to authenticate user: status code 401"
     assert run["labeler.me"]["login"] == "rw_labeler_1"
     assert run["labeler.token_differs"] is True
     assert run["labeler.jobs_visible"] == [run["job.created"]["id"]]
@@ -141,8 +142,10 @@ def test_restart_without_rejected_images(run: SdkRun) -> None:
     assert refused(outcome, 400) and "No images found" in outcome["body"]["details"]["message"]
 
 
-def test_stop(run: SdkRun, state: ServerState) -> None:
+def test_stop_takes_the_job_from_its_labeler(run: SdkRun, state: ServerState) -> None:
     assert run["status.stopped"] == "stopped"
+    outcome = run["stopped.labeler_opens"]
+    assert outcome["error"] == "HTTPError" and 400 <= outcome["status"] < 500 and refused(outcome, outcome["status"])
     assert state.job(run["whole_dataset_job.created"]["id"])["status"] == "stopped"
 
 

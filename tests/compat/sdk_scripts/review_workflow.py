@@ -40,11 +40,26 @@ def wait_outcome(api: sly.Api, step: str, job_id: int, target: str, attempts: in
         emit(step, "reached")
 
 
+def log_in(login: str, password: str) -> sly.Api:
+    """Log in with login and password the way a person without the web UI does (`Api.from_credentials`)."""
+    return sly.Api.from_credentials(sly.env.server_address(), login, password)
+
+
+def emit_login_refused(step: str, login: str, password: str) -> None:
+    """Try to log in with a wrong password and emit what the SDK raised."""
+    try:
+        log_in(login, password)
+    except RuntimeError as error:
+        emit(step, str(error))
+    else:
+        emit(step, "logged in")
+
+
 def labeler_session(api: sly.Api, labeler: sly.api.user_api.UserInfo, meta: sly.ProjectMeta, *, team_id: int,
                     project_id: int, dataset_id: int, job_id: int, foreign_job_id: int) -> None:
     """Log in as the labeler with its password, then do what a labeler may do and try what it may not."""
-    server = sly.env.server_address()
-    labeler_api = sly.Api.from_credentials(server, labeler.login, LABELER_PASSWORDS[labeler.login])
+    emit_login_refused("labeler.wrong_password", labeler.login, "not-the-password")
+    labeler_api = log_in(labeler.login, LABELER_PASSWORDS[labeler.login])
     emit("labeler.me", labeler_api.user.get_my_info())
     emit("labeler.token_differs", labeler_api.token != api.token)
     emit("labeler.jobs_visible", [job.id for job in labeler_api.labeling_job.get_list(team_id)])
@@ -130,6 +145,9 @@ def main() -> None:
 
     api.labeling_job.stop(whole_dataset_job.id)
     emit("status.stopped", api.labeling_job.get_status(whole_dataset_job.id))
+    stopped_labeler = log_in(labeler_2.login, LABELER_PASSWORDS[labeler_2.login])
+    emit_outcome("stopped.labeler_opens",
+                 lambda: stopped_labeler.labeling_job.set_status(whole_dataset_job.id, "in_progress"))
 
     [clone] = api.labeling_job.clone(job.id, new_title="review me again")
     emit("clone.job", clone)
