@@ -70,8 +70,11 @@ def walkthrough_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ann
     runs never collide; everything else is the documented command.
     """
     workdir = tmp_path_factory.mktemp("walkthrough")
+    console_script = Path(sys.executable).with_name("labelrounds")
+    if not console_script.exists():
+        pytest.fail(f"No `labelrounds` command next to {sys.executable}; install the project (make .venv/.installed)")
     command = [
-        str(Path(sys.executable).with_name("labelrounds")), "sandbox", "serve", "--seed", "lemons",
+        str(console_script), "sandbox", "serve", "--seed", "lemons",
         "--admin-token", WALKTHROUGH_TOKEN, "--port", "0", "--db", str(workdir / "sandbox.db"),
     ]
     with (workdir / "server.log").open("w+") as log:
