@@ -33,7 +33,7 @@ PROGRESS_COLUMNS: tuple[str, ...] = (
     "labeler",
     "status",
     "images",
-    "labeled",
+    "done",
     "awaiting_review",
     "accepted",
     "rejected",
@@ -51,7 +51,7 @@ class JobProgress(BaseModel):
     labeler: str | None
     status: JobStatus
     images: int
-    labeled: int = Field(description="Images the labeler finished (done, accepted or rejected).")
+    done: int = Field(description="Images the labeler finished (done, accepted or rejected).")
     awaiting_review: int
     accepted: int
     rejected: int
@@ -66,7 +66,7 @@ class JobProgress(BaseModel):
             labeler=job.labeler_login,
             status=job.status,
             images=job.images_count,
-            labeled=job.finished_images_count,
+            done=job.finished_images_count,
             awaiting_review=job.progress_images_count,
             accepted=job.accepted_images_count,
             rejected=job.rejected_images_count,
@@ -90,9 +90,9 @@ class GateSnapshot(BaseModel):
         return sum(job.images for job in self.jobs)
 
     @property
-    def labeled(self) -> int:
-        """Images labeled (done, accepted or rejected)."""
-        return sum(job.labeled for job in self.jobs)
+    def done(self) -> int:
+        """Images the labelers finished (done, accepted or rejected)."""
+        return sum(job.done for job in self.jobs)
 
     @property
     def reviewed(self) -> int:
@@ -100,9 +100,9 @@ class GateSnapshot(BaseModel):
         return sum(job.accepted + job.rejected for job in self.jobs)
 
     @property
-    def share_labeled(self) -> float:
-        """Labeled images / images (1.0 when there are none)."""
-        return self.labeled / self.images if self.images else 1.0
+    def share_done(self) -> float:
+        """Done images / images (1.0 when there are none)."""
+        return self.done / self.images if self.images else 1.0
 
     @property
     def share_reviewed(self) -> float:
@@ -126,11 +126,11 @@ class GateSnapshot(BaseModel):
         return not self.missing_job_ids and all(job.reached for job in self.jobs)
 
     def summary(self) -> str:
-        """One line: jobs at target, shares labeled and reviewed."""
+        """One line: jobs at target, shares done and reviewed."""
         total = len(self.jobs) + len(self.missing_job_ids)
         return (
             f"{self.jobs_reached}/{total} jobs {self.target.value}; "
-            f"{self.labeled}/{self.images} images labeled ({self.share_labeled:.0%}), "
+            f"{self.done}/{self.images} images done ({self.share_done:.0%}), "
             f"{self.reviewed} reviewed ({self.share_reviewed:.0%})"
         )
 
@@ -143,7 +143,7 @@ class GateSnapshot(BaseModel):
                 job.labeler,
                 job.status.value,
                 job.images,
-                job.labeled,
+                job.done,
                 job.awaiting_review,
                 job.accepted,
                 job.rejected,
@@ -156,7 +156,7 @@ class GateSnapshot(BaseModel):
     def markdown(self) -> str:
         """A short markdown report of this check, for a progress artifact."""
         table = self.frame().loc[
-            :, ["job_id", "job_name", "labeler", "status", "images", "labeled", "accepted", "rejected"]
+            :, ["job_id", "job_name", "labeler", "status", "images", "done", "accepted", "rejected"]
         ]
         missing = "".join(f"\n\nJob {job_id} no longer exists." for job_id in self.missing_job_ids)
         stamp = self.checked_at.isoformat(timespec="seconds")

@@ -34,7 +34,7 @@ JOB_REPORT_COLUMNS: tuple[str, ...] = (
     "status",
     "archived",
     "images",
-    "labeled",
+    "done",
     "accepted",
     "rejected",
     "reworked",
@@ -53,14 +53,14 @@ LABELER_REPORT_COLUMNS: tuple[str, ...] = (
     "rework_cycles",
     "images",
     "first_pass_images",
-    "labeled",
+    "done",
     "accepted",
     "rejected",
     "still_rejected",
     "unreviewed",
     "duration_seconds",
 )
-_SUMMED = ["images", "labeled", "accepted", "rejected", "still_rejected", "unreviewed", "duration_seconds"]
+_SUMMED = ["images", "done", "accepted", "rejected", "still_rejected", "unreviewed", "duration_seconds"]
 
 
 class ReportTotals(BaseModel):

@@ -40,8 +40,8 @@ async def test_one_listing_per_check_and_closed_while_pending(
 
     assert Counter(api.stats.requests) - before == Counter({"jobs.list": 1})
     assert not snapshot.ready and snapshot.jobs_reached == 0 and snapshot.missing_job_ids == []
-    assert (snapshot.images, snapshot.labeled, snapshot.reviewed) == (6, 0, 0)
-    assert snapshot.summary() == "0/2 jobs completed; 0/6 images labeled (0%), 0 reviewed (0%)"
+    assert (snapshot.images, snapshot.done, snapshot.reviewed) == (6, 0, 0)
+    assert snapshot.summary() == "0/2 jobs completed; 0/6 images done (0%), 0 reviewed (0%)"
     assert list(snapshot.frame().columns) == list(PROGRESS_COLUMNS)
     with pytest.raises(RoundNotReadyError, match="not ready: 0/2 jobs completed"):
         snapshot.raise_if_not_ready()
@@ -55,7 +55,7 @@ async def test_progress_follows_labeling_and_review(
 
     on_review = await _check(api, target, jobs, TargetStatus.ON_REVIEW)
     assert not on_review.ready and on_review.jobs_reached == 1
-    assert on_review.labeled == 3 and on_review.share_labeled == 0.5 and on_review.reviewed == 0
+    assert on_review.done == 3 and on_review.share_done == 0.5 and on_review.reviewed == 0
 
     await workers.label(second, api)
     assert (await _check(api, target, jobs, TargetStatus.ON_REVIEW)).ready
