@@ -108,7 +108,7 @@ def _selected_images(ctx: Context, dataset_id: int, meta: JobMetaBody) -> list[i
         image_ids = sorted(set(meta.entityIds))
         encoded = orjson.dumps(image_ids).decode()
         (found,) = ctx.db.execute(
-            "SELECT count(*) FROM json_each(?) j JOIN images i ON i.id = j.value WHERE i.dataset_id = ?",
+            "SELECT count(*) FROM json_each(?) j CROSS JOIN images i ON i.id = j.value WHERE i.dataset_id = ?",
             (encoded, dataset_id),
         ).fetchone()
         if found != len(image_ids):
