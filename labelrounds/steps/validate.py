@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import pandas as pd
 
-from labelrounds.client import SuperviselyClient
+from labelrounds.client import ForbiddenError, SuperviselyClient
 from labelrounds.client.models import ProjectMeta, TeamInfo
 from labelrounds.planning import round_key
 from labelrounds.round_spec import RoundSpec
@@ -71,7 +71,14 @@ async def validate_round(
     problems: list[str] = []
     people = participants(spec)
     logins = [person.account.login for person in people]
-    existing = await find_users(api, logins)
+    try:
+        existing = await find_users(api, logins)
+    except ForbiddenError:
+        raise RoundValidationError(
+            [
+                "the API token's user may not look accounts up (users.list is forbidden); use an admin's or manager's token"
+            ]
+        ) from None
     problems += creation_problems(people, existing, passwords)
     team = await _collect(problems, resolve_team(api, spec.team))
     if team is None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
-from labelrounds.client import SuperviselyClient
+from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.steps.errors import RoundValidationError
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.split import split_images
@@ -161,3 +162,19 @@ async def test_every_problem_is_reported_together(api: SuperviselyClient) -> Non
     assert str(RoundValidationError(problems)).startswith(
         "the round cannot start (4 problems):\n- user 'ghost' does not exist"
     )
+
+
+async def test_a_token_that_may_not_list_users_is_refused_clearly() -> None:
+    """A real instance answers users.list with 403 for non-admins; the sandbox shows teammates instead (mocked)."""
+
+    def forbid(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("/users.list")
+        return httpx.Response(403, json={"error": "forbidden", "details": {"message": "admins only"}})
+
+    settings = ConnectionSettings(server_address="http://supervisely.invalid", api_token=SecretStr("t0ken"))
+    async with SuperviselyClient(settings, transport=httpx.MockTransport(forbid)) as api:
+        with pytest.raises(RoundValidationError) as raised:
+            await validate_round(api, lemons_spec(), PASSWORD)
+    assert raised.value.problems == [
+        "the API token's user may not look accounts up (users.list is forbidden); use an admin's or manager's token"
+    ]
