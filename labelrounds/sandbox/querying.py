@@ -94,6 +94,7 @@ def run_list(
     scope: Sequence[str],
     scope_params: Sequence[Any],
     to_entity: Callable[[sqlite3.Row | tuple[Any, ...]], dict[str, Any]],
+    count_source: str | None = None,
 ) -> dict[str, Any]:
     """Run a filtered, sorted, paginated list query and wrap it in the envelope.
 
@@ -105,6 +106,9 @@ def run_list(
         scope: SQL predicates that always apply (the method's scope and the caller's visibility).
         scope_params: the parameters of `source`'s placeholders, then of `scope`'s, in order.
         to_entity: builds one wire entity from a row of `select`.
+        count_source: the bare table, when the joins of `source` only add columns (they never drop or repeat
+            a row) and every filterable field lives in that table: the total and the page's ids are then
+            computed without the joins.
     """
     predicates = list(scope)
     params = list(scope_params)
@@ -115,13 +119,20 @@ def run_list(
     where = f"WHERE {' AND '.join(predicates)}" if predicates else ""
     order = order_clause(spec, body.sort, body.sort_order)
     per_page = body.per_page or spec.default_per_page
-    (total,) = db.execute(f"SELECT count(*) FROM {source} {where}", params).fetchone()
+    (total,) = db.execute(f"SELECT count(*) FROM {count_source or source} {where}", params).fetchone()
     offset = (body.page - 1) * per_page
-    rows = (
-        db.execute(
+    if offset >= total:
+        rows = []
+    elif count_source:
+        # Pick the page's ids on the bare table first, so skipped rows never pay for the joins.
+        id_column = spec.fields["id"].sql
+        rows = db.execute(
+            f"SELECT {select} FROM {source} WHERE {id_column} IN"
+            f" (SELECT {id_column} FROM {count_source} {where} {order} LIMIT ? OFFSET ?) {order}",
+            [*params, per_page, offset],
+        ).fetchall()
+    else:
+        rows = db.execute(
             f"SELECT {select} FROM {source} {where} {order} LIMIT ? OFFSET ?", [*params, per_page, offset]
         ).fetchall()
-        if offset < total
-        else []
-    )
     return envelope(total, per_page, project_fields([to_entity(row) for row in rows], body.fields))

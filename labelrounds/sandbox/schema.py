@@ -152,6 +152,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_team ON jobs(team_id, id);
+CREATE INDEX IF NOT EXISTS active_jobs_by_team ON jobs(team_id, disabled, id);
 CREATE INDEX IF NOT EXISTS jobs_by_labeler ON jobs(user_id, id);
 CREATE INDEX IF NOT EXISTS jobs_by_reviewer ON jobs(reviewer_id, id);
 CREATE TABLE IF NOT EXISTS job_entities (

@@ -203,6 +203,7 @@ def list_jobs(ctx: Context, body: JobsListBody) -> dict[str, Any]:
         scope=scope,
         scope_params=params,
         to_entity=job_entity,
+        count_source="jobs j",
     )
 
 
