@@ -214,3 +214,9 @@ def test_text_that_is_not_unicode_is_400_not_500(http: httpx.Client, admin: Api)
         headers={"x-api-key": admin.token, "content-type": "application/json"},
     )
     assert response.status_code == 400
+
+
+def test_dataset_and_project_size_is_the_sum_of_their_images(admin: Api) -> None:
+    total = sum(image["size"] for image in admin.ok("images.list", {"datasetId": 1001})["entities"])
+    assert admin.ok("datasets.info", {"id": 1001})["size"] == str(total)
+    assert admin.ok("projects.info", {"id": 13487})["size"] == str(total)

@@ -27,6 +27,7 @@ _PROJECT_COLUMNS = (
     "p.id, p.name, p.description, p.workspace_id, p.team_id, p.project_type, p.settings, p.custom_data,"
     " p.created_by, p.created_at, p.updated_at,"
     " (SELECT count(*) FROM images i WHERE i.project_id = p.id),"
+    " (SELECT coalesce(sum(i.size), 0) FROM images i WHERE i.project_id = p.id),"
     " (SELECT count(*) FROM datasets d WHERE d.project_id = p.id)"
 )
 _PROJECT_FIELDS = {
@@ -40,7 +41,8 @@ _PROJECT_FIELDS = {
 }
 _DATASET_COLUMNS = (
     "d.id, d.name, d.description, d.project_id, p.team_id, p.workspace_id, d.parent_id, d.custom_data,"
-    " d.created_by, d.created_at, d.updated_at, (SELECT count(*) FROM images i WHERE i.dataset_id = d.id)"
+    " d.created_by, d.created_at, d.updated_at, (SELECT count(*) FROM images i WHERE i.dataset_id = d.id),"
+    " (SELECT coalesce(sum(i.size), 0) FROM images i WHERE i.dataset_id = d.id)"
 )
 _DATASET_FIELDS = {
     "id": Column("d.id"),
@@ -67,13 +69,14 @@ def _project_entity(row: tuple[Any, ...]) -> dict[str, Any]:
         created_at,
         updated_at,
         images_count,
+        images_size,
         datasets_count,
     ) = row
     return {
         "id": project_id,
         "name": name,
         "description": description,
-        "size": "0",
+        "size": str(images_size),
         "readme": "",
         "workspaceId": workspace_id,
         "teamId": team_id,
@@ -105,12 +108,13 @@ def _dataset_entity(row: tuple[Any, ...]) -> dict[str, Any]:
         created_at,
         updated_at,
         images_count,
+        images_size,
     ) = row
     return {
         "id": dataset_id,
         "name": name,
         "description": description,
-        "size": "0",
+        "size": str(images_size),
         "projectId": project_id,
         "imagesCount": images_count,
         "itemsCount": images_count,
