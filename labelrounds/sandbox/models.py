@@ -85,6 +85,8 @@ class ListBody(Body):
     page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
     per_page: Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] | None = None
     fields: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=100)
+    pagination_mode: Literal["token"] | None = None
+    after: Annotated[str, Field(pattern=r"^[0-9]{1,19}$")] | None = None
 
 
 # users / members / roles / teams / workspaces

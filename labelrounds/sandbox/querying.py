@@ -116,11 +116,21 @@ def run_list(
         predicate, predicate_params = compile_filter(spec, item)
         predicates.append(predicate)
         params.extend(predicate_params)
-    where = f"WHERE {' AND '.join(predicates)}" if predicates else ""
+    token_mode = body.pagination_mode == "token"
+    if token_mode and body.sort != "id":
+        raise BadRequest("pagination_mode 'token' walks by id: sort must be 'id'")
+    where = _where(predicates)
     order = order_clause(spec, body.sort, body.sort_order)
     per_page = body.per_page or spec.default_per_page
     (total,) = db.execute(f"SELECT count(*) FROM {count_source or source} {where}", params).fetchone()
     offset = (body.page - 1) * per_page
+    if token_mode:
+        # Keyset pagination: the page after the id in `after`, whatever `page` says.
+        offset = 0
+        if body.after is not None:
+            comparison = "<" if body.sort_order == "desc" else ">"
+            where = _where([*predicates, f"{spec.fields['id'].sql} {comparison} ?"])
+            params.append(int(body.after))
     if offset >= total:
         rows = []
     elif count_source:
@@ -135,4 +145,13 @@ def run_list(
         rows = db.execute(
             f"SELECT {select} FROM {source} {where} {order} LIMIT ? OFFSET ?", [*params, per_page, offset]
         ).fetchall()
-    return envelope(total, per_page, project_fields([to_entity(row) for row in rows], body.fields))
+    entities = [to_entity(row) for row in rows]
+    reply = envelope(total, per_page, project_fields(entities, body.fields))
+    if token_mode:
+        reply["after"] = str(entities[-1]["id"]) if len(entities) == per_page else None
+    return reply
+
+
+def _where(predicates: Sequence[str]) -> str:
+    """A WHERE clause ANDing the predicates (empty when there are none)."""
+    return f"WHERE {' AND '.join(predicates)}" if predicates else ""

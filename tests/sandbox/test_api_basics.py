@@ -220,3 +220,15 @@ def test_dataset_and_project_size_is_the_sum_of_their_images(admin: Api) -> None
     total = sum(image["size"] for image in admin.ok("images.list", {"datasetId": 1001})["entities"])
     assert admin.ok("datasets.info", {"id": 1001})["size"] == str(total)
     assert admin.ok("projects.info", {"id": 13487})["size"] == str(total)
+
+
+def test_token_pagination_walks_by_id(admin: Api) -> None:
+    body = {"datasetId": 1001, "pagination_mode": "token", "per_page": 4}
+    first = admin.ok("images.list", body)
+    assert (first["total"], image_names(first), first["after"]) == (6, LEMONS[:4], "1005")
+    second = admin.ok("images.list", body | {"after": first["after"]})
+    assert (image_names(second), second["after"]) == (LEMONS[4:], None)
+    backwards = admin.ok("images.list", body | {"sort_order": "desc", "after": "1004"})
+    assert image_names(backwards) == LEMONS[:2][::-1]
+    admin.error("images.list", body | {"after": "abc"}, 400)
+    admin.error("images.list", body | {"sort": "name"}, 400)
