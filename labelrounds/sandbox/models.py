@@ -93,6 +93,8 @@ class ListBody(Body):
 
 
 class UsersAddBody(Body):
+    """`users.add`: a new user (the password is hashed with bcrypt, never stored or echoed)."""
+
     login: Login
     password: Annotated[SecretStr, Field(min_length=1, max_length=256)]
     isRestricted: bool = False
@@ -101,31 +103,43 @@ class UsersAddBody(Body):
 
 
 class UsersEditInfoBody(IdBody):
+    """`users.editInfo`: fields to change on a user."""
+
     password: Annotated[SecretStr, Field(min_length=1, max_length=256)] | None = None
     name: Annotated[str, Field(max_length=255)] | None = None
     email: Annotated[str, Field(max_length=255)] | None = None
 
 
 class UsersDisableBody(IdBody):
+    """`users.disable`: disable (or re-enable) a user."""
+
     disable: bool = True
 
 
 class MembersAddBody(Body):
+    """`members.add`: put a user (by login) in a team with a role."""
+
     login: Login
     teamId: ObjectId
     roleId: ObjectId
 
 
 class TeamScopedListBody(ListBody):
+    """A list scoped to one team (`teamId`)."""
+
     teamId: ObjectId
 
 
 class MembersEditInfoBody(IdBody):
+    """`members.editInfo`: a member's new team role."""
+
     teamId: ObjectId
     roleId: ObjectId
 
 
 class MembersRemoveBody(IdBody):
+    """`members.remove`: take a user out of a team."""
+
     teamId: ObjectId
 
 
@@ -133,6 +147,8 @@ class MembersRemoveBody(IdBody):
 
 
 class ProjectsListBody(ListBody):
+    """`projects.list`: the projects of a workspace or of a whole team (`groupId`)."""
+
     workspaceId: ObjectId | None = None
     groupId: ObjectId | None = None
 
@@ -168,25 +184,35 @@ class TagMetaBody(BaseModel):
 
 
 class ProjectMetaBody(Body):
+    """A project meta: object classes, tag definitions and the project type."""
+
     classes: list[ObjectClassBody] = Field(default_factory=list, max_length=10_000)
     tags: list[TagMetaBody] = Field(default_factory=list, max_length=10_000)
     projectType: Annotated[str, Field(max_length=64)] | None = None
 
 
 class ProjectsMetaUpdateBody(IdBody):
+    """`projects.meta.update`: the project's new meta (a full replacement)."""
+
     meta: ProjectMetaBody
 
 
 class ProjectsSettingsUpdateBody(IdBody):
+    """`projects.settings.update`: the project's new settings."""
+
     settings: JsonObject
 
 
 class DatasetsListBody(ListBody):
+    """`datasets.list`: a project's datasets."""
+
     projectId: ObjectId
     recursive: bool = False
 
 
 class ImagesListBody(ListBody):
+    """`images.list`: the images of a dataset or of a whole project."""
+
     datasetId: ObjectId | None = None
     projectId: ObjectId | None = None
 
@@ -195,11 +221,15 @@ class ImagesListBody(ListBody):
 
 
 class ImageTagFilter(Body):
+    """Keep (`positive`) or drop images carrying a tag."""
+
     name: Name
     positive: bool
 
 
 class JobRange(Body):
+    """A 1-based inclusive range of the selected images (nulls = open ends)."""
+
     start: Annotated[int, Field(ge=1, le=MAX_SQL_INT)] | None = None
     end: Annotated[int, Field(ge=1, le=MAX_SQL_INT)] | None = None
 
@@ -223,6 +253,8 @@ class JobMetaBody(BaseModel):
 
 
 class JobsAddBody(Body):
+    """`jobs.add`: one job per user over an even share of the images."""
+
     name: Name
     datasetId: ObjectId
     userIds: list[ObjectId] = Field(min_length=1, max_length=1_000)
@@ -234,28 +266,40 @@ class JobsAddBody(Body):
 
 
 class JobsListBody(TeamScopedListBody):
+    """`jobs.list`: a team's jobs; archived ones only with `showDisabled`."""
+
     showDisabled: bool = False
 
 
 class JobsSetStatusBody(IdBody):
+    """`jobs.set-status`: move a job to a status."""
+
     status: JobStatus
 
 
 class JobsBulkRemoveBody(Body):
+    """`jobs.bulk.remove`: delete jobs."""
+
     ids: list[ObjectId] = Field(min_length=1, max_length=MAX_BULK_IDS)
 
 
 class JobsRejectBody(IdBody):
+    """`jobs.reject`: reject all images, or the ones not reviewed yet."""
+
     mode: Literal["all", "unmarked"] = "all"
 
 
 class EntityReviewBody(Body):
+    """`jobs.entities.update-review-status`: one image's review status in a job."""
+
     jobId: ObjectId
     entityId: ObjectId
     status: ReviewStatus
 
 
 class JobsRestartBody(IdBody):
+    """`jobs.restart`: a new job over the rejected images."""
+
     completeExisting: bool = True
     userIds: list[ObjectId] | None = Field(default=None, min_length=1, max_length=1_000)
     reviewerId: ObjectId | None = None
@@ -264,6 +308,8 @@ class JobsRestartBody(IdBody):
 
 
 class JobsEditInfoBody(IdBody):
+    """`jobs.editInfo`: fields to change on a job (`customData` is replaced as a whole)."""
+
     name: Name | None = None
     description: Text | None = None
     readme: Text | None = None
