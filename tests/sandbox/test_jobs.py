@@ -74,6 +74,10 @@ def test_job_info_has_every_key_the_sdk_requires(admin: Api, labelers: list[Api]
     )
     assert (job["meta"]["imageFiguresLimit"], job["meta"]["imageTagsLimit"]) == (10, 20)
     assert "entityIds" not in job["meta"]
+    unlimited = admin.job(
+        add(admin, [labelers[1].user_id], meta={"imageFiguresLimit": 0, "imageTagsLimit": 0})[0]
+    )
+    assert (unlimited["meta"]["imageFiguresLimit"], unlimited["meta"]["imageTagsLimit"]) == (None, None)
     assert job["entities"] == [
         {"id": 1002, "name": "IMG_8144.jpeg", "reviewStatus": "none"},
         {"id": 1003, "name": "IMG_4451.jpeg", "reviewStatus": "none"},

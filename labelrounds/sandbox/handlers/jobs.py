@@ -85,8 +85,9 @@ def _job_meta(ctx: Context, project_id: int, meta: JobMetaBody) -> str:
         "imageTags": [
             {"id": tag_ids[tag.name], "name": tag.name, "positive": tag.positive} for tag in meta.imageTags
         ],
-        "imageFiguresLimit": meta.imageFiguresLimit,
-        "imageTagsLimit": meta.imageTagsLimit,
+        # The SDK sends 0 for "no limit"; a job shows that as null, like the real instance.
+        "imageFiguresLimit": meta.imageFiguresLimit or None,
+        "imageTagsLimit": meta.imageTagsLimit or None,
         "range": {"start": start, "end": end},
         "dynamicClasses": meta.dynamicClasses,
         "dynamicTags": meta.dynamicTags,
