@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, cast
 
 import orjson
 from fastapi import Body, FastAPI, Form, Request, Security
@@ -145,26 +145,26 @@ def _install_error_handlers(app: FastAPI) -> None:
     """Every error leaves in Supervisely's shape: business 4xx, validation → 400, routing 404/405."""
 
     async def on_api_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, ApiError)  # noqa: S101
-        return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+        api_error = cast(ApiError, error)
+        return JSONResponse(api_error.body(), status_code=api_error.status_code, headers=api_error.headers)
 
     async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, RequestValidationError)  # noqa: S101
-        return JSONResponse(error_body("Invalid request", _validation_message(error)), status_code=400)
+        message = _validation_message(cast(RequestValidationError, error))
+        return JSONResponse(error_body("Invalid request", message), status_code=400)
 
     async def on_http_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, StarletteHTTPException)  # noqa: S101
+        http_error = cast(StarletteHTTPException, error)
         path = request.url.path
-        if error.status_code == 404 and path.startswith(API_PREFIX):
+        if http_error.status_code == 404 and path.startswith(API_PREFIX):
             message = f"Unknown API method {path.removeprefix(API_PREFIX)!r}"
-        elif error.status_code == 405:
+        elif http_error.status_code == 405:
             message = f"{request.method} is not accepted for {path}; use POST"
         else:
-            message = str(error.detail)
+            message = str(http_error.detail)
         return JSONResponse(
-            error_body(str(error.detail), message),
-            status_code=error.status_code,
-            headers=getattr(error, "headers", None),
+            error_body(str(http_error.detail), message),
+            status_code=http_error.status_code,
+            headers=http_error.headers,
         )
 
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labelrounds.sandbox.errors import NotFound
-from labelrounds.sandbox.permissions import JOB_MANAGERS, Role, require_team_scope, team_role
+from labelrounds.sandbox.errors import Forbidden, NotFound
+from labelrounds.sandbox.permissions import JOB_MANAGERS, Role, team_role
 from labelrounds.sandbox.registry import Context
+
+# The team owning an object of each kind, by the object's id.
+_TEAM_OF = {
+    "Team": "SELECT id FROM teams WHERE id = ?",
+    "Workspace": "SELECT team_id FROM workspaces WHERE id = ?",
+    "Project": "SELECT team_id FROM projects WHERE id = ?",
+    "Dataset": "SELECT p.team_id FROM datasets d JOIN projects p ON p.id = d.project_id WHERE d.id = ?",
+    "Image": "SELECT p.team_id FROM images i JOIN projects p ON p.id = i.project_id WHERE i.id = ?",
+}
 
 
 @dataclass(frozen=True)
@@ -48,54 +57,40 @@ class JobRef:
         return self.role in JOB_MANAGERS
 
 
-def _visible(ctx: Context, kind: str, object_id: int, row: tuple[int, ...] | None) -> Role:
-    """The caller's role in the team owning a fetched row; 404 when the row is missing or in a foreign team."""
+def _team_of(ctx: Context, kind: str, object_id: int) -> int:
+    """The id of the team owning an object; 404 when there is no such object."""
+    row = ctx.db.execute(_TEAM_OF[kind], (object_id,)).fetchone()
     if row is None:
         raise NotFound(f"{kind} {object_id} not found")
-    role = team_role(ctx.db, ctx.actor, row[-1])
+    return int(row[0])
+
+
+def find_owned(ctx: Context, kind: str, object_id: int) -> Owned:
+    """A team, workspace, project, dataset or image of one of the caller's teams; else 404."""
+    team_id = _team_of(ctx, kind, object_id)
+    role = team_role(ctx.db, ctx.actor, team_id)
     if role is None:
         raise NotFound(f"{kind} {object_id} not found")
+    return Owned(object_id, team_id, role)
+
+
+def scope_role(ctx: Context, kind: str, object_id: int) -> Role:
+    """The caller's role for a list scoped to a team, workspace, project or dataset: 404 unknown, 403 outsider."""
+    team_id = _team_of(ctx, kind, object_id)
+    role = team_role(ctx.db, ctx.actor, team_id)
+    if role is None:
+        raise Forbidden(f"You are not a member of team {team_id}")
     return role
 
 
-def find_team(ctx: Context, team_id: int) -> Owned:
-    """A team the caller belongs to."""
-    row = ctx.db.execute("SELECT id FROM teams WHERE id = ?", (team_id,)).fetchone()
-    return Owned(team_id, team_id, _visible(ctx, "Team", team_id, row))
-
-
-def find_workspace(ctx: Context, workspace_id: int) -> Owned:
-    """A workspace of one of the caller's teams."""
-    row = ctx.db.execute("SELECT team_id FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
-    role = _visible(ctx, "Workspace", workspace_id, row)
-    return Owned(workspace_id, row[0], role)
-
-
-def find_project(ctx: Context, project_id: int) -> Owned:
-    """A project of one of the caller's teams."""
-    row = ctx.db.execute("SELECT team_id FROM projects WHERE id = ?", (project_id,)).fetchone()
-    role = _visible(ctx, "Project", project_id, row)
-    return Owned(project_id, row[0], role)
-
-
 def find_dataset(ctx: Context, dataset_id: int) -> DatasetRef:
-    """A dataset of one of the caller's teams."""
-    row = ctx.db.execute(
-        "SELECT d.project_id, p.workspace_id, p.team_id FROM datasets d JOIN projects p ON p.id = d.project_id"
-        " WHERE d.id = ?",
+    """A dataset of one of the caller's teams, with its project and workspace."""
+    owned = find_owned(ctx, "Dataset", dataset_id)
+    project_id, workspace_id = ctx.db.execute(
+        "SELECT d.project_id, p.workspace_id FROM datasets d JOIN projects p ON p.id = d.project_id WHERE d.id = ?",
         (dataset_id,),
     ).fetchone()
-    role = _visible(ctx, "Dataset", dataset_id, row)
-    return DatasetRef(dataset_id, row[0], row[1], row[2], role)
-
-
-def find_image(ctx: Context, image_id: int) -> Owned:
-    """An image of one of the caller's teams."""
-    row = ctx.db.execute(
-        "SELECT p.team_id FROM images i JOIN projects p ON p.id = i.project_id WHERE i.id = ?", (image_id,)
-    ).fetchone()
-    role = _visible(ctx, "Image", image_id, row)
-    return Owned(image_id, row[0], role)
+    return DatasetRef(dataset_id, project_id, workspace_id, owned.team_id, owned.role)
 
 
 def visible_job(ctx: Context, job_id: int) -> JobRef | None:
@@ -123,16 +118,3 @@ def find_job(ctx: Context, job_id: int) -> JobRef:
     if job is None:
         raise NotFound(f"Labeling job {job_id} not found")
     return job
-
-
-def team_of_scope(
-    ctx: Context, *, team_id: int | None = None, workspace_id: int | None = None
-) -> tuple[int, Role]:
-    """The team and caller role behind a list's scope (team or workspace): 404 unknown, 403 outsider."""
-    if workspace_id is not None:
-        row = ctx.db.execute("SELECT team_id FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"Workspace {workspace_id} not found")
-        team_id = row[0]
-    assert team_id is not None  # noqa: S101 - callers pass one of the two
-    return team_id, require_team_scope(ctx.db, ctx.actor, team_id)

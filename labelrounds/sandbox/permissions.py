@@ -6,7 +6,7 @@ import sqlite3
 from enum import IntEnum
 
 from labelrounds.sandbox.auth import Actor
-from labelrounds.sandbox.errors import Forbidden, NotFound
+from labelrounds.sandbox.errors import Forbidden
 
 
 class Role(IntEnum):
@@ -55,16 +55,6 @@ def membership_role(db: sqlite3.Connection, user_id: int, team_id: int) -> Role 
     if is_instance_admin:
         return Role.ADMIN
     return Role(role_id) if role_id is not None else None
-
-
-def require_team_scope(db: sqlite3.Connection, actor: Actor, team_id: int) -> Role:
-    """The actor's role for a team-scoped list: 404 for an unknown team, 403 for an outsider."""
-    if db.execute("SELECT 1 FROM teams WHERE id = ?", (team_id,)).fetchone() is None:
-        raise NotFound(f"Team {team_id} not found")
-    role = team_role(db, actor, team_id)
-    if role is None:
-        raise Forbidden(f"You are not a member of team {team_id}")
-    return role
 
 
 def require_role(role: Role, allowed: frozenset[Role], action: str) -> None:

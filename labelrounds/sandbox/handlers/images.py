@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from labelrounds.sandbox.errors import BadRequest, NotFound
-from labelrounds.sandbox.lookups import find_image
+from labelrounds.sandbox.errors import BadRequest
+from labelrounds.sandbox.lookups import find_owned, scope_role
 from labelrounds.sandbox.models import IdBody, ImagesListBody
-from labelrounds.sandbox.permissions import require_team_scope
 from labelrounds.sandbox.querying import Column, ListSpec, run_list
 from labelrounds.sandbox.registry import Context, api_method
 
@@ -72,17 +71,6 @@ def image_entity(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _scope_team(ctx: Context, table: str, object_id: int, kind: str) -> None:
-    """403/404 unless the caller belongs to the team of the listed dataset or project."""
-    row = ctx.db.execute(
-        f"SELECT p.team_id FROM {table} WHERE x.id = ?",
-        (object_id,),
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"{kind} {object_id} not found")
-    require_team_scope(ctx.db, ctx.actor, row[0])
-
-
 @api_method("images.list", ImagesListBody)
 def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
     """The images of a dataset (`datasetId`) or a whole project (`projectId`), id ascending by default.
@@ -92,10 +80,10 @@ def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
     if (body.datasetId is None) == (body.projectId is None):
         raise BadRequest("Give exactly one of datasetId and projectId")
     if body.datasetId is not None:
-        _scope_team(ctx, "datasets x JOIN projects p ON p.id = x.project_id", body.datasetId, "Dataset")
+        scope_role(ctx, "Dataset", body.datasetId)
         scope, params = ["i.dataset_id = ?"], [body.datasetId]
     else:
-        _scope_team(ctx, "projects x JOIN projects p ON p.id = x.id", body.projectId, "Project")
+        scope_role(ctx, "Project", body.projectId)
         scope, params = ["i.project_id = ?"], [body.projectId]
     return run_list(
         ctx.db,
@@ -112,6 +100,6 @@ def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
 @api_method("images.info", IdBody)
 def get_image(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One image."""
-    find_image(ctx, body.id)
+    find_owned(ctx, "Image", body.id)
     row = ctx.db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images i WHERE i.id = ?", (body.id,)).fetchone()
     return image_entity(row)

@@ -18,7 +18,7 @@ from labelrounds.sandbox.jobs_core import (
     require_workers,
     set_job_status,
 )
-from labelrounds.sandbox.lookups import JobRef, find_dataset, find_job, team_of_scope, visible_job
+from labelrounds.sandbox.lookups import JobRef, find_dataset, find_job, scope_role, visible_job
 from labelrounds.sandbox.models import (
     IdBody,
     JobMetaBody,
@@ -188,7 +188,7 @@ def get_job(ctx: Context, body: IdBody) -> dict[str, Any]:
 @api_method("jobs.list", JobsListBody)
 def list_jobs(ctx: Context, body: JobsListBody) -> dict[str, Any]:
     """A team's jobs (only those it labels or reviews for a non-manager), archived ones only with showDisabled."""
-    _, role = team_of_scope(ctx, team_id=body.teamId)
+    role = scope_role(ctx, "Team", body.teamId)
     scope, params = ["j.team_id = ?"], [body.teamId]
     if role not in JOB_MANAGERS:
         scope.append("(j.user_id = ? OR j.reviewer_id = ?)")

@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from labelrounds.sandbox.errors import BadRequest, NotFound
-from labelrounds.sandbox.lookups import find_dataset, find_project, team_of_scope
+from labelrounds.sandbox.errors import BadRequest
+from labelrounds.sandbox.lookups import find_owned, scope_role
 from labelrounds.sandbox.models import (
     DatasetsListBody,
     IdBody,
@@ -17,7 +17,7 @@ from labelrounds.sandbox.models import (
     ProjectsSettingsUpdateBody,
     TagMetaBody,
 )
-from labelrounds.sandbox.permissions import META_EDITORS, require_role, require_team_scope
+from labelrounds.sandbox.permissions import META_EDITORS, require_role
 from labelrounds.sandbox.querying import Column, ListSpec, run_list
 from labelrounds.sandbox.registry import Context, api_method, dump_user_json, success
 from labelrounds.sandbox.store import allocate_id
@@ -135,10 +135,10 @@ def list_projects(ctx: Context, body: ProjectsListBody) -> dict[str, Any]:
     if (body.workspaceId is None) == (body.groupId is None):
         raise BadRequest("Give exactly one of workspaceId and groupId")
     if body.workspaceId is not None:
-        team_of_scope(ctx, workspace_id=body.workspaceId)
+        scope_role(ctx, "Workspace", body.workspaceId)
         scope, params = ["p.workspace_id = ?"], [body.workspaceId]
     else:
-        team_of_scope(ctx, team_id=body.groupId)
+        scope_role(ctx, "Team", body.groupId)
         scope, params = ["p.team_id = ?"], [body.groupId]
     return run_list(
         ctx.db,
@@ -155,7 +155,7 @@ def list_projects(ctx: Context, body: ProjectsListBody) -> dict[str, Any]:
 @api_method("projects.info", IdBody)
 def get_project(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One project."""
-    find_project(ctx, body.id)
+    find_owned(ctx, "Project", body.id)
     row = ctx.db.execute(f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.id = ?", (body.id,)).fetchone()
     return _project_entity(row)
 
@@ -181,7 +181,7 @@ def project_meta(ctx: Context, project_id: int) -> dict[str, Any]:
 @api_method("projects.meta", IdBody)
 def get_project_meta(ctx: Context, body: IdBody) -> dict[str, Any]:
     """A project's classes and tags."""
-    find_project(ctx, body.id)
+    find_owned(ctx, "Project", body.id)
     return project_meta(ctx, body.id)
 
 
@@ -266,7 +266,7 @@ def _validate_tags(body: ProjectsMetaUpdateBody) -> None:
 @api_method("projects.meta.update", ProjectsMetaUpdateBody, write=True)
 def update_project_meta(ctx: Context, body: ProjectsMetaUpdateBody) -> dict[str, Any]:
     """Replace a project's meta; existing classes/tags keep their ids (matched by id or name)."""
-    project = find_project(ctx, body.id)
+    project = find_owned(ctx, "Project", body.id)
     require_role(project.role, META_EDITORS, "change the project meta")
     classes, tags = body.meta.classes, body.meta.tags
     class_titles = [object_class.title for object_class in classes]
@@ -295,7 +295,7 @@ def update_project_meta(ctx: Context, body: ProjectsMetaUpdateBody) -> dict[str,
 @api_method("projects.settings.update", ProjectsSettingsUpdateBody, write=True)
 def update_project_settings(ctx: Context, body: ProjectsSettingsUpdateBody) -> dict[str, bool]:
     """Replace a project's settings (stored and shown by `projects.info`, otherwise unused)."""
-    project = find_project(ctx, body.id)
+    project = find_owned(ctx, "Project", body.id)
     require_role(project.role, META_EDITORS, "change the project settings")
     ctx.db.execute(
         "UPDATE projects SET settings = ?, updated_at = ? WHERE id = ?",
@@ -307,10 +307,7 @@ def update_project_settings(ctx: Context, body: ProjectsSettingsUpdateBody) -> d
 @api_method("datasets.list", DatasetsListBody)
 def list_datasets(ctx: Context, body: DatasetsListBody) -> dict[str, Any]:
     """A project's datasets, top-level only unless `recursive`."""
-    row = ctx.db.execute("SELECT team_id FROM projects WHERE id = ?", (body.projectId,)).fetchone()
-    if row is None:
-        raise NotFound(f"Project {body.projectId} not found")
-    require_team_scope(ctx.db, ctx.actor, row[0])
+    scope_role(ctx, "Project", body.projectId)
     scope = ["d.project_id = ?"] if body.recursive else ["d.project_id = ?", "d.parent_id IS NULL"]
     return run_list(
         ctx.db,
@@ -327,7 +324,7 @@ def list_datasets(ctx: Context, body: DatasetsListBody) -> dict[str, Any]:
 @api_method("datasets.info", IdBody)
 def get_dataset(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One dataset."""
-    find_dataset(ctx, body.id)
+    find_owned(ctx, "Dataset", body.id)
     row = ctx.db.execute(
         f"SELECT {_DATASET_COLUMNS} FROM datasets d JOIN projects p ON p.id = d.project_id WHERE d.id = ?",
         (body.id,),

@@ -6,7 +6,7 @@ from typing import Any
 
 from labelrounds.sandbox.errors import BadRequest, NotFound
 from labelrounds.sandbox.handlers.users import USER_COLUMNS, USER_FIELDS, user_entity
-from labelrounds.sandbox.lookups import find_team, find_workspace, team_of_scope
+from labelrounds.sandbox.lookups import find_owned, scope_role
 from labelrounds.sandbox.models import (
     IdBody,
     ListBody,
@@ -93,7 +93,7 @@ def list_teams(ctx: Context, body: ListBody) -> dict[str, Any]:
 @api_method("teams.info", IdBody)
 def get_team(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One team the caller belongs to."""
-    find_team(ctx, body.id)
+    find_owned(ctx, "Team", body.id)
     row = ctx.db.execute(
         f"SELECT {_TEAM_COLUMNS} FROM teams t LEFT JOIN members m ON m.team_id = t.id AND m.user_id = ?"
         " WHERE t.id = ?",
@@ -105,7 +105,7 @@ def get_team(ctx: Context, body: IdBody) -> dict[str, Any]:
 @api_method("teams.activity", TeamScopedListBody)
 def team_activity(ctx: Context, body: TeamScopedListBody) -> dict[str, Any]:
     """The team's labeling-job events (job managers only)."""
-    _, role = team_of_scope(ctx, team_id=body.teamId)
+    role = scope_role(ctx, "Team", body.teamId)
     require_role(role, JOB_MANAGERS, "read the team activity")
 
     def to_entity(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def team_activity(ctx: Context, body: TeamScopedListBody) -> dict[str, Any]:
 @api_method("workspaces.list", TeamScopedListBody)
 def list_workspaces(ctx: Context, body: TeamScopedListBody) -> dict[str, Any]:
     """The workspaces of a team."""
-    team_of_scope(ctx, team_id=body.teamId)
+    scope_role(ctx, "Team", body.teamId)
     return run_list(
         ctx.db,
         spec=ListSpec(_WORKSPACE_FIELDS, ctx.page_sizes.other),
@@ -152,7 +152,7 @@ def list_workspaces(ctx: Context, body: TeamScopedListBody) -> dict[str, Any]:
 @api_method("workspaces.info", IdBody)
 def get_workspace(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One workspace."""
-    find_workspace(ctx, body.id)
+    find_owned(ctx, "Workspace", body.id)
     row = ctx.db.execute(
         f"SELECT {_WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = ?", (body.id,)
     ).fetchone()
@@ -177,7 +177,7 @@ def list_roles(ctx: Context, body: ListBody) -> dict[str, Any]:
 @api_method("members.list", TeamScopedListBody)
 def list_members(ctx: Context, body: TeamScopedListBody) -> dict[str, Any]:
     """A team's members, each with its team `role`/`roleId`."""
-    team_of_scope(ctx, team_id=body.teamId)
+    scope_role(ctx, "Team", body.teamId)
     return run_list(
         ctx.db,
         spec=ListSpec(_MEMBER_FIELDS, ctx.page_sizes.other),
@@ -211,7 +211,7 @@ def _member_role(ctx: Context, team_id: int, user_id: int) -> Role | None:
 @api_method("members.add", MembersAddBody, write=True)
 def add_member(ctx: Context, body: MembersAddBody) -> dict[str, int]:
     """Add a user to a team with a role; repeating it with the same role changes nothing."""
-    _, role = team_of_scope(ctx, team_id=body.teamId)
+    role = scope_role(ctx, "Team", body.teamId)
     require_role(role, TEAM_MANAGERS, "add team members")
     new_role = _valid_role(body.roleId)
     row = ctx.db.execute("SELECT id FROM users WHERE login = ?", (body.login,)).fetchone()
@@ -242,7 +242,7 @@ def _require_member(ctx: Context, team_id: int, user_id: int) -> None:
 @api_method("members.editInfo", MembersEditInfoBody, write=True)
 def edit_member(ctx: Context, body: MembersEditInfoBody) -> dict[str, bool]:
     """Change a member's team role."""
-    _, role = team_of_scope(ctx, team_id=body.teamId)
+    role = scope_role(ctx, "Team", body.teamId)
     require_role(role, TEAM_MANAGERS, "change team roles")
     new_role = _valid_role(body.roleId)
     _require_member(ctx, body.teamId, body.id)
@@ -255,7 +255,7 @@ def edit_member(ctx: Context, body: MembersEditInfoBody) -> dict[str, bool]:
 @api_method("members.remove", MembersRemoveBody, write=True)
 def remove_member(ctx: Context, body: MembersRemoveBody) -> dict[str, bool]:
     """Remove a user from a team."""
-    _, role = team_of_scope(ctx, team_id=body.teamId)
+    role = scope_role(ctx, "Team", body.teamId)
     require_role(role, TEAM_MANAGERS, "remove team members")
     _require_member(ctx, body.teamId, body.id)
     ctx.db.execute("DELETE FROM members WHERE team_id = ? AND user_id = ?", (body.teamId, body.id))
