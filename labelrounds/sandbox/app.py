@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol, cast
 
@@ -81,7 +81,7 @@ def _execute(
     return _json(content)
 
 
-def _endpoint(store: Store, method: ApiMethod, page_sizes: PageSizes) -> Callable[..., Response]:
+def _endpoint(store: Store, method: ApiMethod, page_sizes: PageSizes) -> Callable[..., Awaitable[Response]]:
     """A FastAPI endpoint for one method, typed with the method's body model so OpenAPI documents it."""
     body_required = any(field.is_required() for field in method.body.model_fields.values())
 

@@ -65,7 +65,7 @@ def _jwt_secret(db: sqlite3.Connection) -> str:
     """The instance's JWT signing secret, created on first use and kept in the database."""
     row = db.execute("SELECT value FROM sandbox_settings WHERE key = ?", (_JWT_SECRET_KEY,)).fetchone()
     if row:
-        return row[0]
+        return str(row[0])
     secret = secrets.token_hex(32)
     db.execute("INSERT INTO sandbox_settings(key, value) VALUES (?, ?)", (_JWT_SECRET_KEY, secret))
     return secret

@@ -93,7 +93,7 @@ def run_list(
     source: str,
     scope: Sequence[str],
     scope_params: Sequence[Any],
-    to_entity: Callable[[sqlite3.Row | tuple[Any, ...]], dict[str, Any]],
+    to_entity: Callable[[tuple[Any, ...]], dict[str, Any]],
     count_source: str | None = None,
 ) -> dict[str, Any]:
     """Run a filtered, sorted, paginated list query and wrap it in the envelope.

@@ -249,7 +249,7 @@ class SandboxServer:
             if self._process.poll() is not None or time.monotonic() > deadline:
                 error = (
                     self._process.stderr.read().decode(errors="replace")
-                    if self._process.poll() is not None
+                    if self._process.poll() is not None and self._process.stderr is not None
                     else ""
                 )
                 self.stop()

@@ -93,7 +93,7 @@ class Store:
 def allocate_ids(db: sqlite3.Connection, count: int) -> int:
     """Reserve `count` consecutive new ids and return the first; the block never contains a reserved id."""
     (last_id,) = db.execute("SELECT last_id FROM id_counter WHERE singleton = 1").fetchone()
-    first = last_id + 1
+    first = int(last_id) + 1
     while True:
         clash = db.execute(
             "SELECT max(id) FROM reserved_ids WHERE id BETWEEN ? AND ?", (first, first + count - 1)

@@ -77,14 +77,14 @@ def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
 
     Sandbox images carry no labels and no tags; the SDK's typed `filters` are accepted and ignored.
     """
-    if (body.datasetId is None) == (body.projectId is None):
-        raise BadRequest("Give exactly one of datasetId and projectId")
-    if body.datasetId is not None:
+    if body.datasetId is not None and body.projectId is None:
         scope_role(ctx, "Dataset", body.datasetId)
         scope, params = ["i.dataset_id = ?"], [body.datasetId]
-    else:
+    elif body.projectId is not None and body.datasetId is None:
         scope_role(ctx, "Project", body.projectId)
         scope, params = ["i.project_id = ?"], [body.projectId]
+    else:
+        raise BadRequest("Give exactly one of datasetId and projectId")
     return run_list(
         ctx.db,
         spec=ListSpec(_IMAGE_FIELDS, ctx.page_sizes.images),

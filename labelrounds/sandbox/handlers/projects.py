@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -132,14 +134,14 @@ def _dataset_entity(row: tuple[Any, ...]) -> dict[str, Any]:
 @api_method("projects.list", ProjectsListBody)
 def list_projects(ctx: Context, body: ProjectsListBody) -> dict[str, Any]:
     """The projects of a workspace (`workspaceId`) or of a whole team (`groupId`)."""
-    if (body.workspaceId is None) == (body.groupId is None):
-        raise BadRequest("Give exactly one of workspaceId and groupId")
-    if body.workspaceId is not None:
+    if body.workspaceId is not None and body.groupId is None:
         scope_role(ctx, "Workspace", body.workspaceId)
         scope, params = ["p.workspace_id = ?"], [body.workspaceId]
-    else:
+    elif body.groupId is not None and body.workspaceId is None:
         scope_role(ctx, "Team", body.groupId)
         scope, params = ["p.team_id = ?"], [body.groupId]
+    else:
+        raise BadRequest("Give exactly one of workspaceId and groupId")
     return run_list(
         ctx.db,
         spec=ListSpec(_PROJECT_FIELDS, ctx.page_sizes.other),
@@ -187,8 +189,7 @@ def get_project_meta(ctx: Context, body: IdBody) -> dict[str, Any]:
 
 def _check_unique(names: list[str], what: str) -> None:
     """400 when a name appears twice."""
-    seen: set[str] = set()
-    duplicates = sorted({name for name in names if name in seen or seen.add(name)})
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise BadRequest(f"Duplicate {what}: {', '.join(duplicates)}")
 
@@ -198,7 +199,7 @@ def _resolve_ids(
     table: str,
     name_column: str,
     project_id: int,
-    items: list[ObjectClassBody] | list[TagMetaBody],
+    items: Sequence[ObjectClassBody | TagMetaBody],
     names: list[str],
     what: str,
 ) -> list[int | None]:

@@ -38,7 +38,7 @@ def _count_entities(ctx: Context, job_id: int, statuses: tuple[str, ...]) -> int
         f"SELECT count(*) FROM job_entities WHERE job_id = ? AND review_status IN ({marks})",
         (job_id, *statuses),
     ).fetchone()
-    return count
+    return int(count)
 
 
 def _check_move(job: JobRef, actor_id: int, target: str) -> None:

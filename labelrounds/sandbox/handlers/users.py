@@ -71,7 +71,7 @@ def _find_user(ctx: Context, user_id: int) -> tuple[Any, ...]:
     row = ctx.db.execute(f"SELECT {USER_COLUMNS} FROM users u WHERE {where}", [user_id, *params]).fetchone()
     if row is None:
         raise NotFound(f"User {user_id} not found")
-    return row
+    return tuple(row)
 
 
 def _user_teams(
@@ -110,7 +110,7 @@ def list_users(ctx: Context, body: ListBody) -> dict[str, Any]:
         source="users u",
         scope=scope,
         scope_params=params,
-        to_entity=user_entity,
+        to_entity=lambda row: user_entity(row),
     )
 
 
