@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import SecretStr
 
 from labelrounds.sandbox.app import create_app
+from labelrounds.sandbox.crew import Crew, CrewConfig
+from labelrounds.sandbox.faults import STATS_PATH, FaultInjector, FaultPlan
 from labelrounds.sandbox.seed import DEFAULT_ADMIN_LOGIN, SeedSpec
 from labelrounds.sandbox.server import (
     ADMIN_TOKEN_ENV,
@@ -21,6 +24,7 @@ from labelrounds.sandbox.server import (
 )
 
 sandbox_app = typer.Typer(no_args_is_help=True, add_completion=False)
+_Parsed = TypeVar("_Parsed")
 
 
 def _parse_seed(text: str) -> SeedSpec:
@@ -29,6 +33,16 @@ def _parse_seed(text: str) -> SeedSpec:
         return SeedSpec.parse(text)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+
+
+def _parse_spec(parse: Callable[[str], _Parsed], text: str | None, option: str) -> _Parsed | None:
+    """A compact `--crew`/`--faults` spec, or a usage error naming the option and the problem."""
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
 
 
 @sandbox_app.command()
@@ -63,11 +77,29 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Log every request line (never headers or tokens).")
     ] = False,
+    crew: Annotated[
+        str | None,
+        typer.Option(
+            help="Run simulated labelers and reviewers, e.g. 'speed=0,reject=0.3,seed=7' ('' for the defaults). "
+            "Keys: speed, label, review (seconds per image), reject (0..1), max-rejections, poll, seed, "
+            "logins (a+b)."
+        ),
+    ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Inject faults, e.g. 'jobs.add:drop=0.02,write:5xx=0.1,*:latency=0.05@200ms,seed=7'. "
+            "Rules METHODS:KIND=RATE[@DURATION], METHODS a method, a glob or 'write'; KIND latency, 429, 500, "
+            "502, 503, 5xx or drop; settings seed=N, crew=on."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(hidden=True)] = False,
     ready_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Serve the Supervisely-compatible sandbox until interrupted."""
     seed_spec = _parse_seed(seed)
+    crew_config = _parse_spec(CrewConfig.parse, crew, "--crew")
+    fault_plan = _parse_spec(FaultPlan.parse, faults, "--faults")
     opened = open_sandbox(
         db,
         seed_spec,
@@ -88,10 +120,18 @@ def serve(
         typer.echo(f"  SERVER_ADDRESS={url}")
         # The one place a token is printed on purpose: it is the user's own local sandbox.
         typer.echo(f"  API_TOKEN={summary.admin_token.get_secret_value()}")
+        if crew_config is not None:
+            typer.echo(f"  crew: {crew_config.to_spec()}")
+        if fault_plan is not None:
+            typer.echo(f"  faults: {fault_plan.to_spec()}")
+        typer.echo(f"  request and fault counts: GET {url}{STATS_PATH} (admin token)")
         typer.echo("Press Ctrl+C to stop.")
     if ready_file is not None:
         write_ready_file(ready_file, url, summary)
-    server = uvicorn_server(create_app(opened.store, base_url=url), access_log=access_log)
+    simulated_crew = Crew(crew_config) if crew_config is not None else None
+    traffic = FaultInjector(fault_plan, crew=simulated_crew)
+    app = create_app(opened.store, base_url=url, crew=simulated_crew, faults=traffic)
+    server = uvicorn_server(app, access_log=access_log)
     try:
         server.run(sockets=[sock])
     finally:
