@@ -102,5 +102,6 @@ def stable_fraction(*parts: object) -> float:
 def describe_validation_error(error: ValidationError) -> str:
     """The first problem of a pydantic validation error as `field: message`, without the input value."""
     problem = error.errors(include_input=False)[0]
-    location = ".".join(str(part) for part in problem["loc"]) or "value"
-    return f"{location}: {str(problem['msg']).removeprefix('Value error, ')}"
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    location = ".".join(str(part) for part in problem["loc"])
+    return f"{location}: {message}" if location else message
