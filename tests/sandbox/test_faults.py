@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from labelrounds.cli import app as cli_app
 from labelrounds.client import AmbiguousWriteError, ConnectionSettings, SuperviselyClient
 from labelrounds.sandbox.faults import STATS_PATH, FaultInjector, FaultKind, FaultPlan, FaultRule
 from labelrounds.sandbox.server import SandboxServer
@@ -311,3 +314,29 @@ def test_stats_endpoint_reports_requests_per_method_and_faults_to_the_admin_only
     assert (missing_token.status_code, not_admin.status_code) == (401, 403)
     assert set(not_admin.json()) == {"error", "details"}
     assert server.admin_token.get_secret_value() not in stats.text
+
+
+# --- the serve command ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "spec", "complaint"),
+    [
+        ("--faults", "jobs.add:boom=0.1", "unknown kind 'boom'"),
+        ("--faults", "jobs.ad:drop=0.1", "the sandbox has no method 'jobs.ad'"),
+        ("--crew", "reject=2", "crew option 'reject': '2' is not between 0 and 1"),
+    ],
+)
+def test_serve_refuses_a_bad_spec_before_creating_the_database(
+    tmp_path: Path, option: str, spec: str, complaint: str
+) -> None:
+    database = tmp_path / "sandbox.db"
+
+    result = CliRunner().invoke(
+        cli_app, ["sandbox", "serve", "--port", "0", "--db", str(database), option, spec]
+    )
+
+    assert result.exit_code == 2
+    assert option in result.output
+    assert complaint in " ".join(result.output.replace("│", " ").split())
+    assert not database.exists()
