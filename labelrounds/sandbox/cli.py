@@ -100,6 +100,11 @@ def serve(
     seed_spec = _parse_seed(seed)
     crew_config = _parse_spec(CrewConfig.parse, crew, "--crew")
     fault_plan = _parse_spec(FaultPlan.parse, faults, "--faults")
+    try:
+        sock = bind_socket(host, port)  # before the database, so a busy port writes nothing
+    except OSError as error:
+        typer.echo(f"Cannot listen on {host}:{port}: {error.strerror or error}", err=True)
+        raise typer.Exit(1) from None
     opened = open_sandbox(
         db,
         seed_spec,
@@ -107,7 +112,6 @@ def serve(
         admin_token=SecretStr(admin_token) if admin_token else None,
         admin_password=SecretStr(admin_password) if admin_password else None,
     )
-    sock = bind_socket(host, port)
     url = socket_url(sock)
     summary = opened.summary
     if not quiet:

@@ -166,3 +166,26 @@ def test_serve_refuses_a_bad_seed(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "Unknown seed 'oranges'" in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_serve_on_a_busy_port_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    with SandboxServer() as running:
+        port = running.url.rsplit(":", 1)[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "labelrounds.cli",
+                "sandbox",
+                "serve",
+                "--port",
+                port,
+                "--db",
+                str(tmp_path / "b.db"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1 and f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert not (tmp_path / "b.db").exists()
