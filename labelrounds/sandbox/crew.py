@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -62,19 +62,21 @@ class CrewConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     label_seconds_per_image: float = Field(
-        0.0, ge=0, description="Time a labeler spends per image (0 = instant)"
+        default=0.0, ge=0, description="Time a labeler spends per image (0 = instant)"
     )
     review_seconds_per_image: float = Field(
-        0.0, ge=0, description="Time a reviewer spends per image (0 = instant)"
+        default=0.0, ge=0, description="Time a reviewer spends per image (0 = instant)"
     )
-    reject_rate: float = Field(0.0, ge=0, le=1, description="Share of reviewed images the reviewers reject")
+    reject_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of reviewed images the reviewers reject"
+    )
     max_rejections_per_image: int = Field(
-        1, ge=0, description="An image is rejected at most this many times, so rework cycles converge"
+        default=1, ge=0, description="An image is rejected at most this many times, so rework cycles converge"
     )
-    poll_interval: float = Field(0.5, gt=0, description="Seconds between two looks for work")
-    seed: int = Field(0, description="Seed of the (deterministic) accept/reject decisions")
+    poll_interval: float = Field(default=0.5, gt=0, description="Seconds between two looks for work")
+    seed: int = Field(default=0, description="Seed of the (deterministic) accept/reject decisions")
     logins: tuple[str, ...] | None = Field(
-        None,
+        default=None,
         description="Logins that act; default: every non-admin user who is the labeler or reviewer of an active job",
     )
 
@@ -133,7 +135,7 @@ def _parse_logins(value: str, what: str) -> dict[str, Any]:
     return {"logins": logins}
 
 
-_CREW_OPTIONS = {
+_CREW_OPTIONS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "speed": lambda value, what: dict.fromkeys(
         ("label_seconds_per_image", "review_seconds_per_image"), parse_duration(value, what=what)
     ),

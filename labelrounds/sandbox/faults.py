@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import labelrounds.sandbox.handlers  # noqa: F401 - importing the handlers registers every API method
@@ -99,7 +100,7 @@ class FaultRule(BaseModel):
     kind: FaultKind
     rate: float = Field(ge=0, le=1, description="Probability per request")
     seconds: float | None = Field(
-        None,
+        default=None,
         ge=0,
         description="Latency added, or the Retry-After of a 429/503 (whole seconds); default by kind",
     )
@@ -150,8 +151,10 @@ class FaultPlan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rules: tuple[FaultRule, ...] = ()
-    seed: int = Field(0, description="Seed of the deterministic decisions")
-    fault_crew: bool = Field(False, description="Also inject faults into the simulated crew's requests")
+    seed: int = Field(default=0, description="Seed of the deterministic decisions")
+    fault_crew: bool = Field(
+        default=False, description="Also inject faults into the simulated crew's requests"
+    )
 
     @classmethod
     def parse(cls, spec: str) -> FaultPlan:
@@ -224,19 +227,23 @@ _NO_FAULT = FaultDecision()
 class TrafficStats(BaseModel):
     """Requests per API method (the crew's apart) and the faults injected, per method and kind."""
 
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True)
 
     requests: dict[str, int] = Field(
         default_factory=dict, description="API requests per method, crew excluded"
     )
-    crew_requests: dict[str, int] = Field(default_factory=dict, alias="crewRequests")
-    other_requests: int = Field(0, alias="otherRequests", description="Requests outside the public API")
+    crew_requests: dict[str, int] = Field(
+        default_factory=dict, description="API requests of the crew per method"
+    )
+    other_requests: int = Field(default=0, description="Requests outside the public API")
     faults: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="Injected faults per method, kind"
     )
-    fault_totals: dict[str, int] = Field(default_factory=dict, alias="faultTotals")
-    plan: str = Field("", description="The fault plan in the spec grammar")
-    crew: dict[str, int] | None = Field(None, description="What the simulated crew did, when one runs")
+    fault_totals: dict[str, int] = Field(default_factory=dict, description="Injected faults per kind")
+    plan: str = Field(default="", description="The fault plan in the spec grammar")
+    crew: dict[str, int] | None = Field(
+        default=None, description="What the simulated crew did, when one runs"
+    )
 
     @property
     def total_requests(self) -> int:
@@ -293,7 +300,7 @@ class FaultInjector:
             if rule.kind is FaultKind.LATENCY:
                 latency += rule.delay
                 continue
-            outcome = rule.kind
+            outcome: FaultKind = rule.kind
             if outcome is FaultKind.ANY_5XX:
                 pick = stable_fraction(self.plan.seed, "5xx", index, method, stream, call_number)
                 outcome = _SERVER_ERRORS[int(pick * len(_SERVER_ERRORS))]
@@ -454,10 +461,8 @@ async def _fake_error(send: Send, method: str, outcome: FaultKind, retry_after: 
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value
-    return None
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    return next((value for key, value in headers if key == name), None)
 
 
 async def _drain(receive: Receive) -> None:
