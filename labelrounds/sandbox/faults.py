@@ -254,22 +254,38 @@ class TrafficStats(BaseModel):
 class FaultInjector:
     """Decides the faults of each request and counts requests and faults; thread-safe.
 
+    The plan may be replaced while the server runs (`injector.plan = FaultPlan.parse(...)`); decisions then start
+    over from the first call, as on a fresh server, while the request counts go on.
+
     Args:
         plan: the faults to inject (default: none, only count).
         crew: the sandbox's simulated crew, whose action counts the snapshot includes.
     """
 
     def __init__(self, plan: FaultPlan | None = None, *, crew: Crew | None = None) -> None:
-        self.plan = plan or FaultPlan()
+        self._plan = plan or FaultPlan()
         self._crew = crew
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._crew_calls: Counter[str] = Counter()
         self._other = 0
         self._faults: Counter[tuple[str, FaultKind]] = Counter()
+        # Calls per (stream, method) since the plan was set: the n in "the n-th call gets the same fate".
+        self._sequence: Counter[tuple[str, str]] = Counter()
 
     def __repr__(self) -> str:
         return f"FaultInjector(plan={self.plan.to_spec()!r})"
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The faults being injected."""
+        return self._plan
+
+    @plan.setter
+    def plan(self, plan: FaultPlan) -> None:
+        with self._lock:
+            self._plan = plan
+            self._sequence.clear()
 
     def count_other(self) -> None:
         """Count a request outside the public API."""
@@ -279,37 +295,35 @@ class FaultInjector:
     def admit(self, method: str, *, from_crew: bool) -> FaultDecision:
         """Count one call of `method` and decide its faults."""
         with self._lock:
-            if from_crew:
-                self._crew_calls[method] += 1
-                if not self.plan.fault_crew:
-                    return _NO_FAULT
-                # The crew's calls draw from their own sequence, so they do not shift the decisions of the others.
-                call_number, stream = self._crew_calls[method], "crew"
-            else:
-                self._calls[method] += 1
-                call_number, stream = self._calls[method], "api"
-        decision = self._decide(method, stream, call_number)
+            plan = self._plan
+            (self._crew_calls if from_crew else self._calls)[method] += 1
+            if from_crew and not plan.fault_crew:
+                return _NO_FAULT
+            # The crew's calls draw from their own sequence, so they do not shift the decisions of the others.
+            stream = "crew" if from_crew else "api"
+            self._sequence[(stream, method)] += 1
+            call_number = self._sequence[(stream, method)]
+        decision = self._decide(plan, method, stream, call_number)
         self._count_faults(method, decision)
         return decision
 
-    def _decide(self, method: str, stream: str, call_number: int) -> FaultDecision:
+    def _decide(self, plan: FaultPlan, method: str, stream: str, call_number: int) -> FaultDecision:
         latency = 0.0
-        for index, rule in enumerate(self.plan.rules):
-            if not rule.matches(method) or not self._fires(rule, index, method, stream, call_number):
+        for index, rule in enumerate(plan.rules):
+            if not rule.matches(method):
+                continue
+            if stable_fraction(plan.seed, index, method, stream, call_number) >= rule.rate:
                 continue
             if rule.kind is FaultKind.LATENCY:
                 latency += rule.delay
                 continue
             outcome: FaultKind = rule.kind
             if outcome is FaultKind.ANY_5XX:
-                pick = stable_fraction(self.plan.seed, "5xx", index, method, stream, call_number)
+                pick = stable_fraction(plan.seed, "5xx", index, method, stream, call_number)
                 outcome = _SERVER_ERRORS[int(pick * len(_SERVER_ERRORS))]
             retry_after = rule.retry_after if outcome in _WITH_RETRY_AFTER else None
             return FaultDecision(latency=latency, outcome=outcome, retry_after=retry_after)
         return FaultDecision(latency=latency) if latency else _NO_FAULT
-
-    def _fires(self, rule: FaultRule, index: int, method: str, stream: str, call_number: int) -> bool:
-        return stable_fraction(self.plan.seed, index, method, stream, call_number) < rule.rate
 
     def _count_faults(self, method: str, decision: FaultDecision) -> None:
         with self._lock:
@@ -347,6 +361,7 @@ class FaultInjector:
         with self._lock:
             self._calls.clear()
             self._crew_calls.clear()
+            self._sequence.clear()
             self._faults.clear()
             self._other = 0
 

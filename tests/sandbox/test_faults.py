@@ -85,6 +85,19 @@ def test_decisions_are_deterministic_per_seed_and_follow_the_rate() -> None:
     assert 0.25 < share < 0.35
 
 
+def test_a_new_plan_starts_its_decisions_over_while_the_counts_go_on() -> None:
+    plan = FaultPlan.parse("*:5xx=0.5,seed=9")
+    injector = FaultInjector(plan)
+    for _ in range(7):
+        injector.admit("jobs.info", from_crew=False)
+
+    injector.plan = plan
+    replayed = [injector.admit("jobs.info", from_crew=False) for _ in range(40)]
+
+    assert replayed == decisions(plan, "jobs.info", 40)
+    assert injector.snapshot().requests == {"jobs.info": 47}
+
+
 def test_latency_adds_up_and_the_first_error_rule_that_fires_decides() -> None:
     plan = FaultPlan.parse("*:latency=1@100ms,jobs.*:latency=1@50ms,jobs.add:429=1@3s,*:500=1")
     injector = FaultInjector(plan)
