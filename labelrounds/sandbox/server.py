@@ -15,11 +15,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import httpx
 import uvicorn
 from pydantic import SecretStr
 
-from labelrounds.sandbox.app import CrewHook, FaultsHook, create_app
+from labelrounds.sandbox.app import create_app
 from labelrounds.sandbox.auth import new_api_token
+from labelrounds.sandbox.crew import Crew, CrewConfig
+from labelrounds.sandbox.faults import STATS_PATH, FaultInjector, FaultPlan, TrafficStats
 from labelrounds.sandbox.registry import PageSizes
 from labelrounds.sandbox.seed import DEFAULT_ADMIN_LOGIN, SeedSpec, SeedSummary, describe_existing
 from labelrounds.sandbox.seed import seed as seed_store
@@ -100,7 +103,9 @@ class SandboxServer:
         admin_login: login of the seeded instance admin.
         admin_token: the admin's API token; a random one when None.
         admin_password: the admin's password (for `POST /api/account`); none when None.
-        crew, faults: hooks of `create_app` (thread mode only).
+        crew: a simulated crew: its config, or (thread mode) a `Crew` object; none when None.
+        faults: the faults to inject: a `FaultPlan`, or (thread mode) a `FaultInjector` whose plan may be swapped
+            while serving. Requests are counted either way (`traffic_stats()`).
         page_sizes: default page sizes of the list methods (thread mode only).
         host: loopback by default.
     """
@@ -114,14 +119,17 @@ class SandboxServer:
         admin_login: str = DEFAULT_ADMIN_LOGIN,
         admin_token: SecretStr | str | None = None,
         admin_password: SecretStr | str | None = None,
-        crew: CrewHook | None = None,
-        faults: FaultsHook | None = None,
+        crew: Crew | CrewConfig | None = None,
+        faults: FaultPlan | FaultInjector | None = None,
         page_sizes: PageSizes | None = None,
         host: str = LOOPBACK,
     ) -> None:
-        if mode == "subprocess" and (crew is not None or faults is not None or page_sizes is not None):
+        if mode == "subprocess" and (
+            isinstance(crew, Crew) or isinstance(faults, FaultInjector) or page_sizes is not None
+        ):
             raise ValueError(
-                "crew, faults and page_sizes objects can only be given to a thread-mode SandboxServer"
+                "Crew, FaultInjector and page_sizes objects can only be given to a thread-mode SandboxServer "
+                "(a subprocess takes a CrewConfig and a FaultPlan)"
             )
         self.seed_spec = seed if isinstance(seed, SeedSpec) else SeedSpec.parse(seed)
         self.db_path = db_path
@@ -129,7 +137,15 @@ class SandboxServer:
         self.admin_login = admin_login
         self.admin_token = _secret(admin_token) or SecretStr(new_api_token())
         self._admin_password = _secret(admin_password)
-        self._crew, self._faults, self._page_sizes, self._host = crew, faults, page_sizes, host
+        self._page_sizes, self._host = page_sizes, host
+        self._crew_config = crew if isinstance(crew, CrewConfig) else None
+        self._fault_plan = faults if isinstance(faults, FaultPlan) else None
+        self.crew: Crew | None = Crew(crew) if isinstance(crew, CrewConfig) else crew
+        """The simulated crew (thread mode), e.g. for `crew.stats`."""
+        self.traffic: FaultInjector = (
+            faults if isinstance(faults, FaultInjector) else FaultInjector(faults, crew=self.crew)
+        )
+        """Request and fault counts and the fault plan (thread mode; see `traffic_stats()` for both modes)."""
         self.url = ""
         self.summary: SeedSummary | None = None
         self.store: Store | None = None
@@ -198,7 +214,7 @@ class SandboxServer:
         sock = self._socket = bind_socket(self._host, 0)
         self.url = socket_url(sock)
         app = create_app(
-            opened.store, faults=self._faults, crew=self._crew, page_sizes=self._page_sizes, base_url=self.url
+            opened.store, faults=self.traffic, crew=self.crew, page_sizes=self._page_sizes, base_url=self.url
         )
         self._uvicorn = uvicorn_server(app, configure_logging=False)
         self._thread = threading.Thread(
@@ -240,6 +256,10 @@ class SandboxServer:
             str(ready_file),
             "--quiet",
         ]
+        if self._crew_config is not None:
+            command += ["--crew", self._crew_config.to_spec()]
+        if self._fault_plan is not None:
+            command += ["--faults", self._fault_plan.to_spec()]
         env = {**os.environ, ADMIN_TOKEN_ENV: self.admin_token.get_secret_value()}
         if self._admin_password is not None:
             env["LABELROUNDS_SANDBOX_ADMIN_PASSWORD"] = self._admin_password.get_secret_value()
@@ -268,10 +288,20 @@ class SandboxServer:
         )
         self.admin_login = ready["admin_login"]
 
+    def traffic_stats(self) -> TrafficStats:
+        """Requests per API method (the crew's apart), injected faults and the crew's actions, so far."""
+        if self.mode == "thread":
+            return self.traffic.snapshot()
+        headers = {"x-api-key": self.admin_token.get_secret_value()}
+        reply = httpx.get(f"{self.url}{STATS_PATH}", headers=headers, timeout=30)
+        reply.raise_for_status()
+        return TrafficStats.model_validate(reply.json())
+
     def reset(self, seed: str | SeedSpec | None = None) -> SeedSummary:
         """Start over from a freshly seeded state on the same running server (thread mode, in memory).
 
-        Far cheaper than a new server, so tests can have a fresh sandbox each; the admin keeps its token.
+        Far cheaper than a new server, so tests can have a fresh sandbox each; the admin keeps its token. The
+        request and fault counts and the crew's counts start over too.
         """
         if self.store is None or self.summary is None:
             raise RuntimeError("Only a started thread-mode SandboxServer can be reset")
@@ -279,6 +309,9 @@ class SandboxServer:
             self.seed_spec if seed is None else seed if isinstance(seed, SeedSpec) else SeedSpec.parse(seed)
         )
         self.store.wipe()
+        self.traffic.reset()
+        if self.crew is not None:
+            self.crew.stats.reset()
         self.summary = seed_store(
             self.store,
             spec,
