@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import JobStatus, LabelingJobInfo, ReviewStatus
@@ -167,12 +169,11 @@ async def crew_sandbox(request: pytest.FixtureRequest) -> AsyncIterator[CrewSand
     test's `crew_config(...)` (keyword arguments of `CrewConfig`)."""
     config = dict(getattr(request, "param", {}))
     plan = FaultPlan.parse(config.pop("faults", ""))
-    crew = Crew(CrewConfig(**{**FAST, **config}))
-    traffic = FaultInjector(plan, crew=crew)
-    with SandboxServer(seed="lemons", crew=crew, faults=traffic) as server:
+    with SandboxServer(seed="lemons", crew=CrewConfig(**{**FAST, **config}), faults=plan) as server:
+        assert server.crew is not None
         settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
         async with SuperviselyClient(settings) as api:
-            sandbox = CrewSandbox(server, crew, traffic, api, user_ids={}, image_ids=[])
+            sandbox = CrewSandbox(server, server.crew, server.traffic, api, user_ids={}, image_ids=[])
             await sandbox.add_users()
             yield sandbox
 
@@ -316,8 +317,8 @@ async def test_stopping_interrupts_a_crew_member_in_the_middle_of_an_image(crew_
 
 @crew_config(reject_rate=1.0)
 async def test_the_crew_carries_on_after_the_sandbox_is_reset(crew_sandbox: CrewSandbox) -> None:
-    """A reset wipes the users (their tokens die) and the images' history: new users are enlisted and
-    the fresh images can be rejected again."""
+    """A reset wipes the users (their tokens die), the images' history and the counts: new users are enlisted
+    and the fresh images can be rejected again."""
     (before,) = await crew_sandbox.wait_for(
         [await crew_sandbox.add_job("labeler_1", crew_sandbox.image_ids)], JobStatus.COMPLETED
     )
@@ -329,7 +330,8 @@ async def test_the_crew_carries_on_after_the_sandbox_is_reset(crew_sandbox: Crew
     )
 
     assert review_statuses(before) == review_statuses(after) == {ReviewStatus.REJECTED}
-    await crew_sandbox.wait_for_crew(job_completed=2)
+    counts = await crew_sandbox.wait_for_crew(job_completed=1)  # the reset started the counts over
+    assert counts["image_rejected"] == 6
 
 
 @crew_config(
@@ -355,3 +357,41 @@ async def test_the_crew_finishes_its_work_despite_faults_in_its_own_requests(
         for entity in job.entities or ():
             expected = ReviewStatus.REJECTED if config.rejects(job.id, entity.id) else ReviewStatus.ACCEPTED
             assert entity.review_status == expected
+
+
+async def test_a_subprocess_sandbox_runs_the_crew_and_faults_given_as_config() -> None:
+    """`SandboxServer(mode="subprocess")` passes them to `labelrounds sandbox serve --crew ... --faults ...`;
+    the counts come back over `GET /_sandbox/stats`."""
+    crew = CrewConfig(reject_rate=1.0, poll_interval=0.05)
+    plan = FaultPlan.parse("instance.version:503=1@0s")
+    with SandboxServer(seed="lemons", mode="subprocess", crew=crew, faults=plan) as server:
+        settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
+        async with SuperviselyClient(settings) as api:
+            labeler = await api.add_user("labeler_1", SecretStr("labeler-password"))
+            reviewer = await api.add_user("reviewer", SecretStr("reviewer-password"))
+            await api.add_member(server.team_id, "labeler_1", Role.ANNOTATOR)
+            await api.add_member(server.team_id, "reviewer", Role.REVIEWER)
+            (job_id,) = await api.add_jobs(
+                "subprocess",
+                server.dataset_id,
+                [labeler],
+                classes=["kiwi"],
+                tags=[],
+                entity_ids=[],
+                reviewer_id=reviewer,
+            )
+            deadline = asyncio.get_running_loop().time() + WAIT_LIMIT
+            while (job := await api.get_job(job_id)) is None or job.status != JobStatus.COMPLETED:
+                assert asyncio.get_running_loop().time() < deadline, "the crew never completed the job"
+                await asyncio.sleep(0.05)
+        with httpx.Client(
+            base_url=server.url, headers={"x-api-key": server.admin_token.get_secret_value()}
+        ) as raw:
+            assert raw.post("/public/api/v3/instance.version", json={}).status_code == 503
+        stats = server.traffic_stats()
+
+    assert job.rejected_images_count == 6
+    assert stats.plan == plan.to_spec()
+    assert stats.faults == {"instance.version": {"503": 1}}
+    assert stats.crew is not None and stats.crew["image_rejected"] == 6
+    assert stats.crew_requests["jobs.set-status"] >= 3
