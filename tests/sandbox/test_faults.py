@@ -172,9 +172,8 @@ def test_crew_requests_are_counted_apart_and_spared_unless_asked() -> None:
 @pytest.fixture
 def faulty_sandbox(request: pytest.FixtureRequest) -> Iterator[tuple[SandboxServer, FaultInjector]]:
     """A lemons sandbox whose fault plan is the test's parameter (a spec string)."""
-    injector = FaultInjector(FaultPlan.parse(request.param))
-    with SandboxServer(seed="lemons", faults=injector) as server:
-        yield server, injector
+    with SandboxServer(seed="lemons", faults=FaultPlan.parse(request.param)) as server:
+        yield server, server.traffic
 
 
 def with_faults(spec: str) -> pytest.MarkDecorator:
