@@ -10,10 +10,11 @@ import bcrypt
 import jwt
 from pydantic import SecretStr
 
-from labelrounds.sandbox.errors import Unauthorized
+from labelrounds.sandbox.errors import BadRequest, Unauthorized
 
 # Low enough that creating users in tests and demos stays fast, high enough to be a real bcrypt hash.
 BCRYPT_ROUNDS = 10
+BCRYPT_MAX_BYTES = 72
 _JWT_SECRET_KEY = "jwt_secret"  # noqa: S105 - the settings key, not the secret
 
 
@@ -35,15 +36,20 @@ def new_api_token() -> str:
 
 
 def hash_password(password: SecretStr) -> str:
-    """The bcrypt hash of a password."""
-    return bcrypt.hashpw(password.get_secret_value().encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+    """The bcrypt hash of a password; one longer than bcrypt's 72 bytes → 400 (bcrypt itself raises)."""
+    encoded = password.get_secret_value().encode()
+    if len(encoded) > BCRYPT_MAX_BYTES:
+        raise BadRequest(f"The password is longer than {BCRYPT_MAX_BYTES} bytes")
+    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
 
 
 def password_matches(password: str, password_hash: str | None) -> bool:
-    """Whether a password matches a stored bcrypt hash (never, for a user without a password)."""
-    if not password_hash:
+    """Whether a password matches a stored bcrypt hash (never, for a user without a password, or one too long
+    to have been stored)."""
+    encoded = password.encode()
+    if not password_hash or len(encoded) > BCRYPT_MAX_BYTES:
         return False
-    return bcrypt.checkpw(password.encode(), password_hash.encode())
+    return bcrypt.checkpw(encoded, password_hash.encode())
 
 
 def authenticate(db: sqlite3.Connection, api_token: str | None) -> Actor:
