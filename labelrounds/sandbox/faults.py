@@ -230,7 +230,7 @@ class TrafficStats(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True)
 
     requests: dict[str, int] = Field(
-        default_factory=dict, description="API requests per method, crew excluded"
+        default_factory=dict, description="API requests per method (faulted ones included), crew excluded"
     )
     crew_requests: dict[str, int] = Field(
         default_factory=dict, description="API requests of the crew per method"
