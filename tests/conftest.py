@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+
+# Set before Prefect is imported anywhere: no telemetry from test servers (this machine has no outside network).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from labelrounds.sandbox.server import SandboxServer
 
@@ -21,3 +25,19 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
     """The session's sandbox, wiped and freshly seeded with `lemons` for this test (same URL and admin token)."""
     sandbox_server.reset("lemons")
     return sandbox_server
+
+
+@pytest.fixture(scope="session")
+def prefect_backend() -> Iterator[None]:
+    """One Prefect test harness (a real temporary API server) for the whole session, with flow heartbeats off.
+
+    Heartbeats off makes a trivial flow run cost about 0.1 s instead of 1 s. Request this fixture only in modules
+    that run flows, so the rest of the suite does not pay for the server's start.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180), temporary_settings(
+        {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    ):
+        yield

@@ -1,0 +1,13 @@
+"""The `labelrounds` command: the sandbox commands of the library plus the commands that run the flows."""
+
+from __future__ import annotations
+
+import typer
+
+from labelrounds.sandbox.cli import sandbox_app
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Labeling rounds on Supervisely, orchestrated by Prefect.")
+app.add_typer(sandbox_app, name="sandbox", help="Run the embedded Supervisely-compatible sandbox.")
+
+if __name__ == "__main__":
+    app()
