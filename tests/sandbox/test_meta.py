@@ -5,55 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from client.payloads import SDK_WRITTEN_META  # tests/ is on sys.path (rootdir package layout)
 
 from labelrounds.sandbox.server import SandboxServer
 
 from .api_client import Api
 
 # What the tutorial's prepare_project sends (reference §6.4), starting from an empty meta.
-TUTORIAL_META = {
-    "classes": [
-        {
-            "title": "lemon",
-            "description": "",
-            "shape": "bitmap",
-            "color": "#50E3C2",
-            "geometry_config": {},
-            "hotkey": "",
-        },
-        {
-            "title": "kiwi",
-            "description": "",
-            "shape": "bitmap",
-            "color": "#D0021B",
-            "geometry_config": {},
-            "hotkey": "",
-        },
-    ],
-    "tags": [
-        {
-            "name": "size",
-            "value_type": "oneof_string",
-            "color": "#BD10E0",
-            "values": ["small", "medium", "large"],
-            "hotkey": "",
-            "applicable_type": "objectsOnly",
-            "classes": ["lemon", "kiwi"],
-            "target_type": "all",
-        },
-        {
-            "name": "origin",
-            "value_type": "any_string",
-            "color": "#8B572A",
-            "hotkey": "",
-            "applicable_type": "objectsOnly",
-            "classes": ["lemon", "kiwi"],
-            "target_type": "all",
-        },
-    ],
-    "projectType": "images",
-    "projectSettings": {"multiView": {"enabled": False, "tagName": None, "tagId": None, "isSynced": False}},
-}
+TUTORIAL_META = SDK_WRITTEN_META
 
 
 def ids_by_name(meta: dict[str, Any]) -> dict[str, int]:
