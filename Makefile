@@ -6,15 +6,15 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SDK_INSTALLED := $(SDK_VENV)/.installed
 
-.PHONY: demo test test-long lint sandbox bench clean
+.PHONY: demo test test-long lint sandbox bench clean chromium
 
 demo: $(INSTALLED)
 	$(VENV)/bin/labelrounds demo
 
-test: $(INSTALLED) $(SDK_INSTALLED)
+test: $(INSTALLED) $(SDK_INSTALLED) chromium
 	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(PY) -m pytest -q
 
-test-long: $(INSTALLED) $(SDK_INSTALLED)
+test-long: $(INSTALLED) $(SDK_INSTALLED) chromium
 	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python LABELROUNDS_LONG_TESTS=1 $(PY) -m pytest -q
 
 lint: $(INSTALLED)
@@ -34,6 +34,10 @@ $(SDK_INSTALLED): requirements-sdk.txt
 	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
 	$(SDK_VENV)/bin/python -m pip install -q -r requirements-sdk.txt
 	touch $@
+
+# Headless Chromium (Debian's package) for the end-to-end test that looks at the Prefect UI.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) .pytest_cache .hypothesis
