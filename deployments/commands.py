@@ -1,0 +1,81 @@
+"""The `labelrounds deploy` and `labelrounds serve` commands (typer), thin over deployments.deploy and .serve."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from deployments.names import (
+    API_LIMIT,
+    CREDENTIALS_BLOCK,
+    PASSWORD_SECRET,
+    POOL_LIMIT,
+    POOL_NAME,
+    SERVE_LIMIT,
+)
+
+console = Console()
+
+
+def deploy(
+    pool: Annotated[str, typer.Option(help="Work pool (type process) to create or update.")] = POOL_NAME,
+    pool_limit: Annotated[int, typer.Option(min=1, help="Flow runs at once in the pool (all workers).")] = POOL_LIMIT,
+    api_limit: Annotated[
+        int, typer.Option(min=1, help="Tasks tagged supervisely-api at once (over all runs).")
+    ] = API_LIMIT,
+    credentials_block: Annotated[
+        str, typer.Option(help="SuperviselyCredentials block to save from SERVER_ADDRESS/API_TOKEN.")
+    ] = CREDENTIALS_BLOCK,
+    password_secret: Annotated[
+        str, typer.Option(help="Secret block saved from LABELROUNDS_ANNOTATOR_PASSWORD when that is set.")
+    ] = PASSWORD_SECRET,
+    schedules: Annotated[
+        bool, typer.Option(help="Whether the weekly round and the watcher start on their schedules.")
+    ] = True,
+    only: Annotated[list[str] | None, typer.Option(help="Deploy only these deployments (repeatable).")] = None,
+) -> None:
+    """Create the work pool, the API concurrency limit, the credentials block and every deployment."""
+    from deployments.deploy import DeployOptions, deploy_all
+    from labelrounds.client import ConfigurationError
+
+    options = DeployOptions(
+        pool=pool,
+        pool_limit=pool_limit,
+        api_limit=api_limit,
+        credentials_block=credentials_block,
+        password_secret=password_secret,
+        schedules_active=schedules,
+        only=tuple(only or ()),
+    )
+    try:
+        result = asyncio.run(deploy_all(options))
+    except (ConfigurationError, ValueError) as error:
+        console.print(f"[red]deploy: {error}[/red]")
+        raise typer.Exit(2) from None
+    for name, deployment_id in result.deployments.items():
+        console.print(f"deployment [bold]{name}[/bold] {deployment_id}")
+    console.print(
+        f"pool {result.pool} (limit {pool_limit}), task limit supervisely-api={api_limit}, "
+        f"credentials block {result.credentials_block}"
+        + (f", password secret {result.password_secret}" if result.password_secret else "")
+    )
+    console.print(f"start a worker: prefect worker start --pool {result.pool}")
+
+
+def serve(
+    limit: Annotated[int, typer.Option(min=1, help="Flow runs at once in this process.")] = SERVE_LIMIT,
+    credentials_block: Annotated[
+        str | None, typer.Option(help="Credentials block for the runs; default: this process's environment.")
+    ] = None,
+    password_secret: Annotated[
+        str | None, typer.Option(help="Secret block with annotator passwords; default: the environment.")
+    ] = None,
+    weekly: Annotated[bool, typer.Option(help="Start the weekly round on its schedule.")] = False,
+) -> None:
+    """Serve every flow from this process until Ctrl-C (no work pool, no worker needed)."""
+    from deployments.serve import serve_all
+
+    serve_all(credentials_block, password_secret, limit, weekly)

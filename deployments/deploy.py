@@ -1,0 +1,131 @@
+"""Deploy every flow to a Prefect server: work pool, API concurrency limit, credentials, deployments.
+
+Run as `labelrounds deploy` (or `python -m deployments.deploy`). Every step is an upsert, so deploying again
+updates the pool limit, the blocks and the deployments in place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from uuid import UUID
+
+from prefect import Flow
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.workers.process import ProcessWorker
+from pydantic import SecretStr
+
+from deployments.definitions import REPO_DIR, DeploymentDefinition, deployment_definitions
+from deployments.names import API_LIMIT, API_TAG, CREDENTIALS_BLOCK, PASSWORD_SECRET, POOL_LIMIT, POOL_NAME
+from labelrounds.client import ConnectionSettings
+from tasks.credentials import SuperviselyCredentials
+
+PASSWORD_ENV = "LABELROUNDS_ANNOTATOR_PASSWORD"  # noqa: S105 - the name of an environment variable
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """How to deploy: names, limits, and whether the schedules start active."""
+
+    pool: str = POOL_NAME
+    pool_limit: int = POOL_LIMIT
+    api_limit: int = API_LIMIT
+    credentials_block: str = CREDENTIALS_BLOCK
+    password_secret: str = PASSWORD_SECRET
+    schedules_active: bool = True
+    only: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What `deploy_all` created or updated."""
+
+    pool: str
+    deployments: dict[str, UUID]
+    credentials_block: str
+    password_secret: str | None
+
+
+async def ensure_pool(name: str, limit: int) -> None:
+    """Create or update the `process` work pool with its concurrency limit (flow runs at once over all workers)."""
+    async with get_client() as client:
+        await client.create_work_pool(
+            WorkPoolCreate(
+                name=name,
+                type="process",
+                base_job_template=ProcessWorker.get_default_base_job_template(),
+                concurrency_limit=limit,
+                description="labelrounds flow runs; the limit caps the rounds running at once.",
+            ),
+            overwrite=True,
+        )
+
+
+async def ensure_api_limit(limit: int) -> None:
+    """Create or update the task concurrency limit on the `supervisely-api` tag (API-heavy tasks at once)."""
+    async with get_client() as client:
+        await client.create_concurrency_limit(tag=API_TAG, concurrency_limit=limit)
+
+
+async def save_credentials(block_name: str, settings: ConnectionSettings) -> None:
+    """Save the server address and token as a SuperviselyCredentials block (the token is stored encrypted)."""
+    block = SuperviselyCredentials(server_address=settings.server_address, api_token=settings.api_token)
+    await block.save(block_name, overwrite=True)
+
+
+async def save_password_secret(secret_name: str, password: SecretStr) -> None:
+    """Save the annotators' password as a Prefect Secret block."""
+    await Secret(value=password).save(secret_name, overwrite=True)
+
+
+async def apply_deployment(definition: DeploymentDefinition, pool: str) -> UUID:
+    """Create or update one deployment from this repository's source (no image: the worker runs it in place)."""
+    flow: Flow[..., object] = await Flow.afrom_source(source=str(REPO_DIR), entrypoint=definition.entrypoint)  # type: ignore[assignment]
+    deployment = await flow.ato_deployment(  # type: ignore[attr-defined]
+        name=definition.name,
+        description=definition.description,
+        parameters=definition.parameters,
+        schedule=definition.schedule,
+        concurrency_limit=definition.concurrency_limit,
+        tags=list(definition.tags),
+        work_pool_name=pool,
+    )
+    return await deployment.aapply(work_pool_name=pool)
+
+
+async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None = None) -> DeployResult:
+    """Create the pool, the limit, the credentials (from `settings`, else the environment) and the deployments.
+
+    Args:
+        options: names, limits, schedules, and which deployments (`only`; empty: all).
+        settings: the Supervisely connection to store in the credentials block; None reads SERVER_ADDRESS and
+            API_TOKEN from the environment (or local.env, ~/supervisely.env).
+
+    Raises:
+        ValueError: an unknown deployment name in `options.only`, or no connection settings found (before
+            anything is written).
+    """
+    definitions = deployment_definitions(
+        options.credentials_block, options.password_secret, options.schedules_active, options.schedules_active
+    )
+    known = {definition.name for definition in definitions}
+    unknown = sorted(set(options.only) - known)
+    if unknown:
+        raise ValueError(f"unknown deployment(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    settings = settings or ConnectionSettings.from_env()
+    password = os.environ.get(PASSWORD_ENV)
+    await ensure_pool(options.pool, options.pool_limit)
+    await ensure_api_limit(options.api_limit)
+    await save_credentials(options.credentials_block, settings)
+    if password:
+        await save_password_secret(options.password_secret, SecretStr(password))
+    chosen = [definition for definition in definitions if not options.only or definition.name in options.only]
+    ids = {definition.name: await apply_deployment(definition, options.pool) for definition in chosen}
+    return DeployResult(
+        pool=options.pool,
+        deployments=ids,
+        credentials_block=options.credentials_block,
+        password_secret=options.password_secret if password else None,
+    )
