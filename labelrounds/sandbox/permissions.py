@@ -63,12 +63,17 @@ def require_role(role: Role, allowed: frozenset[Role], action: str) -> None:
         raise Forbidden(f"Role {role.wire_name!r} may not {action}")
 
 
-def manages_users(db: sqlite3.Connection, actor: Actor) -> bool:
-    """Whether the actor may create and look up any user (instance admin, or admin/manager of some team)."""
+def holds_role_anywhere(db: sqlite3.Connection, actor: Actor, roles: frozenset[Role]) -> bool:
+    """Whether the actor is the instance admin or has one of `roles` in some team."""
     if actor.is_instance_admin:
         return True
+    marks = ", ".join("?" for _ in roles)
     row = db.execute(
-        "SELECT 1 FROM members WHERE user_id = ? AND role_id IN (?, ?) LIMIT 1",
-        (actor.id, Role.ADMIN, Role.MANAGER),
+        f"SELECT 1 FROM members WHERE user_id = ? AND role_id IN ({marks}) LIMIT 1", (actor.id, *sorted(roles))
     ).fetchone()
     return row is not None
+
+
+def manages_users(db: sqlite3.Connection, actor: Actor) -> bool:
+    """Whether the actor may create and look up any user (instance admin, or admin/manager of some team)."""
+    return holds_role_anywhere(db, actor, TEAM_MANAGERS)

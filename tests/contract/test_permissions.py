@@ -156,10 +156,11 @@ CASES: dict[str, tuple[Action, dict[str, str]]] = {
         on_fresh_job(lambda api, job_id: succeeds(api.set_job_status(job_id, JobStatus.IN_PROGRESS))),
         row("ok", reviewer="400", viewer="404", outsider="404"),
     ),
-    # Removing is idempotent: ids the caller cannot see are skipped without error, and the job stays.
+    # Only job managers may remove (a retry of a removal still succeeds); everyone else is refused, even for
+    # a job it cannot see, so a refusal never looks like a success.
     "remove_jobs": (
         _remove_fresh_job,
-        row("kept", admin="removed", manager="removed", developer="removed", reviewer="403", annotator="403"),
+        row("403", admin="removed", manager="removed", developer="removed"),
     ),
 }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from labelrounds.sandbox.errors import BadRequest
+from labelrounds.sandbox.errors import BadRequest, Forbidden
 from labelrounds.sandbox.jobs_core import (
     JOB_COLUMNS,
     JOB_SOURCE,
@@ -27,7 +27,7 @@ from labelrounds.sandbox.models import (
     JobsEditInfoBody,
     JobsListBody,
 )
-from labelrounds.sandbox.permissions import JOB_MANAGERS, require_role
+from labelrounds.sandbox.permissions import JOB_MANAGERS, holds_role_anywhere, require_role
 from labelrounds.sandbox.querying import Column, ListSpec, run_list
 from labelrounds.sandbox.registry import Context, api_method, dump_user_json, success
 
@@ -257,7 +257,13 @@ def archive_job(ctx: Context, body: IdBody) -> dict[str, bool]:
 
 @api_method("jobs.bulk.remove", JobsBulkRemoveBody, write=True)
 def remove_jobs(ctx: Context, body: JobsBulkRemoveBody) -> dict[str, bool]:
-    """Delete jobs. Ids the caller cannot see (or already removed) are skipped, so a retry succeeds."""
+    """Delete jobs. Ids the caller cannot see (or already removed) are skipped, so a retry succeeds.
+
+    A caller who administers jobs in no team (viewer, annotator, reviewer, outsider) is refused outright, even
+    for ids it cannot see, so a refusal never looks like a success.
+    """
+    if not holds_role_anywhere(ctx.db, ctx.actor, JOB_MANAGERS):
+        raise Forbidden("Only job managers (team admin, manager, developer) may remove labeling jobs")
     found = (visible_job(ctx, job_id) for job_id in dict.fromkeys(body.ids))
     visible = [job for job in found if job is not None]
     for job in visible:
