@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -30,6 +31,7 @@ from labelrounds.client import (
 )
 from labelrounds.client.config import ConnectionSettings
 from labelrounds.client.models import JobStatus, LabelingJobInfo, ReviewStatus
+from labelrounds.sandbox.jobs_core import recount
 from labelrounds.sandbox.spec_parsing import (
     SpecError,
     describe_validation_error,
@@ -41,6 +43,7 @@ from labelrounds.sandbox.spec_parsing import (
     stable_fraction,
 )
 from labelrounds.sandbox.store import Store
+from labelrounds.sandbox.wire import now_iso
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +82,19 @@ class CrewConfig(BaseModel):
         default=None,
         description="Logins that act; default: every non-admin user who is the labeler or reviewer of an active job",
     )
+    mode: Literal["http", "instant"] = Field(
+        default="http",
+        description="http: act over the API like people; instant: finish every active job inside the store, "
+        "in bulk and uncounted, at each poll (for benchmarks at scale)",
+    )
 
     @classmethod
     def parse(cls, spec: str) -> CrewConfig:
         """Build a config from the compact command-line form, e.g. `speed=0,reject=0.3,seed=7`.
 
         Keys: `speed` (seconds per image for labeling and review), `label`, `review` (each on its own),
-        `reject` (0..1), `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`). Durations
-        accept a unit: `250ms`, `2s`. An empty spec gives the defaults.
+        `reject` (0..1), `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`), `mode`
+        (`http` or `instant`). Durations accept a unit: `250ms`, `2s`. An empty spec gives the defaults.
 
         Raises:
             SpecError: an unknown key, a repeated key or a value out of range; the message names it.
@@ -121,11 +129,22 @@ class CrewConfig(BaseModel):
         ]
         if self.logins is not None:
             items.append(f"logins={_LOGINS_SEPARATOR.join(self.logins)}")
+        if self.mode != "http":
+            items.append(f"mode={self.mode}")
         return ",".join(items)
 
     def rejects(self, job_id: int, image_id: int) -> bool:
         """Whether the reviewers want to reject this image in this job (before the rejection limit applies)."""
         return stable_fraction(self.seed, job_id, image_id) < self.reject_rate
+
+
+def _parse_mode(value: str, what: str) -> dict[str, Any]:
+    if value not in _CREW_MODES:
+        raise SpecError(f"{what}: {value!r} is not a mode; choose one of {', '.join(_CREW_MODES)}")
+    return {"mode": value}
+
+
+_CREW_MODES = ("http", "instant")
 
 
 def _parse_logins(value: str, what: str) -> dict[str, Any]:
@@ -148,6 +167,7 @@ _CREW_OPTIONS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "poll": lambda value, what: {"poll_interval": parse_duration(value, what=what)},
     "seed": lambda value, what: {"seed": parse_int(value, what=what)},
     "logins": _parse_logins,
+    "mode": _parse_mode,
 }
 
 
@@ -233,7 +253,8 @@ class Crew:
         """
         if self._supervisor is not None:
             raise RuntimeError("the crew is already running")
-        self._supervisor = asyncio.create_task(self._supervise(base_url, store), name="crew-supervisor")
+        work = self._finish_instantly(store) if self.config.mode == "instant" else self._supervise(base_url, store)
+        self._supervisor = asyncio.create_task(work, name="crew-supervisor")
 
     async def stop(self) -> None:
         """Stop every worker and wait for them; safe to call when not started."""
@@ -261,6 +282,16 @@ class Crew:
                     self._workers[member.login] = asyncio.create_task(
                         worker.run(), name=f"crew-{member.login}"
                     )
+            await asyncio.sleep(self.config.poll_interval)
+
+    async def _finish_instantly(self, store: Store) -> None:
+        """Instant mode: at each poll, finish every active job in the store in one transaction."""
+        while True:
+            try:
+                await asyncio.to_thread(finish_active_jobs, store, self.config, self.stats)
+            except Exception:  # a failed pass must not kill the crew; log and look again
+                logger.exception("crew: could not finish the active jobs in bulk")
+                self.stats.record(CrewAction.FAILED_CALL)
             await asyncio.sleep(self.config.poll_interval)
 
     def retire(self, login: str) -> None:
@@ -310,6 +341,73 @@ def past_rejections(store: Store, job_id: int) -> dict[int, int]:
     """
     with store.transaction(write=False) as db:
         return dict(db.execute(_PAST_REJECTIONS_SQL, (job_id,)).fetchall())
+
+
+_ACTIVE_JOBS_SQL = """
+SELECT j.id FROM jobs AS j JOIN users AS u ON u.id = j.user_id
+WHERE j.disabled = 0 AND j.status IN ({marks}) {and_labeler_in} ORDER BY j.id
+"""
+
+
+def finish_active_jobs(store: Store, config: CrewConfig, stats: CrewStats) -> int:
+    """Instant mode: take every active job through labeling and review at once, inside one store transaction.
+
+    Each job ends `completed` with every image accepted, or rejected by the same deterministic rule as the
+    http crew (`reject_rate`, `max_rejections_per_image`); counters and timestamps are kept consistent. Nothing
+    goes over HTTP, so nothing is counted as a request. Returns the number of jobs finished.
+
+    Args:
+        store: the sandbox store.
+        config: the crew's config; `logins` limits the jobs to those labeled by these users.
+        stats: counters to record the actions in (as the http crew would have).
+    """
+    statuses = [status.value for status in _ACTIVE_STATUSES]
+    logins = list(config.logins or ())
+    and_labeler_in = f"AND u.login IN ({', '.join('?' * len(logins))})" if config.logins is not None else ""
+    query = _ACTIVE_JOBS_SQL.format(marks=", ".join("?" * len(statuses)), and_labeler_in=and_labeler_in)
+    now = now_iso()
+    with store.transaction(write=True) as db:
+        job_ids = [job_id for (job_id,) in db.execute(query, [*statuses, *logins]).fetchall()]
+        for job_id in job_ids:
+            _finish_job(db, config, stats, job_id, now)
+    return len(job_ids)
+
+
+def _finish_job(db: sqlite3.Connection, config: CrewConfig, stats: CrewStats, job_id: int, now: str) -> None:
+    """Label, review and complete one job inside the caller's transaction."""
+    pending = [
+        image_id
+        for (image_id,) in db.execute(
+            "SELECT image_id FROM job_entities WHERE job_id = ? AND review_status IN ('none', 'done')", (job_id,)
+        )
+    ]
+    rejected_before = dict(db.execute(_PAST_REJECTIONS_SQL, (job_id,)).fetchall()) if config.reject_rate else {}
+    rejected = [
+        image_id
+        for image_id in pending
+        if config.rejects(job_id, image_id)
+        and rejected_before.get(image_id, 0) < config.max_rejections_per_image
+    ]
+    db.execute(
+        "UPDATE job_entities SET review_status = 'accepted' WHERE job_id = ? AND review_status IN ('none', 'done')",
+        (job_id,),
+    )
+    db.executemany(
+        "UPDATE job_entities SET review_status = 'rejected' WHERE job_id = ? AND image_id = ?",
+        [(job_id, image_id) for image_id in rejected],
+    )
+    recount(db, job_id)
+    db.execute(
+        "UPDATE jobs SET status = 'completed', updated_at = ?, started_at = coalesce(started_at, ?),"
+        " finished_at = ? WHERE id = ?",
+        (now, now, now, job_id),
+    )
+    stats.record(CrewAction.JOB_STARTED)
+    stats.record(CrewAction.IMAGE_LABELED, len(pending))
+    stats.record(CrewAction.JOB_SUBMITTED)
+    stats.record(CrewAction.IMAGE_ACCEPTED, len(pending) - len(rejected))
+    stats.record(CrewAction.IMAGE_REJECTED, len(rejected))
+    stats.record(CrewAction.JOB_COMPLETED)
 
 
 class _Worker:

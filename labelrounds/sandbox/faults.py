@@ -29,6 +29,7 @@ import fnmatch
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
@@ -240,6 +241,10 @@ class TrafficStats(BaseModel):
         default_factory=dict, description="Injected faults per method, kind"
     )
     fault_totals: dict[str, int] = Field(default_factory=dict, description="Injected faults per kind")
+    busy_seconds: float = Field(
+        default=0.0,
+        description="Wall time during which at least one API request (crew excluded) was being handled",
+    )
     plan: str = Field(default="", description="The fault plan in the spec grammar")
     crew: dict[str, int] | None = Field(
         default=None, description="What the simulated crew did, when one runs"
@@ -272,6 +277,9 @@ class FaultInjector:
         self._faults: Counter[tuple[str, FaultKind]] = Counter()
         # Calls per (stream, method) since the plan was set: the n in "the n-th call gets the same fate".
         self._sequence: Counter[tuple[str, str]] = Counter()
+        self._in_flight = 0
+        self._busy_since = 0.0
+        self._busy_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"FaultInjector(plan={self.plan.to_spec()!r})"
@@ -291,6 +299,20 @@ class FaultInjector:
         """Count a request outside the public API."""
         with self._lock:
             self._other += 1
+
+    def handling_started(self) -> None:
+        """A non-crew API request starts being handled (for `busy_seconds`: overlapping requests count once)."""
+        with self._lock:
+            if self._in_flight == 0:
+                self._busy_since = time.perf_counter()
+            self._in_flight += 1
+
+    def handling_ended(self) -> None:
+        """A non-crew API request has been answered."""
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._busy_seconds += time.perf_counter() - self._busy_since
 
     def admit(self, method: str, *, from_crew: bool) -> FaultDecision:
         """Count one call of `method` and decide its faults."""
@@ -347,6 +369,7 @@ class FaultInjector:
                 faults=faults,
                 fault_totals=dict(sorted(totals.items())),
                 plan=self.plan.to_spec(),
+                busy_seconds=self._busy_seconds,
             )
         if self._crew is not None:
             stats.crew = self._crew.stats.snapshot()
@@ -364,6 +387,7 @@ class FaultInjector:
             self._sequence.clear()
             self._faults.clear()
             self._other = 0
+            self._busy_seconds = 0.0
 
 
 # Set while a response is being dropped on purpose, so that uvicorn's complaint about it stays out of the log.
@@ -417,7 +441,19 @@ class FaultMiddleware:
                 await self.app(scope, receive, send)
             return
         method = path.removeprefix(API_PREFIX)
-        decision = self.injector.admit(method, from_crew=_header(scope, _ACTOR_HEADER) == _CREW_ACTOR)
+        from_crew = _header(scope, _ACTOR_HEADER) == _CREW_ACTOR
+        if from_crew:
+            await self._handle(scope, receive, send, method, from_crew=True)
+            return
+        self.injector.handling_started()
+        try:
+            await self._handle(scope, receive, send, method, from_crew=False)
+        finally:
+            self.injector.handling_ended()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, method: str, *, from_crew: bool) -> None:
+        """Count the call, then answer it as the plan decides."""
+        decision = self.injector.admit(method, from_crew=from_crew)
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.outcome is None:

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from labelrounds.cli import app as cli_app
+from deployments.cli import app as cli_app
 from labelrounds.client import AmbiguousWriteError, ConnectionSettings, SuperviselyClient
 from labelrounds.sandbox.faults import STATS_PATH, FaultInjector, FaultKind, FaultPlan, FaultRule
 from labelrounds.sandbox.server import SandboxServer
