@@ -1,0 +1,117 @@
+"""Side A of the round benchmark: this project's round, run in its own process so its memory is its own.
+
+Run by `bench.round_scale` as `python -m bench.ours_round --project-id P --labelers L [--driver steps|flow]`
+with SERVER_ADDRESS and API_TOKEN (the sandbox admin's) in the environment. It prints its figures on one
+marked line (`bench.phases.emit_result`).
+
+Drivers: `steps` composes the library's steps as the flow does (validate → users → meta → split → jobs, gate,
+archive → report); `flow` runs the Prefect flow `flows.labeling_round.labeling_round` as a whole (then only the
+round's total wall time and requests are split into no phases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+from typing import Any
+
+from pydantic import SecretStr
+
+from bench.phases import PhaseMeter, emit_result
+from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.round_spec import RoundSpec, parse_round_spec
+from labelrounds.steps.archive import finish_jobs
+from labelrounds.steps.gate import wait_until_ready
+from labelrounds.steps.jobs import create_jobs
+from labelrounds.steps.meta import prepare_round_meta
+from labelrounds.steps.report import build_round_report
+from labelrounds.steps.users import ensure_round_users
+from labelrounds.steps.validate import validate_round
+
+WAIT_TIMEOUT_SECONDS = 3600.0
+
+
+def round_spec(project_id: int, labelers: int, poll_interval: float) -> RoundSpec:
+    """The benchmark's round: `labelers` new labelers and a new reviewer, one new class, archive at the end."""
+    return parse_round_spec(
+        {
+            "round_name": "bench-ours",
+            "team": "my team",
+            "project": project_id,
+            "labelers": [f"ours_labeler_{index:03d}" for index in range(1, labelers + 1)],
+            "reviewer": "ours_reviewer",
+            "classes": [{"name": "ours_mango"}],
+            "target_status": "completed",
+            "end_action": "archive",
+            "poll_interval_seconds": poll_interval,
+            "timeout_seconds": WAIT_TIMEOUT_SECONDS,
+        }
+    )
+
+
+async def run_steps(meter: PhaseMeter, settings: ConnectionSettings, spec: RoundSpec) -> dict[str, Any]:
+    """The round as the library's steps, each phase measured; returns a few facts to check the run by."""
+    password = SecretStr(secrets.token_urlsafe(16))
+    async with SuperviselyClient(settings) as api:
+        with meter.phase("setup"):
+            validated = await validate_round(api, spec, password)
+            target = validated.target
+            people = await ensure_round_users(api, spec, password)
+            await prepare_round_meta(api, target.project.id, spec)
+            jobs = await create_jobs(api, target, spec, validated.plan, people.user_ids)
+        job_ids = jobs["job_id"].tolist()
+        checks = 0
+
+        def count_check(_: object) -> None:
+            nonlocal checks
+            checks += 1
+
+        with meter.phase("wait"):
+            await wait_until_ready(
+                api,
+                target.team.id,
+                job_ids,
+                spec.target_status,
+                poll_interval=spec.poll_interval_seconds,
+                timeout=spec.timeout_seconds,
+                on_check=count_check,
+            )
+        with meter.phase("teardown"):
+            await finish_jobs(api, target.team.id, job_ids, spec.end_action, spec.target_status)
+            report = await build_round_report(api, target.team.id, target.project.id, target.round_key)
+    return {"jobs": len(job_ids), "wait_checks": checks, "images": int(report.totals.selected_images)}
+
+
+def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
+    """The round as the Prefect flow `labeling_round` (credentials from the environment); one phase, `round`."""
+    try:
+        from flows.labeling_round import labeling_round  # noqa: PLC0415 - only this driver needs Prefect
+    except ImportError as error:
+        raise SystemExit(f"--driver flow needs flows.labeling_round, which cannot be imported: {error}") from None
+    with meter.phase("round"):
+        outcome = labeling_round(spec=spec)
+    return {"outcome": type(outcome).__name__}
+
+
+def main() -> None:
+    """Parse the arguments, run the round with the chosen driver and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project-id", type=int, required=True)
+    parser.add_argument("--labelers", type=int, required=True)
+    parser.add_argument("--poll", type=float, default=0.5, help="seconds between two gate checks")
+    parser.add_argument("--driver", choices=("steps", "flow"), default="steps")
+    args = parser.parse_args()
+    settings = ConnectionSettings.from_env()
+    meter = PhaseMeter(settings.server_address, settings.api_token.get_secret_value())
+    spec = round_spec(args.project_id, args.labelers, args.poll)
+    if args.driver == "steps":
+        facts = asyncio.run(run_steps(meter, settings, spec))
+    else:
+        facts = run_flow(meter, spec)
+    emit_result(meter.result(driver=args.driver, pid=os.getpid(), **facts))
+
+
+if __name__ == "__main__":
+    main()
