@@ -1,0 +1,57 @@
+"""The watcher: resume every suspended labeling round whose jobs reached their target status."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import acreate_markdown_artifact
+from pydantic import BaseModel, Field
+
+from tasks.credentials import connection_settings
+from tasks.watch import ROUND_FLOW_NAME, check_round, find_suspended_rounds, resume_round
+
+
+class WatchOutcome(BaseModel):
+    """What one pass of the watcher saw and did, by round key."""
+
+    checked: dict[str, str] = Field(default_factory=dict, description="Round key → the gate's summary line.")
+    resumed: dict[str, list[str]] = Field(default_factory=dict, description="Round key → the runs resumed.")
+    waiting: list[str] = Field(default_factory=list, description="Round keys whose jobs are not ready yet.")
+
+    def markdown(self) -> str:
+        """A short markdown table of the pass, for an artifact."""
+        rows = [
+            f"| {key} | {summary} | {', '.join(self.resumed.get(key, [])) or '—'} |"
+            for key, summary in self.checked.items()
+        ]
+        head = "| round | jobs | resumed runs |\n|---|---|---|"
+        return "\n".join([head, *rows]) if rows else "No suspended round."
+
+
+@flow(name="watch-suspended-rounds", flow_run_name="watch-suspended-rounds", log_prints=False)
+async def watch_suspended_rounds(
+    credentials_block: str | None = None, flow_name: str = ROUND_FLOW_NAME
+) -> WatchOutcome:
+    """Check every suspended round once (one job listing per round) and resume the rounds that are ready.
+
+    Args:
+        credentials_block: name of the SuperviselyCredentials block; None reads SERVER_ADDRESS and API_TOKEN from
+            the environment (or local.env, ~/supervisely.env).
+        flow_name: the name of the round flow whose paused runs are watched.
+    """
+    suspended_rounds = await find_suspended_rounds(flow_name)
+    outcome = WatchOutcome()
+    if suspended_rounds:
+        settings = connection_settings(credentials_block)
+        for suspended in suspended_rounds:
+            snapshot = await check_round(settings, suspended)
+            if snapshot is None:
+                continue
+            outcome.checked[suspended.round_key] = snapshot.summary()
+            if snapshot.ready:
+                outcome.resumed[suspended.round_key] = await resume_round(suspended)
+            else:
+                outcome.waiting.append(suspended.round_key)
+    await acreate_markdown_artifact(
+        key="watch-suspended-rounds", markdown=outcome.markdown(), description="Suspended rounds at the last check"
+    )
+    return outcome

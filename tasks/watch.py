@@ -1,0 +1,151 @@
+"""Tasks of the watcher: find suspended rounds on the Prefect server, check their jobs, resume the ready ones."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect import get_run_logger, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.exceptions import NotPausedError
+from prefect.flow_runs import aresume_flow_run
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.round_spec import RoundSpec, TargetStatus
+from labelrounds.steps.gate import GateSnapshot
+from labelrounds.steps.resume import check_suspended_round
+from tasks.retrying import retry_on_transient
+
+ROUND_TAG_PREFIX = "labelrounds-round:"
+TEAM_TAG_PREFIX = "labelrounds-team:"
+ROUND_FLOW_NAME = "labeling-round"
+
+
+class SuspendedRound(BaseModel):
+    """One round that waits, and the paused flow runs waiting on it (usually one)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    round_key: str
+    team_id: int
+    target: TargetStatus
+    flow_run_ids: list[UUID]
+    flow_run_names: list[str]
+
+
+def _tag_value(tags: list[str], prefix: str) -> str | None:
+    """The value of the first tag with this prefix."""
+    return next((tag.removeprefix(prefix) for tag in tags if tag.startswith(prefix)), None)
+
+
+def round_identity(run: FlowRun) -> tuple[str, int, TargetStatus] | str:
+    """(round key, team id, target status) of a paused round run, or why it cannot be watched."""
+    round_key = _tag_value(run.tags, ROUND_TAG_PREFIX)
+    team = _tag_value(run.tags, TEAM_TAG_PREFIX)
+    if round_key is None or team is None or not team.isdigit():
+        return f"no '{ROUND_TAG_PREFIX}<key>' and '{TEAM_TAG_PREFIX}<id>' tags"
+    try:
+        target = RoundSpec.model_validate(run.parameters.get("spec")).target_status
+    except ValidationError as error:
+        return f"its 'spec' parameter is not a round spec ({error.error_count()} problems)"
+    return round_key, int(team), target
+
+
+def group_suspended_runs(runs: list[FlowRun]) -> tuple[list[SuspendedRound], dict[str, str]]:
+    """Group paused runs by (round key, team, target); also return the runs left out and why."""
+    groups: dict[tuple[str, int, TargetStatus], list[FlowRun]] = {}
+    skipped: dict[str, str] = {}
+    for run in runs:
+        identity = round_identity(run)
+        if isinstance(identity, str):
+            skipped[run.name] = identity
+            continue
+        groups.setdefault(identity, []).append(run)
+    rounds = [
+        SuspendedRound(
+            round_key=round_key,
+            team_id=team_id,
+            target=target,
+            flow_run_ids=[run.id for run in members],
+            flow_run_names=[run.name for run in members],
+        )
+        for (round_key, team_id, target), members in sorted(groups.items(), key=lambda item: item[0][:2])
+    ]
+    return rounds, skipped
+
+
+@task(task_run_name="find-suspended-rounds", retries=3, retry_delay_seconds=[1, 5, 15], timeout_seconds=120)
+async def find_suspended_rounds(flow_name: str = ROUND_FLOW_NAME) -> list[SuspendedRound]:
+    """List the paused (suspended or paused) runs of the round flow on the Prefect server, grouped by round.
+
+    Args:
+        flow_name: the round flow's name.
+    """
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            ),
+        )
+    rounds, skipped = group_suspended_runs(runs)
+    logger = get_run_logger()
+    for name, reason in skipped.items():
+        logger.warning("Paused run %r is not watched: %s", name, reason)
+    logger.info("%d paused round run(s) in %d round(s)", sum(len(r.flow_run_ids) for r in rounds), len(rounds))
+    return rounds
+
+
+@task(
+    task_run_name="check-{suspended.round_key}",
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_on_transient,
+    timeout_seconds=300,
+)
+async def check_round(settings: ConnectionSettings, suspended: SuspendedRound) -> GateSnapshot | None:
+    """Check the suspended round's current jobs with one `jobs.list`; None when the round has no job.
+
+    Args:
+        settings: where the Supervisely API is and the token to use.
+        suspended: the round to check.
+    """
+    async with SuperviselyClient(settings) as api:
+        snapshot = await check_suspended_round(api, suspended.team_id, suspended.round_key, suspended.target)
+    logger = get_run_logger()
+    if snapshot is None:
+        logger.warning("Round %s has no job; its run is left suspended", suspended.round_key)
+    else:
+        logger.info("Round %s: %s", suspended.round_key, snapshot.summary())
+    return snapshot
+
+
+@task(task_run_name="resume-{suspended.round_key}", retries=3, retry_delay_seconds=[1, 5, 15], timeout_seconds=120)
+async def resume_round(suspended: SuspendedRound) -> list[str]:
+    """Resume every paused run of the round; a run that is no longer paused (resumed meanwhile) is skipped.
+
+    Args:
+        suspended: the ready round.
+
+    Returns:
+        The names of the runs this call resumed.
+    """
+    resumed = []
+    for flow_run_id, name in zip(suspended.flow_run_ids, suspended.flow_run_names, strict=True):
+        try:
+            await aresume_flow_run(flow_run_id)
+        except NotPausedError:
+            get_run_logger().info("Run %r is no longer paused; nothing to do", name)
+            continue
+        resumed.append(name)
+    get_run_logger().info("Resumed %s for round %s", resumed, suspended.round_key)
+    return resumed
