@@ -32,6 +32,7 @@ LOOPBACK = "127.0.0.1"
 ADMIN_TOKEN_ENV = "LABELROUNDS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable name
 """How the admin token reaches a subprocess (never on its command line)."""
 _START_TIMEOUT = 30.0
+_LOG_TAIL_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class SandboxServer:
             while serving. Requests are counted either way (`traffic_stats()`).
         page_sizes: default page sizes of the list methods (thread mode only).
         host: loopback by default.
+        access_log: log every request line (uvicorn's access log; never headers or tokens). A subprocess writes
+            its output, this log included, to `log_file`.
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class SandboxServer:
         faults: FaultPlan | FaultInjector | None = None,
         page_sizes: PageSizes | None = None,
         host: str = LOOPBACK,
+        access_log: bool = False,
     ) -> None:
         if mode == "subprocess" and (
             isinstance(crew, Crew) or isinstance(faults, FaultInjector) or page_sizes is not None
@@ -137,7 +141,7 @@ class SandboxServer:
         self.admin_login = admin_login
         self.admin_token = _secret(admin_token) or SecretStr(new_api_token())
         self._admin_password = _secret(admin_password)
-        self._page_sizes, self._host = page_sizes, host
+        self._page_sizes, self._host, self._access_log = page_sizes, host, access_log
         self._crew_config = crew if isinstance(crew, CrewConfig) else None
         self._fault_plan = faults if isinstance(faults, FaultPlan) else None
         self.crew: Crew | None = Crew(crew) if isinstance(crew, CrewConfig) else crew
@@ -154,6 +158,9 @@ class SandboxServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._socket: socket.socket | None = None
+        self.log_file: Path | None = None
+        """Where a subprocess writes its output (stdout and stderr), in its temporary directory; None in
+        thread mode (the thread logs through Python logging)."""
 
     def __repr__(self) -> str:
         return f"SandboxServer(url={self.url!r}, mode={self.mode!r}, seed={self.seed_spec.kind!r})"
@@ -216,7 +223,7 @@ class SandboxServer:
         app = create_app(
             opened.store, faults=self.traffic, crew=self.crew, page_sizes=self._page_sizes, base_url=self.url
         )
-        self._uvicorn = uvicorn_server(app, configure_logging=False)
+        self._uvicorn = uvicorn_server(app, access_log=self._access_log, configure_logging=False)
         self._thread = threading.Thread(
             target=self._uvicorn.run, kwargs={"sockets": [sock]}, name="labelrounds-sandbox", daemon=True
         )
@@ -260,20 +267,28 @@ class SandboxServer:
             command += ["--crew", self._crew_config.to_spec()]
         if self._fault_plan is not None:
             command += ["--faults", self._fault_plan.to_spec()]
+        if self._access_log:
+            command.append("--access-log")
         env = {**os.environ, ADMIN_TOKEN_ENV: self.admin_token.get_secret_value()}
         if self._admin_password is not None:
             env["LABELROUNDS_SANDBOX_ADMIN_PASSWORD"] = self._admin_password.get_secret_value()
-        self._process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)  # noqa: S603
+        # Output goes to a file, never to a pipe nobody drains (a chatty server would block on a full pipe).
+        self.log_file = Path(self._temp_dir.name) / "sandbox.log"
+        with self.log_file.open("wb") as log:
+            self._process = subprocess.Popen(  # noqa: S603
+                command, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + _START_TIMEOUT
         while not ready_file.exists():
             if self._process.poll() is not None or time.monotonic() > deadline:
-                error = (
-                    self._process.stderr.read().decode(errors="replace")
-                    if self._process.poll() is not None and self._process.stderr is not None
-                    else ""
+                reason = (
+                    "exited" if self._process.poll() is not None else f"not ready after {_START_TIMEOUT:g} s"
                 )
+                tail = self.log_tail()
                 self.stop()
-                raise RuntimeError(f"The sandbox subprocess did not start: {error[-2000:]}")
+                raise RuntimeError(
+                    f"The sandbox subprocess did not start ({reason}); its output ends:\n{tail}"
+                )
             time.sleep(0.02)
         ready = json.loads(ready_file.read_text())
         self.url = ready["url"]
@@ -287,6 +302,24 @@ class SandboxServer:
             dataset_ids=tuple(ready["dataset_ids"]),
         )
         self.admin_login = ready["admin_login"]
+
+    def log_tail(self, chars: int = _LOG_TAIL_CHARS) -> str:
+        """The end of a subprocess's output ("" in thread mode or before it started)."""
+        if self.log_file is None or not self.log_file.exists():
+            return ""
+        return self.log_file.read_bytes()[-chars:].decode(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL a subprocess sandbox, as a crash would, then release what `stop()` releases.
+
+        The database file survives (when `db_path` was given) for a new server to reopen.
+        """
+        if self._process is None:
+            raise RuntimeError("Only a started subprocess SandboxServer can be killed")
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+        self.stop()
 
     def traffic_stats(self) -> TrafficStats:
         """Requests per API method (the crew's apart), injected faults and the crew's actions, so far."""
@@ -337,8 +370,6 @@ class SandboxServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-            if self._process.stderr is not None:
-                self._process.stderr.close()
             self._process = None
         if self.store is not None:
             self.store.close()
@@ -346,6 +377,7 @@ class SandboxServer:
         if self._temp_dir is not None:
             self._temp_dir.cleanup()
             self._temp_dir = None
+            self.log_file = None
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -116,8 +116,7 @@ def test_serve_prints_the_address_and_the_token_once(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "labelrounds.cli",
-            "sandbox",
+            "labelrounds.sandbox.cli",
             "serve",
             "--port",
             "0",
@@ -152,8 +151,7 @@ def test_serve_refuses_a_bad_seed(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "labelrounds.cli",
-            "sandbox",
+            "labelrounds.sandbox.cli",
             "serve",
             "--seed",
             "oranges",
@@ -175,8 +173,7 @@ def test_serve_on_a_busy_port_says_so_and_writes_nothing(tmp_path: Path) -> None
             [
                 sys.executable,
                 "-m",
-                "labelrounds.cli",
-                "sandbox",
+                "labelrounds.sandbox.cli",
                 "serve",
                 "--port",
                 port,
