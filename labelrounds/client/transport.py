@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 from pydantic import SecretStr
 
 from labelrounds.client.config import ConnectionSettings, RetryPolicy
@@ -263,7 +264,7 @@ class Transport:
         if not response.content:
             return None
         try:
-            return response.json()
+            return orjson.loads(response.content)  # several times faster than json on pages of 20,000 images
         except ValueError:
             excerpt = self.redact(response.text[:200])
             raise ResponseFormatError(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from labelrounds.client import Filter, SuperviselyClient
 from labelrounds.client.models import JobStatus, LabelingJobInfo
 from labelrounds.round_spec import EndAction, TargetStatus
+from labelrounds.steps.concurrency import run_all
 from labelrounds.steps.gate import REACHED_STATUSES
 
 #: Statuses a stop would not change anything about: the job is over already.
@@ -57,18 +58,15 @@ async def finish_jobs(
     """Archive or stop (or keep) the jobs that reached `target`; unfinished jobs are never touched.
 
     Archiving skips archived jobs; stopping skips jobs that are over (completed or stopped), so a completed job
-    keeps its status. One `jobs.list` call, then one call per job that changes.
+    keeps its status. One `jobs.list` call, then one call per job that changes (sent concurrently).
     """
     wanted = sorted({int(job_id) for job_id in job_ids})
     jobs = await api.list_jobs(team_id, [Filter.in_("id", wanted)], show_disabled=True) if wanted else []
     finished = [job for job in jobs if job.status in REACHED_STATUSES[target]]
     not_finished = sorted(job.id for job in jobs if job.status not in REACHED_STATUSES[target])
     to_change = [job for job in finished if _needs_action(job, action)]
-    for job in to_change:
-        if action is EndAction.ARCHIVE:
-            await api.archive_job(job.id)
-        else:
-            await api.stop_job(job.id)
+    change = api.archive_job if action is EndAction.ARCHIVE else api.stop_job
+    await run_all(change(job.id) for job in to_change)
     changed = {job.id for job in to_change}
     return EndResult(
         action=action,

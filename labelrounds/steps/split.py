@@ -31,13 +31,12 @@ LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "labels_count", "tag_ids")
 
 
 async def list_images(api: SuperviselyClient, datasets: Sequence[DatasetInfo]) -> pd.DataFrame:
-    """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS."""
-    listings = await asyncio.gather(*(api.list_images(dataset.id) for dataset in datasets))
-    rows = [
-        _image_row(dataset, image)
-        for dataset, images in zip(datasets, listings, strict=True)
-        for image in images
-    ]
+    """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS.
+
+    Each page becomes rows as it arrives, so only a page of image models per dataset is alive at a time.
+    """
+    listings = await asyncio.gather(*(_dataset_rows(api, dataset) for dataset in datasets))
+    rows = [row for dataset_rows in listings for row in dataset_rows]
     frame = pd.DataFrame.from_records(rows, columns=list(LISTED_COLUMNS))
     return frame.astype({"dataset_id": "int64", "image_id": "int64", "labels_count": "int64"})
 
@@ -132,6 +131,11 @@ async def split_images(api: SuperviselyClient, target: RoundTarget, spec: RoundS
         EmptySelectionError: nothing to label.
     """
     return plan_round(await select_round_images(api, target, spec), target, spec)
+
+
+async def _dataset_rows(api: SuperviselyClient, dataset: DatasetInfo) -> list[tuple[object, ...]]:
+    """The LISTED_COLUMNS rows of one dataset's images."""
+    return [_image_row(dataset, image) async for image in api.iter_images(dataset.id)]
 
 
 def _image_row(dataset: DatasetInfo, image: ImageInfo) -> tuple[object, ...]:

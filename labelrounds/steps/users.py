@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from labelrounds.client import AmbiguousWriteError, Filter, InvalidRequestError, SuperviselyClient
 from labelrounds.client.models import TeamInfo, UserInfo
 from labelrounds.round_spec import AccountSpec, RoundSpec
+from labelrounds.steps.concurrency import run_all
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.targets import resolve_team
 
@@ -157,17 +158,16 @@ async def ensure_users(
         raise UsersError("; ".join(problems))
     role_ids = await _role_ids(api, {person.role for person in people if person.account.login not in roles})
     user_ids = {login: user.id for login, user in existing.items()}
-    created: list[str] = []
-    for person in people:
-        login = person.account.login
-        if login not in user_ids:
-            user_ids[login] = await _create_user(api, person.account, password_for(passwords, login))
-            created.append(login)
-    added: dict[str, TeamRole] = {}
-    for person in people:
-        if person.account.login not in roles:
-            await api.add_member(team.id, person.account.login, role_ids[person.role])
-            added[person.account.login] = person.role
+    # Independent calls, one per person: sent concurrently (the client bounds how many at once).
+    to_create = [person for person in people if person.account.login not in user_ids]
+    new_ids = await run_all(
+        _create_user(api, person.account, password_for(passwords, person.account.login)) for person in to_create
+    )
+    created = [person.account.login for person in to_create]
+    user_ids.update(zip(created, new_ids, strict=True))
+    to_add = [person for person in people if person.account.login not in roles]
+    await run_all(api.add_member(team.id, person.account.login, role_ids[person.role]) for person in to_add)
+    added: dict[str, TeamRole] = {person.account.login: person.role for person in to_add}
     return UsersResult(
         team_id=team.id,
         user_ids={login: user_ids[login] for login in logins},

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from labelrounds.client import SuperviselyClient
+from labelrounds.client.endpoints.images import DEFAULT_IMAGE_PAGE_SIZE
 from labelrounds.client.models import ProjectMeta
 from labelrounds.planning import IMAGE_COLUMNS, PLAN_COLUMNS
 from labelrounds.round_spec import RoundSpec
@@ -40,20 +41,21 @@ async def test_weighted_split_follows_the_weights(api: SuperviselyClient, target
 async def test_lists_each_dataset_once_over_several_pages(
     sandbox: SandboxServer, api: SuperviselyClient
 ) -> None:
-    sandbox.reset("synthetic:3x1500")  # more than one page per dataset (the client asks 1000 per page)
+    per_dataset = DEFAULT_IMAGE_PAGE_SIZE + 500  # more than one page per dataset
+    sandbox.reset(f"synthetic:3x{per_dataset}")
     spec = lemons_spec(project=sandbox.project_id, labelers=["labeler_1", "labeler_2", "labeler_3"])
     target = await resolve_target(api, spec)
     pages_before = api.stats.requests["images.list"]
 
     images = await list_images(api, target.datasets)
 
-    assert len(images) == 4500 and not images["image_id"].duplicated().any()
+    assert len(images) == 3 * per_dataset and not images["image_id"].duplicated().any()
     assert api.stats.requests["images.list"] - pages_before == 3 * 2  # three datasets, two pages each
     plan = await split_images(api, target, spec)
     assert plan.groupby("labeler").size().to_dict() == {
-        "labeler_1": 1500,
-        "labeler_2": 1500,
-        "labeler_3": 1500,
+        "labeler_1": per_dataset,
+        "labeler_2": per_dataset,
+        "labeler_3": per_dataset,
     }
 
 

@@ -9,7 +9,8 @@ from labelrounds.client.core import ClientCore
 from labelrounds.client.filters import Filter, filters_to_wire
 from labelrounds.client.models import ImageInfo
 
-DEFAULT_IMAGE_PAGE_SIZE = 1000
+# The instance's own default page size for images.list (reference §2.2); smaller pages only cost more requests.
+DEFAULT_IMAGE_PAGE_SIZE = 20_000
 
 
 class ImageEndpoints(ClientCore):
