@@ -2,7 +2,7 @@
 
 Run by `bench.round_scale` as `python -m bench.ours_round --project-id P --labelers L [--driver steps|flow]`
 with SERVER_ADDRESS and API_TOKEN (the sandbox admin's) in the environment. It prints its figures on one
-marked line (`bench.phases.emit_result`).
+marked line (`bench.phases.emit_result`). With LABELROUNDS_BENCH_PROFILE=FILE it also writes a cProfile of the round.
 
 Drivers: `steps` composes the library's steps as the flow does (validate → users → meta → split → jobs, gate,
 archive → report); `flow` runs the Prefect flow `flows.labeling_round.labeling_round` as a whole (then only the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import secrets
 from typing import Any
@@ -31,6 +32,7 @@ from labelrounds.steps.users import ensure_round_users
 from labelrounds.steps.validate import validate_round
 
 WAIT_TIMEOUT_SECONDS = 3600.0
+PROFILE_VARIABLE = "LABELROUNDS_BENCH_PROFILE"  # a file path: profile the round with cProfile into it
 
 
 def round_spec(project_id: int, labelers: int, poll_interval: float) -> RoundSpec:
@@ -106,10 +108,17 @@ def main() -> None:
     settings = ConnectionSettings.from_env()
     meter = PhaseMeter(settings.server_address, settings.api_token.get_secret_value())
     spec = round_spec(args.project_id, args.labelers, args.poll)
+    profile_path = os.environ.get(PROFILE_VARIABLE)
+    profiler = cProfile.Profile() if profile_path else None
+    if profiler is not None:
+        profiler.enable()
     if args.driver == "steps":
         facts = asyncio.run(run_steps(meter, settings, spec))
     else:
         facts = run_flow(meter, spec)
+    if profiler is not None and profile_path:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
     emit_result(meter.result(driver=args.driver, pid=os.getpid(), **facts))
 
 

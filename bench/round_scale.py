@@ -35,6 +35,7 @@ SIDE_DEADLINE_SECONDS = 3 * 3600
 SWEEP_POINTS = [(1_000, 50), (10_000, 50), (100_000, 50), (10_000, 5), (10_000, 200), (100_000, 100)]
 LARGE_POINTS = [(1_000_000, 50)]
 SWEEP_DATASETS = 4
+SIDES = ("ours", "sdk")
 RATIO_KEYS = ("requests", "setup_requests", "teardown_requests", "setup_s", "teardown_s", "wall_s", "peak_rss_mb")
 
 
@@ -87,11 +88,13 @@ def run_side(name: str, command: list[str], env: dict[str, str]) -> dict[str, An
     return figures
 
 
-def run_point(images: int, datasets: int, labelers: int, *, poll: float, driver: str) -> dict[str, Any]:
+def run_point(
+    images: int, datasets: int, labelers: int, *, poll: float, driver: str, sides: tuple[str, ...] = SIDES
+) -> dict[str, Any]:
     """Seed a sandbox, run side A then side B against it, and return both sides' figures with their ratios."""
     if images % datasets:
         raise SystemExit(f"--images ({images}) must be a multiple of --datasets ({datasets})")
-    python_b = sdk_python()
+    python_b = sdk_python() if "sdk" in sides else None
     with tempfile.TemporaryDirectory(prefix="round-scale-") as workdir:
         started = time.perf_counter()
         with SandboxServer(
@@ -103,19 +106,22 @@ def run_point(images: int, datasets: int, labelers: int, *, poll: float, driver:
             seeded_s = time.perf_counter() - started
             env = side_environment(server, Path(workdir))
             common = ["--project-id", str(server.project_id), "--labelers", str(labelers), "--poll", str(poll)]
-            ours = run_side(
-                "ours", [sys.executable, "-m", "bench.ours_round", *common, "--driver", driver], env
-            )
-            sdk = run_side(
-                "sdk", [str(python_b), str(SDK_SCRIPT), *common, "--team-id", str(server.team_id)], env
-            )
+            figures: dict[str, Any] = {}
+            if "ours" in sides:
+                figures["ours"] = run_side(
+                    "ours", [sys.executable, "-m", "bench.ours_round", *common, "--driver", driver], env
+                )
+            if python_b is not None:
+                figures["sdk"] = run_side(
+                    "sdk", [str(python_b), str(SDK_SCRIPT), *common, "--team-id", str(server.team_id)], env
+                )
+    both = len(figures) == len(SIDES)
     return {
         "sizes": {"images": images, "datasets": datasets, "labelers": labelers, "poll_s": poll},
         "seed_s": round(seeded_s, 2),
-        "ours": ours,
-        "sdk": sdk,
-        "ratios": ratios(ours, sdk),
-        "targets": targets(ours, sdk),
+        **figures,
+        "ratios": ratios(figures["ours"], figures["sdk"]) if both else {},
+        "targets": targets(figures["ours"], figures["sdk"]) if both else {},
     }
 
 
@@ -274,6 +280,7 @@ def main() -> None:
     parser.add_argument("--labelers", type=int, default=50)
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between two checks, both sides")
     parser.add_argument("--driver", choices=("steps", "flow"), default="steps", help="how side A runs the round")
+    parser.add_argument("--sides", default="ours,sdk", help="which sides to run (one alone: for profiling)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--sweep", action="store_true", help="run the sweep instead of one point")
     parser.add_argument("--large", action="store_true", help="with --sweep: add 1M images")
@@ -281,7 +288,13 @@ def main() -> None:
     command = "python -m bench.round_scale " + " ".join(sys.argv[1:])
     if not args.sweep:
         out = args.out or RESULTS / "round_scale.json"
-        point = run_point(args.images, args.datasets, args.labelers, poll=args.poll, driver=args.driver)
+        sides = tuple(side for side in SIDES if side in args.sides.split(","))
+        point = run_point(
+            args.images, args.datasets, args.labelers, poll=args.poll, driver=args.driver, sides=sides
+        )
+        if sides != SIDES:
+            print(json.dumps(point, indent=2))
+            return
         write(out, point, markdown("A round at scale: ours against the SDK tutorial's way", command, [point]))
         phase_chart(point, out.with_suffix(".png"))
         print(out.with_suffix(".md").read_text())
