@@ -30,7 +30,8 @@ async def iter_pages(
         per_page: page size to ask for.
 
     Raises:
-        PaginationError: `total` changed between pages, or the entities collected differ from `total`.
+        PaginationError: `total` changed between pages, or the entities collected differ from `total` (raised
+            as soon as they exceed it).
         ResponseFormatError: a reply is not a list envelope.
     """
     if per_page < 1:
@@ -52,6 +53,11 @@ async def iter_pages(
         for entity in page.entities:
             yield entity
         collected += len(page.entities)
+        if collected > expected_total:  # also stops a reply that announces endless pages
+            raise _pagination_error(
+                method,
+                f"collected {collected} items by page {page_number} but the server announced {expected_total}",
+            )
         if page_number >= page.pages_count or not page.entities:
             break
         page_number += 1

@@ -62,7 +62,7 @@ def test_fuzzed_bodies_never_5xx_and_refusals_write_nothing(
     )
     @given(body=body_strategy(SAMPLE_BODIES[method](world)), token=st.sampled_from(tokens))
     def fuzz(body: Any, token: str) -> None:
-        content = body if isinstance(body, bytes) else _encode(body)
+        content = body if isinstance(body, bytes) else encode_json(body)
         before = fingerprint(store)
         reply = http.post(
             f"{API}{method}",
@@ -83,7 +83,7 @@ def test_fuzzed_bodies_never_5xx_and_refusals_write_nothing(
     fuzz()
 
 
-def _encode(body: Any) -> bytes:
+def encode_json(body: Any) -> bytes:
     """JSON text for any drawn value; NaN/infinity/huge ints as Python writes them (not valid JSON: a 400)."""
     try:
         return orjson.dumps(body)
