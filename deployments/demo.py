@@ -50,6 +50,8 @@ def local_prefect() -> Iterator[str]:
     A throwaway PREFECT_HOME (deleted afterwards) gives an empty ephemeral server and touches nothing of the user.
     """
     quiet_prefect_analytics()
+    # A fresh ephemeral server migrates its database first; Prefect's default 20 s is too short on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if "PREFECT_HOME" in os.environ or "PREFECT_API_URL" in os.environ:
         yield os.environ.get("PREFECT_API_URL") or f"ephemeral server in {os.environ['PREFECT_HOME']}"
         return

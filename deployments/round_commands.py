@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-console = Console()
+#: Piped output (CI, tests) gets wide lines so that report tables are not cut to 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 round_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run labeling rounds from a file.")
 
 CredentialsOption = Annotated[

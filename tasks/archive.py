@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prefect import get_run_logger
+
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import EndAction, TargetStatus
 from labelrounds.steps import archive
@@ -23,4 +25,6 @@ async def archive_jobs(
         target: the status a finished job has reached.
     """
     async with SuperviselyClient(settings) as api:
-        return await archive.finish_jobs(api, team_id, job_ids, action, target)
+        result = await archive.finish_jobs(api, team_id, job_ids, action, target)
+    get_run_logger().info("end: %s", result.summary())
+    return result

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
+from prefect import get_run_logger
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps import jobs
 from labelrounds.steps.targets import RoundTarget
-from tasks.options import WITHIN_RUN, api_task
+from tasks.options import WITHIN_RUN, api_task, outcome_counts
 
 
 @api_task("create-jobs", "create-jobs-{spec.round_name}", cache=WITHIN_RUN)
@@ -29,4 +30,6 @@ async def create_jobs(
         user_ids: login → user id of the labelers and the reviewer (`ensure_users`).
     """
     async with SuperviselyClient(settings) as api:
-        return await jobs.create_jobs(api, target, spec, plan, user_ids)
+        created = await jobs.create_jobs(api, target, spec, plan, user_ids)
+    get_run_logger().info("jobs: %s", outcome_counts(created))
+    return created

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prefect import get_run_logger
+
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps import meta
@@ -19,4 +21,6 @@ async def prepare_meta(settings: ConnectionSettings, project_id: int, spec: Roun
         spec: the round's parameters (classes, tags).
     """
     async with SuperviselyClient(settings) as api:
-        return await meta.prepare_round_meta(api, project_id, spec)
+        result = await meta.prepare_round_meta(api, project_id, spec)
+    get_run_logger().info("meta: %s", result.summary())
+    return result

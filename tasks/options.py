@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
 
@@ -39,3 +40,11 @@ def artifact_key(*parts: object) -> str:
     """A Prefect artifact key from parts: lowercase, dashes only (e.g. 'round-1-report')."""
     text = "-".join(str(part) for part in parts).lower()
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+
+
+def outcome_counts(jobs: pd.DataFrame) -> str:
+    """'2 created, 1 reused' from a jobs frame's outcome column ('no jobs' when empty)."""
+    if jobs.empty:
+        return "no jobs"
+    counts = jobs["outcome"].value_counts()
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from prefect import get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
-from labelrounds.steps import report
+from labelrounds.steps import report, selection
 from labelrounds.steps.report import RoundReport
+from labelrounds.steps.selection import JobFilter
 from tasks.options import api_task, artifact_key
 
 
@@ -42,6 +44,7 @@ async def publish(published: RoundReport, title: str, report_dir: str | None) ->
     await acreate_markdown_artifact(
         markdown=f"# {title}\n\n{published.markdown()}", key=keys["report"], description=published.totals.summary()
     )
+    get_run_logger().info("report %s: %s", title, published.totals.summary())
     paths: dict[str, str] = {}
     if report_dir is not None:
         written = report.write_report_csv(published, report_dir, prefix=artifact_key(title))
@@ -70,4 +73,28 @@ async def publish_report(
     """
     async with SuperviselyClient(settings) as api:
         built = await report.build_round_report(api, team_id, project_id, round_key)
+    return await publish(built, title, report_dir)
+
+
+@api_task("report-jobs", "report-{title}")
+async def report_jobs(
+    settings: ConnectionSettings,
+    team: int | str,
+    project: int | str | None,
+    job_filter: JobFilter,
+    title: str,
+    report_dir: str | None = None,
+) -> PublishedReport:
+    """Report on existing jobs chosen by a filter (one job listing) and publish it like a round's report.
+
+    Args:
+        settings: the connection.
+        team: the team's id or name.
+        project: a project's id or name within the team (None: every project).
+        job_filter: which jobs (round, status, labeler).
+        title: the report's title; artifact keys and CSV names derive from it.
+        report_dir: directory for the CSV files (None: no files).
+    """
+    async with SuperviselyClient(settings) as api:
+        built = report.build_report(await selection.find_team_jobs(api, team, project, job_filter))
     return await publish(built, title, report_dir)

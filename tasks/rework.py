@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
+from prefect import get_run_logger
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps import rework
 from labelrounds.steps.targets import RoundTarget
-from tasks.options import WITHIN_RUN, api_task
+from tasks.options import WITHIN_RUN, api_task, outcome_counts
 
 
 @api_task("rework-rejected", "rework-{spec.round_name}-after-cycle-{cycle}", cache=WITHIN_RUN)
@@ -31,4 +32,6 @@ async def rework_rejected(
         cycle: the cycle of `jobs` (for the run name).
     """
     async with SuperviselyClient(settings) as api:
-        return await rework.create_rework_jobs(api, target, spec, jobs, user_ids)
+        created = await rework.create_rework_jobs(api, target, spec, jobs, user_ids)
+    get_run_logger().info("rework after cycle %d: %s", cycle, outcome_counts(created))
+    return created

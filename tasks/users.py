@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prefect import get_run_logger
+
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import LabelerSpec, ReviewerSpec, RoundSpec
 from labelrounds.steps import users
@@ -23,7 +25,9 @@ async def ensure_users(
         password_secret: name of the Secret block with passwords for new accounts (None: the environment).
     """
     async with SuperviselyClient(settings) as api:
-        return await users.ensure_round_users(api, spec, annotator_passwords(password_secret))
+        result = await users.ensure_round_users(api, spec, annotator_passwords(password_secret))
+    get_run_logger().info("users: %s", result.summary())
+    return result
 
 
 @api_task("ensure-annotators", "ensure-annotators-team-{team}")
@@ -48,4 +52,6 @@ async def ensure_annotators(
         people.append(Participant(account=reviewer, role=TeamRole.REVIEWER))
     async with SuperviselyClient(settings) as api:
         found = await resolve_team(api, team)
-        return await users.ensure_users(api, found, people, annotator_passwords(password_secret))
+        result = await users.ensure_users(api, found, people, annotator_passwords(password_secret))
+    get_run_logger().info("users: %s", result.summary())
+    return result
