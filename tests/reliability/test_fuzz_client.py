@@ -27,7 +27,7 @@ from .budget import scaled
 from .strategies import JSON, bent
 from .test_fuzz_sandbox import encode_json
 
-EXAMPLES = scaled(default=40, long=600)
+EXAMPLES = scaled(default=25, long=600)
 MAX_REQUESTS_PER_CALL = 50
 """A hostile reply must not make the client loop: more requests than this for one call fails the test."""
 
@@ -90,10 +90,10 @@ def recorded() -> tuple[World, dict[str, Any]]:
 
 
 class PlayBack(httpx.AsyncBaseTransport):
-    """Answers every request with the same 200 body, counting requests."""
+    """Answers every request with the same 200 body (`content`, set per example), counting requests."""
 
-    def __init__(self, content: bytes) -> None:
-        self.content = content
+    def __init__(self) -> None:
+        self.content = b""
         self.requests = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -111,19 +111,31 @@ def reply_strategy(valid: Any) -> st.SearchStrategy[bytes]:
     )
 
 
-async def outcome(name: str, world: World, content: bytes) -> str:
-    """Run one typed call over a transport that plays `content` back."""
-    transport = PlayBack(content)
-    settings_ = ConnectionSettings(server_address="http://127.0.0.1:9", api_token=SecretStr("fuzz-token"))
-    async with SuperviselyClient(
-        settings_, transport=transport, retry_policy=RetryPolicy(max_attempts=1)
-    ) as api:
+class Player:
+    """One client over a `PlayBack` transport (a client per example would cost a TLS context each)."""
+
+    def __init__(self) -> None:
+        self.transport = PlayBack()
+        settings_ = ConnectionSettings(server_address="http://127.0.0.1:9", api_token=SecretStr("fuzz-token"))
+        retry = RetryPolicy(max_attempts=1)
+        self.api = SuperviselyClient(settings_, transport=self.transport, retry_policy=retry)
+
+    async def outcome(self, name: str, world: World, content: bytes) -> str:
+        """Run one typed call while the transport plays `content` back."""
+        self.transport.content, self.transport.requests = content, 0
         try:
-            await CALLS[name][1](api, world)
+            await CALLS[name][1](self.api, world)
         except ResponseFormatError as error:
             assert "fuzz-token" not in str(error)
             return "refused"
-    return "parsed"
+        return "parsed"
+
+
+async def outcome(name: str, world: World, content: bytes) -> str:
+    """One typed call on a fresh client that plays `content` back."""
+    player = Player()
+    async with player.api:
+        return await player.outcome(name, world, content)
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
@@ -143,12 +155,15 @@ def test_a_bent_reply_parses_or_raises_response_format_error(
         )
         @given(content=reply_strategy(replies[CALLS[name][0]]))
         def fuzz(content: bytes) -> None:
-            loop.run_until_complete(outcome(name, world, content))
+            loop.run_until_complete(player.outcome(name, world, content))
 
+        player = Player()
+        loop.run_until_complete(player.api.__aenter__())
         fuzz()
         # The unbent reply itself parses.
         real = encode_json(replies[CALLS[name][0]])
-        assert loop.run_until_complete(outcome(name, world, real)) == "parsed"
+        assert loop.run_until_complete(player.outcome(name, world, real)) == "parsed"
+        loop.run_until_complete(player.api.aclose())
     finally:
         loop.close()
 
