@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.client.models import LabelingJobInfo
 from labelrounds.round_spec import RoundSpec, load_round_spec
 from labelrounds.sandbox.server import SandboxServer
 
@@ -31,3 +32,17 @@ def settings_of(sandbox: SandboxServer) -> ConnectionSettings:
 def admin_client(sandbox: SandboxServer) -> SuperviselyClient:
     """A client with the sandbox admin's token."""
     return SuperviselyClient(settings_of(sandbox))
+
+
+def write_requests(server: SandboxServer) -> dict[str, int]:
+    """Requests of write methods the sandbox received so far (the crew's apart), by method."""
+    from labelrounds.sandbox.registry import API_METHODS
+
+    requests = server.traffic_stats().requests
+    return {method: count for method, count in requests.items() if method in API_METHODS and API_METHODS[method].write}
+
+
+async def round_jobs(server: SandboxServer) -> list[LabelingJobInfo]:
+    """Every job of the sandbox's team, archived ones included."""
+    async with admin_client(server) as api:
+        return await api.list_jobs(server.team_id, show_disabled=True)
