@@ -58,7 +58,7 @@ def deploy(
     for name, deployment_id in result.deployments.items():
         console.print(f"deployment [bold]{name}[/bold] {deployment_id}")
     console.print(
-        f"pool {result.pool} (limit {pool_limit}), task limit supervisely-api={api_limit}, "
+        f"pool {result.pool} (limit {pool_limit}), task limit {result.api_tag}={api_limit}, "
         f"credentials block {result.credentials_block}"
         + (f", password secret {result.password_secret}" if result.password_secret else "")
     )

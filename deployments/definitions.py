@@ -44,7 +44,7 @@ def lemons_round_spec() -> RoundSpec:
 
 
 def weekly_round_spec() -> RoundSpec:
-    """The scheduled round: the example round under its own name, selecting only images no job covers yet."""
+    """The scheduled round: the example round renamed (the flow adds the ISO week), over images no job covers yet."""
     example = lemons_round_spec().model_dump(mode="json")
     return RoundSpec.model_validate({**example, "round_name": "weekly-lemons", "image_selection": "not_yet_labeled"})
 
@@ -67,20 +67,28 @@ def deployment_definitions(
             watcher is run by hand).
     """
     connection = {"credentials_block": credentials_block}
+    example = lemons_round_spec()
     round_parameters = {**connection, "password_secret": password_secret}
+    where = {"team": example.team, "project": example.project}
     return [
         DeploymentDefinition(
             name="lemons",
             entrypoint="flows/labeling_round.py:labeling_round",
             description="A labeling round; defaults: the sandbox's lemons project. Start it from the form.",
-            parameters={**round_parameters, "spec": lemons_round_spec().model_dump(mode="json")},
+            parameters={**round_parameters, "spec": example.model_dump(mode="json")},
             tags=("labelrounds", "round"),
         ),
         DeploymentDefinition(
             name="weekly",
             entrypoint="flows/labeling_round.py:labeling_round",
-            description="The weekly round over the images no job covers yet; waits suspended (holds no worker).",
-            parameters={**round_parameters, "spec": weekly_round_spec().model_dump(mode="json"), "gate_mode": "suspend"},
+            description="Every Monday: a round named after the ISO week over the images no job covers yet; it "
+            "waits suspended (holding no worker) until the watcher resumes it.",
+            parameters={
+                **round_parameters,
+                "spec": weekly_round_spec().model_dump(mode="json"),
+                "gate_mode": "suspend",
+                "round_name_suffix": "iso-week",
+            },
             schedule=Cron(WEEKLY_CRON, timezone=WEEKLY_TIMEZONE, active=weekly_active),
             concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
             tags=("labelrounds", "round", "weekly"),
@@ -88,22 +96,27 @@ def deployment_definitions(
         DeploymentDefinition(
             name="onboarding",
             entrypoint="flows/onboard_annotators.py:onboard_annotators",
-            description="Create the annotators of a round (restricted accounts) and add them to the team.",
-            parameters=round_parameters,
+            description="Create the annotators (restricted accounts) and add them to the team.",
+            parameters={
+                **round_parameters,
+                "team": example.team,
+                "labelers": [labeler.model_dump(mode="json") for labeler in example.labelers],
+                "reviewer": example.reviewer.model_dump(mode="json"),
+            },
             tags=("labelrounds",),
         ),
         DeploymentDefinition(
             name="report",
             entrypoint="flows/round_report.py:round_report",
-            description="Report on existing jobs, chosen by round, team, project, status or labeler.",
-            parameters=connection,
+            description="Report on existing jobs, chosen by round, status or labeler.",
+            parameters={**connection, **where},
             tags=("labelrounds",),
         ),
         DeploymentDefinition(
             name="cleanup",
             entrypoint="flows/cleanup_jobs.py:cleanup_jobs",
-            description="Archive or remove old jobs by filter and age; dry run by default.",
-            parameters=connection,
+            description="Archive or remove old jobs by filter and age; a dry run unless dry_run is unticked.",
+            parameters={**connection, **where},
             tags=("labelrounds",),
         ),
         DeploymentDefinition(

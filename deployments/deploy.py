@@ -18,11 +18,10 @@ from prefect.workers.process import ProcessWorker
 from pydantic import SecretStr
 
 from deployments.definitions import REPO_DIR, DeploymentDefinition, deployment_definitions
-from deployments.names import API_LIMIT, API_TAG, CREDENTIALS_BLOCK, PASSWORD_SECRET, POOL_LIMIT, POOL_NAME
+from deployments.names import API_LIMIT, CREDENTIALS_BLOCK, PASSWORD_SECRET, POOL_LIMIT, POOL_NAME
 from labelrounds.client import ConnectionSettings
-from tasks.credentials import SuperviselyCredentials
-
-PASSWORD_ENV = "LABELROUNDS_ANNOTATOR_PASSWORD"  # noqa: S105 - the name of an environment variable
+from tasks.credentials import PASSWORD_ENV, SuperviselyCredentials
+from tasks.retrying import API_TAG
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ class DeployResult:
     """What `deploy_all` created or updated."""
 
     pool: str
+    api_tag: str
     deployments: dict[str, UUID]
     credentials_block: str
     password_secret: str | None
@@ -64,7 +64,7 @@ async def ensure_pool(name: str, limit: int) -> None:
 
 
 async def ensure_api_limit(limit: int) -> None:
-    """Create or update the task concurrency limit on the `supervisely-api` tag (API-heavy tasks at once)."""
+    """Create or update the task concurrency limit on the API tag (tasks calling the Supervisely API at once)."""
     async with get_client() as client:
         await client.create_concurrency_limit(tag=API_TAG, concurrency_limit=limit)
 
@@ -125,6 +125,7 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
     ids = {definition.name: await apply_deployment(definition, options.pool) for definition in chosen}
     return DeployResult(
         pool=options.pool,
+        api_tag=API_TAG,
         deployments=ids,
         credentials_block=options.credentials_block,
         password_secret=options.password_secret if password else None,

@@ -1,8 +1,6 @@
 """Default names and limits of what `labelrounds deploy` creates (no imports: the CLI reads them at start)."""
 
 POOL_NAME = "labelrounds"
-#: Tag of the tasks that call the Supervisely API; a task concurrency limit on it caps their parallel calls.
-API_TAG = "supervisely-api"
 CREDENTIALS_BLOCK = "supervisely"
 PASSWORD_SECRET = "labelrounds-annotator-password"  # noqa: S105 - the name of a Secret block, not a secret
 POOL_LIMIT = 8
