@@ -22,10 +22,9 @@ from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, TargetStatus
 from labelrounds.steps.gate import GateSnapshot
 from labelrounds.steps.resume import check_suspended_round
-from tasks.retrying import retry_on_transient
+from tasks.gate import ROUND_TAG_PREFIX, TEAM_TAG_PREFIX
+from tasks.retrying import API_TAG, RETRY_DELAYS, RETRY_JITTER, retry_on_transient
 
-ROUND_TAG_PREFIX = "labelrounds-round:"
-TEAM_TAG_PREFIX = "labelrounds-team:"
 ROUND_FLOW_NAME = "labeling-round"
 
 
@@ -106,9 +105,10 @@ async def find_suspended_rounds(flow_name: str = ROUND_FLOW_NAME) -> list[Suspen
 
 @task(
     task_run_name="check-{suspended.round_key}",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_jitter_factor=0.5,
+    tags=[API_TAG],
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
     retry_condition_fn=retry_on_transient,
     timeout_seconds=300,
 )
