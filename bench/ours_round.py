@@ -36,16 +36,19 @@ WAIT_TIMEOUT_SECONDS = 3600.0
 PROFILE_VARIABLE = "LABELROUNDS_BENCH_PROFILE"  # a file path: profile the round with cProfile into it
 
 
-def round_spec(project_id: int, labelers: int, poll_interval: float) -> RoundSpec:
-    """The benchmark's round: `labelers` new labelers and a new reviewer, one new class, archive at the end."""
+def round_spec(project_id: int, labelers: int, poll_interval: float, side: str = "ours") -> RoundSpec:
+    """The benchmark's round: labelers `<side>_labeler_NNN`, reviewer `<side>_reviewer`, one new class, archive.
+
+    `side` names the people, so that each side of the benchmark works with its own (the SDK side's are `sdk_`).
+    """
     return parse_round_spec(
         {
-            "round_name": "bench-ours",
+            "round_name": f"bench-{side}",
             "team": "my team",
             "project": project_id,
-            "labelers": [f"ours_labeler_{index:03d}" for index in range(1, labelers + 1)],
-            "reviewer": "ours_reviewer",
-            "classes": [{"name": "ours_mango"}],
+            "labelers": [f"{side}_labeler_{index:03d}" for index in range(1, labelers + 1)],
+            "reviewer": f"{side}_reviewer",
+            "classes": [{"name": f"{side}_mango"}],
             "target_status": "completed",
             "end_action": "archive",
             "poll_interval_seconds": poll_interval,

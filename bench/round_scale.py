@@ -11,10 +11,12 @@ Sweep: `python -m bench.round_scale --sweep [--large]` writes `bench/results/rou
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -22,9 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from bench.ours_round import round_spec
 from bench.phases import PHASES, RESULT_MARK
+from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.users import ensure_round_users
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -88,10 +95,29 @@ def run_side(name: str, command: list[str], env: dict[str, str]) -> dict[str, An
     return figures
 
 
+async def create_people(server: SandboxServer, labelers: int) -> None:
+    """Create both sides' labelers and reviewers beforehand (outside the measurement), as team members."""
+    settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
+    async with SuperviselyClient(settings) as api:
+        for side in SIDES:
+            spec = round_spec(server.project_id or 0, labelers, 1.0, side)
+            await ensure_round_users(api, spec, SecretStr(secrets.token_urlsafe(16)))
+
+
 def run_point(
-    images: int, datasets: int, labelers: int, *, poll: float, driver: str, sides: tuple[str, ...] = SIDES
+    images: int,
+    datasets: int,
+    labelers: int,
+    *,
+    poll: float,
+    driver: str,
+    sides: tuple[str, ...] = SIDES,
+    users: str = "new",
 ) -> dict[str, Any]:
-    """Seed a sandbox, run side A then side B against it, and return both sides' figures with their ratios."""
+    """Seed a sandbox, run side A then side B against it, and return both sides' figures with their ratios.
+
+    `users`: `new` (each side creates its labelers and reviewer) or `existing` (they exist beforehand).
+    """
     if images % datasets:
         raise SystemExit(f"--images ({images}) must be a multiple of --datasets ({datasets})")
     python_b = sdk_python() if "sdk" in sides else None
@@ -104,6 +130,8 @@ def run_point(
             crew=INSTANT_CREW,
         ) as server:
             seeded_s = time.perf_counter() - started
+            if users == "existing":
+                asyncio.run(create_people(server, labelers))
             env = side_environment(server, Path(workdir))
             common = ["--project-id", str(server.project_id), "--labelers", str(labelers), "--poll", str(poll)]
             figures: dict[str, Any] = {}
@@ -117,7 +145,7 @@ def run_point(
                 )
     both = len(figures) == len(SIDES)
     return {
-        "sizes": {"images": images, "datasets": datasets, "labelers": labelers, "poll_s": poll},
+        "sizes": {"images": images, "datasets": datasets, "labelers": labelers, "poll_s": poll, "users": users},
         "seed_s": round(seeded_s, 2),
         **figures,
         "ratios": ratios(figures["ours"], figures["sdk"]) if both else {},
@@ -208,6 +236,7 @@ def markdown(title: str, command: str, points: list[dict[str, Any]], extra: str 
     return (
         f"# {title}\n\nMade by `{command}` on {platform.machine()} ({os.cpu_count()} cores), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Crew: `{INSTANT_CREW.to_spec()}`. "
+        f"People: {points[0]['sizes']['users']} (each side's labelers and reviewer). "
         "Requests are counted by the sandbox (crew excluded); client share = the side's CPU time / its wall time.\n\n"
         f"{table(points)}\n\nTargets:\n{checks}\n{extra}"
     )
@@ -280,6 +309,9 @@ def main() -> None:
     parser.add_argument("--labelers", type=int, default=50)
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between two checks, both sides")
     parser.add_argument("--driver", choices=("steps", "flow"), default="steps", help="how side A runs the round")
+    parser.add_argument(
+        "--users", choices=("new", "existing"), default="new", help="whether the round's people exist beforehand"
+    )
     parser.add_argument("--sides", default="ours,sdk", help="which sides to run (one alone: for profiling)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--sweep", action="store_true", help="run the sweep instead of one point")
@@ -290,7 +322,13 @@ def main() -> None:
         out = args.out or RESULTS / "round_scale.json"
         sides = tuple(side for side in SIDES if side in args.sides.split(","))
         point = run_point(
-            args.images, args.datasets, args.labelers, poll=args.poll, driver=args.driver, sides=sides
+            args.images,
+            args.datasets,
+            args.labelers,
+            poll=args.poll,
+            driver=args.driver,
+            sides=sides,
+            users=args.users,
         )
         if sides != SIDES:
             print(json.dumps(point, indent=2))

@@ -27,10 +27,12 @@ CLASS_NAME = "sdk_mango"
 
 
 def ensure_user(api: sly.Api, team_id: int, login: str, password: str) -> int:
-    """Look the user up by login, create it (restricted) when missing, add it to the team as an annotator."""
+    """As the tutorial: look the user up by login, create it (restricted) when missing, then add it to the team
+    as an annotator unless it already has a role there."""
     user = api.user.get_info_by_login(login=login)
     if user is None:
         user = api.user.create(login=login, password=password, is_restricted=True)
+    if api.user.get_team_role(user.id, team_id) is None:
         api.user.add_to_team(user.id, team_id, api.role.DefaultRole.ANNOTATOR)
     return user.id
 
