@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from labelrounds.sandbox.server import SandboxServer
+
 VENV_BIN = Path(sys.executable).parent
 PREFECT = str(VENV_BIN / "prefect")
 LABELROUNDS = str(VENV_BIN / "labelrounds")
@@ -190,3 +192,29 @@ class PrefectServer:
             worker.stop()
         if self.process is not None:
             self.process.stop()
+
+
+def labelrounds_deploy(
+    server: PrefectServer, sandbox: SandboxServer, pool: str, password: str, *options: str
+) -> str:
+    """`labelrounds deploy --pool POOL --no-schedules OPTIONS` as a user runs it; its output (exit 0 asserted).
+
+    The sandbox's address and admin token and the annotators' password are in the command's environment only.
+    """
+    env = server.client_env(
+        SERVER_ADDRESS=sandbox.url,
+        API_TOKEN=sandbox.admin_token.get_secret_value(),
+        LABELROUNDS_ANNOTATOR_PASSWORD=password,
+    )
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [LABELROUNDS, "deploy", "--pool", pool, "--no-schedules", *options],
+        env=env,
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return output

@@ -1,0 +1,136 @@
+"""Scale-out: the round deployment on a Prefect server backed by PostgreSQL, two workers, six rounds at once.
+
+The server gets its own database on the local PostgreSQL (127.0.0.1:5432, user postgres), created for this module
+and dropped after it. Six rounds, one per dataset of a `synthetic:6x4` sandbox, each with its own name, are
+started together; each must complete with exactly its own jobs over its own dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.sandbox.crew import CrewConfig
+from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.lineage import JobLineage
+
+from .prefect_rest import PrefectRest
+from .processes import PrefectServer, labelrounds_deploy
+
+POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+POOL = "scale"
+ROUNDS = 6
+IMAGES_PER_DATASET = 4
+ANNOTATOR_PASSWORD = "Lemon-scale-2026"
+
+
+async def _admin(statement: str) -> None:
+    """Run one statement on the server's maintenance database (CREATE/DROP DATABASE cannot run in a transaction)."""
+    connection = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[str]:
+    """A fresh database for this module's Prefect server; its SQLAlchemy URL. Dropped afterwards."""
+    name = f"labelrounds_e2e_{os.getpid()}"
+    try:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: {error}")
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def postgres_server(e2e_home: Path, postgres_database: str) -> Iterator[PrefectServer]:
+    """A second Prefect server, on PostgreSQL, for this module only."""
+    home = e2e_home / "postgres-server"
+    home.mkdir()
+    server = PrefectServer(home=home, database_url=postgres_database)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def synthetic_sandbox() -> Iterator[SandboxServer]:
+    """Six datasets of four images, and a crew that works instantly and rejects nothing."""
+    with SandboxServer(
+        seed=f"synthetic:{ROUNDS}x{IMAGES_PER_DATASET}", mode="subprocess", crew=CrewConfig.parse("speed=0,poll=0.2")
+    ) as server:
+        yield server
+
+
+def _round_parameters(defaults: dict[str, Any], index: int) -> dict[str, Any]:
+    """Round `index` of the six: its own name, its own dataset, the synthetic project."""
+    spec = {
+        **defaults["spec"],
+        "round_name": f"scale-{index}",
+        "project": f"Synthetic {ROUNDS}x{IMAGES_PER_DATASET}",
+        "datasets": [f"ds{index}"],
+        "poll_interval_seconds": 0.5,
+        "timeout_seconds": 300,
+    }
+    return {**defaults, "spec": spec, "gate_mode": "poll"}
+
+
+def test_six_rounds_at_once_on_two_workers_each_get_their_own_jobs(
+    postgres_server: PrefectServer, synthetic_sandbox: SandboxServer
+) -> None:
+    labelrounds_deploy(
+        postgres_server, synthetic_sandbox, POOL, ANNOTATOR_PASSWORD, "--only", "lemons", "--only", "onboarding"
+    )
+    workers = [postgres_server.start_worker(POOL, f"scale-worker-{n}") for n in (1, 2)]
+    rest = PrefectRest(postgres_server.api_url)
+    try:
+        lemons = rest.deployment("labeling-round", "lemons")
+        # the annotators first (one onboarding run), so six rounds do not race to create the same accounts
+        onboarding = rest.deployment("onboard-annotators", "onboarding")
+        onboarded = rest.run_from_form(onboarding["id"], onboarding["parameters"])
+        assert rest.wait_for(onboarded["id"], {"COMPLETED"}, timeout=180)["state"]["type"] == "COMPLETED"
+
+        runs = [rest.run_from_form(lemons["id"], _round_parameters(lemons["parameters"], i)) for i in range(1, ROUNDS + 1)]
+        finished = [rest.wait_for(run["id"], {"COMPLETED"}, timeout=300) for run in runs]
+        assert [run["state"]["type"] for run in finished] == ["COMPLETED"] * ROUNDS, [
+            (run["name"], run["state"]) for run in finished
+        ]
+        worker_logs = [worker.log_path.read_text() for worker in workers]
+        assert all(any(run["id"] in log for run in finished) for log in worker_logs), "one worker ran every round"
+    finally:
+        rest.close()
+
+    jobs = asyncio.run(_every_job(synthetic_sandbox))
+    dataset_ids = dict(zip((f"ds{i}" for i in range(1, ROUNDS + 1)), synthetic_sandbox.dataset_ids, strict=True))
+    project_id = synthetic_sandbox.project_id
+    for index in range(1, ROUNDS + 1):
+        own = [(job, lineage) for job, lineage in jobs if lineage.round == f"scale-{index}@{project_id}"]
+        assert own, f"round scale-{index} has no job"
+        assert {job.dataset_id for job, _ in own} == {dataset_ids[f"ds{index}"]}
+        assert {lineage.dataset for _, lineage in own} == {dataset_ids[f"ds{index}"]}
+        assert sum(job.images_count for job, _ in own) == IMAGES_PER_DATASET
+    assert len(jobs) == len({job.id for job, _ in jobs})
+
+
+async def _every_job(sandbox: SandboxServer) -> list[tuple[Any, JobLineage]]:
+    """Every job of the sandbox's team (archived included) with its lineage."""
+    settings = ConnectionSettings(server_address=sandbox.url, api_token=sandbox.admin_token)
+    async with SuperviselyClient(settings) as api:
+        listed = await api.list_jobs(sandbox.team_id, show_disabled=True)
+    pairs = [(job, JobLineage.of(job)) for job in listed]
+    return [(job, lineage) for job, lineage in pairs if lineage is not None]
