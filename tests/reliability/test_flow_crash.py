@@ -1,0 +1,114 @@
+"""Crash and resume: `labelrounds round run` is SIGKILLed while creating jobs, while waiting at the gate and while
+archiving; each time the same command is run again, and the last run finishes the round with nothing
+duplicated or lost and the report balanced."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.settings import PREFECT_API_URL
+
+from labelrounds.round_spec import RoundSpec
+from labelrounds.sandbox.crew import CrewConfig
+from labelrounds.sandbox.faults import FaultPlan, TrafficStats
+from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.report import build_round_report
+from tasks.credentials import PASSWORD_ENV
+
+from .rounds import PASSWORD, admin_client, check_round, round_spec
+
+LABELROUNDS = Path(sys.executable).parent / "labelrounds"
+# Slow job creation and archiving, so that a kill lands inside them; a crew that takes its time, so the gate waits.
+FAULTS = "jobs.add:latency=1@1500ms,jobs.archive:latency=1@1s,seed=3"
+CREW = CrewConfig(
+    label_seconds_per_image=0.05, review_seconds_per_image=0.02, reject_rate=0.3, poll_interval=0.1, seed=3
+)
+RUN_TIMEOUT = 240
+
+KillPoint = Callable[[TrafficStats], bool]
+KILL_POINTS: dict[str, KillPoint] = {
+    "while creating jobs": lambda stats: stats.requests.get("jobs.add", 0) >= 2,
+    "while waiting at the gate": lambda stats: (stats.crew or {}).get("image_labeled", 0) >= 3,
+    "while archiving": lambda stats: stats.requests.get("jobs.archive", 0) >= 1,
+}
+
+
+def round_command(config: Path, server: SandboxServer, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The `labelrounds round run` command line and its environment (connection and password in env only)."""
+    assert LABELROUNDS.exists(), f"the console script is missing: {LABELROUNDS} (pip install -e .)"
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "SERVER_ADDRESS": server.url,
+        "API_TOKEN": server.admin_token.get_secret_value(),
+        PASSWORD_ENV: PASSWORD.get_secret_value(),
+        "COLUMNS": "200",
+    }
+    command = [
+        str(LABELROUNDS),
+        "round",
+        "run",
+        "--config",
+        str(config),
+        "--report-dir",
+        str(tmp_path / "reports"),
+    ]
+    return command, env
+
+
+def run_and_kill(
+    command: list[str], env: dict[str, str], server: SandboxServer, point: KillPoint, log: Path
+) -> None:
+    """Start the round and SIGKILL it as soon as the sandbox's counters reach the kill point."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not point(server.traffic_stats()):
+            assert process.poll() is None, (
+                f"the round ended (exit {process.returncode}) before the kill point:\n{log.read_text()[-3000:]}"
+            )
+            assert time.monotonic() < deadline, "the kill point was never reached"
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+@pytest.mark.timeout(900)
+async def test_a_round_killed_at_each_stage_is_finished_by_a_rerun(
+    prefect_backend: None, tmp_path: Path
+) -> None:
+    spec: RoundSpec = round_spec(
+        round_name="crash-resume", project="Synthetic 2x12", labelers=["labeler_1", "labeler_2", "labeler_3"]
+    )
+    config = tmp_path / "round.yaml"
+    config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    log = tmp_path / "round-runs.log"
+    faults = FaultPlan.parse(FAULTS)
+    with SandboxServer(seed="synthetic:2x12", mode="subprocess", crew=CREW, faults=faults) as server:
+        command, env = round_command(config, server, tmp_path)
+        for point in KILL_POINTS.values():
+            run_and_kill(command, env, server, point, log)
+        finished = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+        )
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+
+        check = await check_round(server, spec)
+        async with admin_client(server) as api:
+            report = await build_round_report(
+                api, server.team_id, server.project_id or 0, f"crash-resume@{server.project_id}"
+            )
+            visible = await api.list_jobs(server.team_id)
+    assert check.duplicates == 0 and check.first_cycle_jobs == check.planned_shares
+    assert report.totals.balanced and report.totals.selected_images == check.selected_images == 24
+    assert report.totals.unreviewed == 0 and report.jobs["archived"].all() and visible == []
