@@ -68,6 +68,14 @@ async def publish_progress(snapshot: GateSnapshot, round_name: str, cycle: int) 
         )
 
 
+def forget_progress() -> None:
+    """Drop this task run's progress bookkeeping once its gate is decided (a served process lives long)."""
+    context = TaskRunContext.get()
+    if context is not None:
+        _progress_artifacts.pop(context.task_run.id, None)
+        _last_summaries.pop(context.task_run.id, None)
+
+
 @task(
     name="check-review",
     task_run_name="gate-{round_name}-cycle-{cycle}",
@@ -98,6 +106,8 @@ async def check_review(
     for listener in list(gate_listeners):
         listener(snapshot)
     await publish_progress(snapshot, round_name, cycle)
+    if snapshot.ready or snapshot.stalled_job_ids:
+        forget_progress()
     snapshot.raise_if_not_ready()
     return snapshot
 
