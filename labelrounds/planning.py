@@ -169,9 +169,8 @@ def _checked_images(images: pd.DataFrame) -> list[tuple[int, str, int, str]]:
     repeated = images["image_id"][images["image_id"].duplicated()].unique().tolist()
     if repeated:
         raise PlanningError(f"image ids listed twice: {', '.join(map(str, sorted(repeated)[:10]))}")
-    rows = zip(
-        images["dataset_id"], images["dataset_name"], images["image_id"], images["image_name"], strict=True
-    )
+    columns = ("dataset_id", "dataset_name", "image_id", "image_name")
+    rows = zip(*(images[column].tolist() for column in columns), strict=True)  # lists: no per-item pandas cost
     return sorted((int(d), str(dn), int(i), str(name)) for d, dn, i, name in rows)
 
 
