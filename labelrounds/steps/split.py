@@ -33,10 +33,10 @@ LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "labels_count", "tag_ids")
 async def list_images(api: SuperviselyClient, datasets: Sequence[DatasetInfo]) -> pd.DataFrame:
     """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS.
 
-    Each page becomes rows as it arrives, so only a page of image models per dataset is alive at a time.
+    One dataset after another (the server answers one request at a time anyway), each page turned into rows as it
+    arrives, so only one page of images is alive at a time: that bounds the memory of a million-image round.
     """
-    listings = await asyncio.gather(*(_dataset_rows(api, dataset) for dataset in datasets))
-    rows = [row for dataset_rows in listings for row in dataset_rows]
+    rows = [row for dataset in datasets for row in await _dataset_rows(api, dataset)]
     frame = pd.DataFrame.from_records(rows, columns=list(LISTED_COLUMNS))
     return frame.astype({"dataset_id": "int64", "image_id": "int64", "labels_count": "int64"})
 
@@ -140,7 +140,7 @@ async def _dataset_rows(api: SuperviselyClient, dataset: DatasetInfo) -> list[tu
 
 def _image_row(dataset: DatasetInfo, image: ImageInfo) -> tuple[object, ...]:
     """One LISTED_COLUMNS row."""
-    tag_ids = sorted({tag.tag_id for tag in image.tags})
+    tag_ids = tuple(sorted({tag.tag_id for tag in image.tags}))  # mostly (), which Python shares: no allocation
     return (dataset.id, dataset.name, image.id, image.name, image.labels_count or 0, tag_ids)
 
 
