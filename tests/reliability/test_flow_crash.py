@@ -32,11 +32,20 @@ CREW = CrewConfig(
 )
 RUN_TIMEOUT = 240
 
-KillPoint = Callable[[TrafficStats], bool]
+KillPoint = Callable[[TrafficStats, TrafficStats], bool]
+"""Whether to kill now, given the sandbox's counters when this run started and now (the crew's apart)."""
+
+
+def grown(method: str, by: int) -> KillPoint:
+    """Kill once this run has sent `by` more requests of `method`."""
+    return lambda start, now: now.requests.get(method, 0) - start.requests.get(method, 0) >= by
+
+
 KILL_POINTS: dict[str, KillPoint] = {
-    "while creating jobs": lambda stats: stats.requests.get("jobs.add", 0) >= 2,
-    "while waiting at the gate": lambda stats: (stats.crew or {}).get("image_labeled", 0) >= 3,
-    "while archiving": lambda stats: stats.requests.get("jobs.archive", 0) >= 1,
+    "while creating jobs": grown("jobs.add", 2),  # the second (slow) jobs.add is in flight
+    # One listing when creating jobs, then one per gate check: the third is the gate's second check.
+    "while waiting at the gate": grown("jobs.list", 3),
+    "while archiving": grown("jobs.archive", 1),  # the first (slow) archive is in flight
 }
 
 
@@ -68,11 +77,12 @@ def run_and_kill(
     command: list[str], env: dict[str, str], server: SandboxServer, point: KillPoint, log: Path
 ) -> None:
     """Start the round and SIGKILL it as soon as the sandbox's counters reach the kill point."""
+    start = server.traffic_stats()
     with log.open("ab") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + RUN_TIMEOUT
-        while not point(server.traffic_stats()):
+        while not point(start, server.traffic_stats()):
             assert process.poll() is None, (
                 f"the round ended (exit {process.returncode}) before the kill point:\n{log.read_text()[-3000:]}"
             )
