@@ -33,7 +33,9 @@ async def run_logs_and_artifacts(flow_run_id: Any) -> str:
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    texts = [log.message for log in logs] + [f"{item.key} {item.data} {item.description}" for item in artifacts]
+    texts = [log.message for log in logs] + [
+        f"{item.type}:{item.key} {item.data} {item.description}" for item in artifacts
+    ]
     return "\n".join(texts)
 
 
@@ -61,6 +63,7 @@ async def test_a_round_finishes_with_rework_archived_balanced_and_published(
     for key in ("lemons-round-1-jobs", "lemons-round-1-labelers", "lemons-round-1-report", "lemons-round-1-gate-cycle-0"):
         assert key in published
     assert "labeler_1" in published and "jobs: " in published  # logs and tables came back through the API
+    assert "progress:None 100 Round lemons-round-1, cycle 0: 2/2 jobs completed" in published  # the gate at its end
     secrets = [crewed.admin_token.get_secret_value(), PASSWORD.get_secret_value()]
     for secret in secrets:
         assert secret not in published
