@@ -164,3 +164,22 @@ async def test_suspend_mode_outside_a_deployment_is_refused_before_any_write(cre
     with pytest.raises(ValueError, match="gate_mode='suspend' needs a flow run created from a deployment"):
         await labeling_round(round_spec(), gate_mode="suspend")
     assert write_requests(crewed) == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"labelers": ["labeler_1", "labeler_1"]}, "labelers"),
+        ({"labelers": [{"login": "labeler_1", "weight": 0}], "split_strategy": "weighted"}, "weight"),
+        ({"labelers": []}, "labelers"),
+    ],
+)
+async def test_a_bad_spec_parameter_is_refused_before_the_run_writes(
+    crewed: SandboxServer, change: dict[str, Any], phrase: str
+) -> None:
+    parameters = {**round_spec().model_dump(mode="json"), **change}  # what a deployment's form would send
+
+    with pytest.raises(Exception, match=phrase):
+        await labeling_round(parameters)  # type: ignore[arg-type]
+
+    assert write_requests(crewed) == {}
