@@ -15,6 +15,7 @@ from deployments.report_view import print_report
 from labelrounds.client import ConfigurationError, SuperviselyError
 from labelrounds.round_spec import RoundSpec, RoundSpecError, load_round_spec
 from labelrounds.steps.errors import RoundError
+from labelrounds.steps.gate import GateSnapshot
 
 if TYPE_CHECKING:
     from flows.labeling_round import RoundOutcome
@@ -44,8 +45,8 @@ def run_with_progress(
     with Progress(TextColumn("{task.description}"), BarColumn(), console=console, transient=True) as progress:
         bar = progress.add_task(f"round {spec.round_name}: starting", total=100)
 
-        def show(snapshot: object) -> None:
-            progress.update(bar, completed=gate_progress(snapshot), description=snapshot.summary())  # type: ignore[arg-type,attr-defined]
+        def show(snapshot: GateSnapshot) -> None:
+            progress.update(bar, completed=gate_progress(snapshot), description=snapshot.summary())
 
         gate_listeners.append(show)
         try:
