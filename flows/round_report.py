@@ -10,7 +10,7 @@ from tasks.credentials import aconnection_settings
 from tasks.report import PublishedReport, report_jobs
 
 
-@flow(name="round-report", flow_run_name="report-{team}-{round_name}", log_prints=False)
+@flow(name="round-report", flow_run_name="report-team-{team}", log_prints=False)
 async def round_report(
     team: int | str,
     project: int | str | None = None,
