@@ -115,6 +115,7 @@ class PrefectServer:
     home: Path
     database_url: str
     port: int = field(default_factory=free_port)
+    server_env: dict[str, str] = field(default_factory=dict)
     process: ManagedProcess | None = None
     workers: list[ManagedProcess] = field(default_factory=list)
 
@@ -135,24 +136,13 @@ class PrefectServer:
         env.update(extra)
         return env
 
-    def start(self, timeout: float = 180.0) -> None:
-        """Start the server and wait until its API answers its health check."""
+    def start(self, *options: str, timeout: float = 180.0) -> None:
+        """Start the server (with extra `prefect server start` options) and wait until its API answers."""
         RUNNING_SERVERS.append(self)
-        env = base_env(self.home)
-        env.update(
-            {
-                "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
-                "PREFECT_SERVER_API_HOST": "127.0.0.1",
-                "PREFECT_SERVER_API_PORT": str(self.port),
-                "PREFECT_UI_API_URL": self.api_url,
-                "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-                # SQLite's busy timeout: two cores shared by server, worker and flow runs can hold a lock > 10 s
-                "PREFECT_SERVER_DATABASE_TIMEOUT": "30",
-            }
-        )
+        env = self.server_process_env()
         self.process = start_process(
             "prefect server",
-            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off", *options],
             env=env,
             log_path=self.home / "server.log",
         )
@@ -167,6 +157,34 @@ class PrefectServer:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"the Prefect server did not answer within {timeout:g} s\n{self.process.tail()}")
+
+    def server_process_env(self) -> dict[str, str]:
+        """The environment of this server's own processes (API and background services)."""
+        env = base_env(self.home)
+        env.update(
+            {
+                "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
+                "PREFECT_SERVER_API_HOST": "127.0.0.1",
+                "PREFECT_SERVER_API_PORT": str(self.port),
+                "PREFECT_UI_API_URL": self.api_url,
+                "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+                # SQLite's busy timeout: two cores shared by server, worker and flow runs can hold a lock > 10 s
+                "PREFECT_SERVER_DATABASE_TIMEOUT": "30",
+                **self.server_env,
+            }
+        )
+        return env
+
+    def start_services(self) -> ManagedProcess:
+        """`prefect server services start`: the background services in their own process (API started without)."""
+        services = start_process(
+            "prefect services",
+            [PREFECT, "server", "services", "start"],
+            env=self.server_process_env(),
+            log_path=self.home / "services.log",
+        )
+        self.workers.append(services)
+        return services
 
     def start_worker(self, pool: str, name: str, **extra_env: str) -> ManagedProcess:
         """Start a `process` worker polling `pool`."""

@@ -1,8 +1,11 @@
-"""Scale-out: the round deployment on a Prefect server backed by PostgreSQL, two workers, six rounds at once.
+"""Scale-out: the round deployment on a highly available Prefect server, two workers, six rounds at once.
 
-The server gets its own database on the local PostgreSQL (127.0.0.1:5432, user postgres), created for this module
-and dropped after it. Six rounds, one per dataset of a `synthetic:6x4` sandbox, each with its own name, are
-started together; each must complete with exactly its own jobs over its own dataset.
+The server is two API replicas (`prefect server start --no-services`) and one background-services process, on
+their own database of the local PostgreSQL (127.0.0.1:5432, user postgres; created for this module, dropped after)
+and the local Redis (127.0.0.1:6379; messaging, event ordering, concurrency leases, service coordination; two
+numbered databases flushed before and after). Each worker polls its own replica. Six rounds, one per dataset of a
+`synthetic:6x4` sandbox, each with its own name, are started together; each must complete with exactly its own jobs
+over its own dataset, and both replicas must report the same final states.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.sandbox.crew import CrewConfig
@@ -25,6 +29,7 @@ from .prefect_rest import PrefectRest
 from .processes import PrefectServer, labelrounds_deploy
 
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_DATABASES = (13, 14)  # messaging, docket
 POOL = "scale"
 ROUNDS = 6
 IMAGES_PER_DATASET = 4
@@ -55,17 +60,53 @@ def postgres_database() -> Iterator[str]:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _flush_redis() -> None:
+    """Empty this module's Redis databases."""
+    for number in REDIS_DATABASES:
+        with redis.Redis(host="127.0.0.1", port=6379, db=number) as client:
+            client.flushdb()
+
+
 @pytest.fixture(scope="module")
-def postgres_server(e2e_home: Path, postgres_database: str) -> Iterator[PrefectServer]:
-    """A second Prefect server, on PostgreSQL, for this module only."""
-    home = e2e_home / "postgres-server"
-    home.mkdir()
-    server = PrefectServer(home=home, database_url=postgres_database)
+def redis_settings() -> Iterator[dict[str, str]]:
+    """The server settings that put messaging, ordering, leases and service coordination on the local Redis."""
     try:
-        server.start()
-        yield server
+        _flush_redis()
+    except redis.RedisError as error:
+        pytest.fail(f"Redis at 127.0.0.1:6379 is needed: {error}")
+    messaging, docket = REDIS_DATABASES
+    yield {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1",
+        "PREFECT_REDIS_MESSAGING_PORT": "6379",
+        "PREFECT_REDIS_MESSAGING_DB": str(messaging),
+        "PREFECT_SERVER_DOCKET_URL": f"redis://127.0.0.1:6379/{docket}",
+    }
+    _flush_redis()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    e2e_home: Path, postgres_database: str, redis_settings: dict[str, str]
+) -> Iterator[tuple[PrefectServer, PrefectServer]]:
+    """Two API replicas on PostgreSQL and Redis (the first migrates the database), and the background services."""
+    first = PrefectServer(home=e2e_home / "replica-1", database_url=postgres_database, server_env=redis_settings)
+    second = PrefectServer(
+        home=e2e_home / "replica-2",
+        database_url=postgres_database,
+        server_env={**redis_settings, "PREFECT_API_DATABASE_MIGRATE_ON_START": "false"},
+    )
+    try:
+        first.start("--no-services")
+        second.start("--no-services")
+        first.start_services()
+        yield first, second
     finally:
-        server.stop()
+        second.stop()
+        first.stop()
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +132,12 @@ def _round_parameters(defaults: dict[str, Any], index: int) -> dict[str, Any]:
 
 
 def test_six_rounds_at_once_on_two_workers_each_get_their_own_jobs(
-    postgres_server: PrefectServer, synthetic_sandbox: SandboxServer
+    replicas: tuple[PrefectServer, PrefectServer], synthetic_sandbox: SandboxServer
 ) -> None:
-    labelrounds_deploy(
-        postgres_server, synthetic_sandbox, POOL, ANNOTATOR_PASSWORD, "--only", "lemons", "--only", "onboarding"
-    )
-    workers = [postgres_server.start_worker(POOL, f"scale-worker-{n}") for n in (1, 2)]
-    rest = PrefectRest(postgres_server.api_url)
+    first, second = replicas
+    labelrounds_deploy(first, synthetic_sandbox, POOL, ANNOTATOR_PASSWORD, "--only", "lemons", "--only", "onboarding")
+    workers = [replica.start_worker(POOL, f"scale-worker-{n}") for n, replica in enumerate(replicas, start=1)]
+    rest, other = PrefectRest(first.api_url), PrefectRest(second.api_url)
     try:
         lemons = rest.deployment("labeling-round", "lemons")
         # the annotators first (one onboarding run), so six rounds do not race to create the same accounts
@@ -110,10 +150,12 @@ def test_six_rounds_at_once_on_two_workers_each_get_their_own_jobs(
         assert [run["state"]["type"] for run in finished] == ["COMPLETED"] * ROUNDS, [
             (run["name"], run["state"]) for run in finished
         ]
+        assert [other.flow_run(run["id"])["state"]["type"] for run in runs] == ["COMPLETED"] * ROUNDS
         worker_logs = [worker.log_path.read_text() for worker in workers]
         assert all(any(run["id"] in log for run in finished) for log in worker_logs), "one worker ran every round"
     finally:
         rest.close()
+        other.close()
 
     jobs = asyncio.run(_every_job(synthetic_sandbox))
     dataset_ids = dict(zip((f"ds{i}" for i in range(1, ROUNDS + 1)), synthetic_sandbox.dataset_ids, strict=True))
