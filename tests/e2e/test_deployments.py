@@ -38,6 +38,8 @@ ANNOTATOR_PASSWORD = "Lemon-e2e-2026"
 # Slow enough that a suspend-mode round reaches its gate before the jobs are done, quick enough for CI.
 CREW = "label=1.5,review=0.2,reject=0.3,max-rejections=1,poll=0.2,seed=11"
 SCREENSHOT_ENV = "LABELROUNDS_SAVE_SCREENSHOT"
+# Real servers and processes on two shared cores: a generous bound per test (setup included), not a speed check.
+pytestmark = pytest.mark.timeout(900)
 
 
 @dataclass

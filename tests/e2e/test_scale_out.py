@@ -34,6 +34,8 @@ POOL = "scale"
 ROUNDS = 6
 IMAGES_PER_DATASET = 4
 ANNOTATOR_PASSWORD = "Lemon-scale-2026"
+# Real servers and processes on two shared cores: a generous bound per test (setup included), not a speed check.
+pytestmark = pytest.mark.timeout(900)
 
 
 async def _admin(statement: str) -> None:

@@ -11,6 +11,8 @@ from .prefect_rest import PrefectRest
 from .processes import LABELROUNDS, ManagedProcess, PrefectServer, start_process
 
 SERVED = {"lemons", "weekly", "onboarding", "report", "cleanup", "watcher"}
+# Real servers and processes on two shared cores: a generous bound per test (setup included), not a speed check.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture
