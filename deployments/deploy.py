@@ -82,8 +82,8 @@ async def save_password_secret(secret_name: str, password: SecretStr) -> None:
 
 async def apply_deployment(definition: DeploymentDefinition, pool: str) -> UUID:
     """Create or update one deployment from this repository's source (no image: the worker runs it in place)."""
-    flow: Flow[..., object] = await Flow.afrom_source(source=str(REPO_DIR), entrypoint=definition.entrypoint)  # type: ignore[assignment]
-    deployment = await flow.ato_deployment(  # type: ignore[attr-defined]
+    flow = await Flow.afrom_source(source=str(REPO_DIR), entrypoint=definition.entrypoint)
+    deployment = await flow.ato_deployment(
         name=definition.name,
         description=definition.description,
         parameters=definition.parameters,

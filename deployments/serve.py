@@ -13,7 +13,7 @@ from deployments.names import SERVE_LIMIT
 def served_deployment(definition: DeploymentDefinition) -> RunnerDeployment:
     """A deployment of the flow loaded into this process, runs started as subprocesses of it."""
     flow = load_flow_from_entrypoint(definition.absolute_entrypoint)
-    return flow.to_deployment(  # type: ignore[no-any-return]
+    return flow.to_deployment(
         name=definition.name,
         description=definition.description,
         parameters=definition.parameters,
