@@ -53,7 +53,7 @@ def deploy(
     try:
         result = asyncio.run(deploy_all(options))
     except (ConfigurationError, ValueError) as error:
-        console.print(f"[red]deploy: {error}[/red]")
+        console.print(f"[red]deploy: {error}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     for name, deployment_id in result.deployments.items():
         console.print(f"deployment [bold]{name}[/bold] {deployment_id}")
