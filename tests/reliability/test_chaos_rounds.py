@@ -26,7 +26,6 @@ PROJECT = "Synthetic 3x20"
 # The issue's plan, then more dropped jobs.add/users.add replies: a round makes only a few dozen writes, so 2%
 # alone would rarely drop one, and a lost creation reply is the case that could duplicate.
 FAULTS = "write:5xx=0.1,write:drop=0.02,*:429=0.02@0s,jobs.add:drop=0.25,users.add:drop=0.25,seed={seed}"
-RESULTS: dict[int, dict[str, Any]] = {}
 
 
 class RetryCounter(logging.Handler):
@@ -51,9 +50,41 @@ def retry_counter() -> Iterator[RetryCounter]:
     client_logger.removeHandler(counter)
 
 
+@pytest.fixture(scope="module")
+def chaos_figures() -> Iterator[dict[int, dict[str, Any]]]:
+    """Collects each seed's figures; once every seed ran, writes bench/results/chaos.json|md."""
+    results: dict[int, dict[str, Any]] = {}
+    yield results
+    if sorted(results) == SEEDS:  # a partial run (-k, a failure) keeps the last complete figures
+        write_chaos_figures([results[seed] for seed in SEEDS])
+
+
+def write_chaos_figures(rows: list[dict[str, Any]]) -> None:
+    """The figures of every seed, with totals."""
+    kinds = sorted({key for row in rows for key in row if key.startswith("faults_")})
+    rows = [{**dict.fromkeys(kinds, 0), **row} for row in rows]
+    summary = {
+        "world": WORLD + ", crew reject=0.3, 3 labelers",
+        "fault plan": FAULTS.format(seed="N"),
+        "rounds": len(rows),
+        "requests": sum(row["requests"] for row in rows),
+        "faults injected": sum(row[kind] for row in rows for kind in kinds),
+        "client retries": sum(row["client_retries"] for row in rows),
+        "duplicates found": sum(row["duplicates"] for row in rows),
+    }
+    command = (
+        "LABELROUNDS_LONG_TESTS=1 " if LONG else ""
+    ) + ".venv/bin/python -m pytest tests/reliability/test_chaos_rounds.py"
+    write_figures("chaos", "Chaos rounds (issue 5 §2)", command, rows, summary)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_a_round_under_faults_duplicates_and_loses_nothing(
-    seed: int, prefect_backend: None, monkeypatch: pytest.MonkeyPatch, retry_counter: RetryCounter
+    seed: int,
+    prefect_backend: None,
+    monkeypatch: pytest.MonkeyPatch,
+    retry_counter: RetryCounter,
+    chaos_figures: dict[int, dict[str, Any]],
 ) -> None:
     crew = CrewConfig(reject_rate=0.3, max_rejections_per_image=1, poll_interval=0.02, seed=seed)
     plan = FaultPlan.parse(FAULTS.format(seed=seed))
@@ -72,7 +103,8 @@ async def test_a_round_under_faults_duplicates_and_loses_nothing(
     assert outcome.status == "finished" and totals.balanced
     assert totals.selected_images == check.selected_images
     assert traffic.fault_totals, "no fault was injected: the chaos test tested nothing"
-    RESULTS[seed] = {
+    assert check.duplicates == 0
+    chaos_figures[seed] = {
         "seed": seed,
         "requests": traffic.total_requests,
         **{f"faults_{kind}": count for kind, count in sorted(traffic.fault_totals.items())},
@@ -80,25 +112,3 @@ async def test_a_round_under_faults_duplicates_and_loses_nothing(
         **check.as_dict(),
         "accepted": totals.accepted,
     }
-
-
-def test_record_the_chaos_figures() -> None:
-    """Runs after the seeds (file order): writes bench/results/chaos.json|md from what they measured."""
-    assert sorted(RESULTS) == SEEDS, "run the whole module: the figures need every seed"
-    rows = [RESULTS[seed] for seed in SEEDS]
-    kinds = sorted({key for row in rows for key in row if key.startswith("faults_")})
-    rows = [{**{kind: 0 for kind in kinds}, **row} for row in rows]
-    summary = {
-        "world": WORLD + ", crew reject=0.3, 3 labelers",
-        "fault plan": FAULTS.format(seed="N"),
-        "rounds": len(rows),
-        "requests": sum(row["requests"] for row in rows),
-        "faults injected": sum(row[kind] for row in rows for kind in kinds),
-        "client retries": sum(row["client_retries"] for row in rows),
-        "duplicates found": sum(row["duplicates"] for row in rows),
-    }
-    command = (
-        "LABELROUNDS_LONG_TESTS=1 " if LONG else ""
-    ) + ".venv/bin/python -m pytest tests/reliability/test_chaos_rounds.py"
-    write_figures("chaos", "Chaos rounds (issue 5 §2)", command, rows, summary)
-    assert summary["duplicates found"] == 0
