@@ -68,7 +68,6 @@ def side_environment(server: SandboxServer, home: Path) -> dict[str, str]:
     return inherited | {
         "HOME": str(home),
         "NO_PROXY": "127.0.0.1,localhost",
-        "PYTHONPATH": str(REPO_ROOT),
         "SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK": "1",
         "SERVER_ADDRESS": server.url,
         "API_TOKEN": server.admin_token.get_secret_value(),
@@ -137,7 +136,9 @@ def run_point(
             figures: dict[str, Any] = {}
             if "ours" in sides:
                 figures["ours"] = run_side(
-                    "ours", [sys.executable, "-m", "bench.ours_round", *common, "--driver", driver], env
+                    "ours",
+                    [sys.executable, "-m", "bench.ours_round", *common, "--driver", driver],
+                    env | {"PYTHONPATH": str(REPO_ROOT)},  # the SDK's side must not see the repo's packages
                 )
             if python_b is not None:
                 figures["sdk"] = run_side(
