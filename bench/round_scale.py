@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from bench.ours_round import round_spec
 from bench.phases import PHASES, RESULT_MARK
 from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.sandbox import server as sandbox_server
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.users import ensure_round_users
@@ -38,6 +39,7 @@ RESULTS = REPO_ROOT / "bench" / "results"
 SDK_SCRIPT = REPO_ROOT / "bench" / "sdk_round.py"
 INSTANT_CREW = CrewConfig.parse("mode=instant,poll=20ms")
 SIDE_DEADLINE_SECONDS = 3 * 3600
+SEED_SECONDS_PER_IMAGE = 2e-4  # a generous start budget: seeding runs at ~80,000 images/s on an idle machine
 # (images, labelers): images grow at 50 labelers, labelers grow at 10k images, plus the target point.
 SWEEP_POINTS = [(1_000, 50), (10_000, 50), (100_000, 50), (10_000, 5), (10_000, 200), (100_000, 100)]
 LARGE_POINTS = [(1_000_000, 50)]
@@ -120,6 +122,8 @@ def run_point(
     if images % datasets:
         raise SystemExit(f"--images ({images}) must be a multiple of --datasets ({datasets})")
     python_b = sdk_python() if "sdk" in sides else None
+    # Seeding a million images can take longer than the sandbox's default start budget on a busy machine.
+    sandbox_server._START_TIMEOUT = max(sandbox_server._START_TIMEOUT, SEED_SECONDS_PER_IMAGE * images)  # noqa: SLF001
     with tempfile.TemporaryDirectory(prefix="round-scale-") as workdir:
         started = time.perf_counter()
         with SandboxServer(
