@@ -40,6 +40,11 @@ class PrefectRest:
         """Every deployment on the server."""
         return list(self._json("POST", "/deployments/filter", {}))
 
+    def delete_deployments(self) -> None:
+        """Delete every deployment on the server (their runs stay)."""
+        for deployment in self.deployments():
+            self.http.delete(f"/deployments/{deployment['id']}").raise_for_status()
+
     def work_pool(self, name: str) -> dict[str, Any]:
         """A work pool by name."""
         return dict(self._json("GET", f"/work_pools/{name}"))

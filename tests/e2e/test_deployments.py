@@ -223,7 +223,7 @@ def test_the_ui_shows_the_run_in_a_real_browser(
     page = f"{deployed.server.url}/runs/flow-run/{polled_round['id']}"
     browser = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,1000"]
     dom = subprocess.run(  # noqa: S603 - fixed arguments
-        [*browser, "--virtual-time-budget=20000", "--dump-dom", page],
+        [*browser, "--virtual-time-budget=10000", "--dump-dom", page],
         capture_output=True,
         text=True,
         timeout=120,
@@ -233,7 +233,7 @@ def test_the_ui_shows_the_run_in_a_real_browser(
 
     screenshot = tmp_path / "flow-run.png"
     subprocess.run(  # noqa: S603 - fixed arguments
-        [*browser, "--virtual-time-budget=20000", f"--screenshot={screenshot}", page],
+        [*browser, "--virtual-time-budget=10000", f"--screenshot={screenshot}", page],
         capture_output=True,
         timeout=120,
         check=True,

@@ -2,8 +2,8 @@
 
 The server is two API replicas (`prefect server start --no-services`) and one background-services process, on
 their own database of the local PostgreSQL (127.0.0.1:5432, user postgres; created for this module, dropped after)
-and the local Redis (127.0.0.1:6379; messaging, event ordering, concurrency leases, service coordination; two
-numbered databases flushed before and after). Each worker polls its own replica. Six rounds, one per dataset of a
+and a private `redis-server` on a free loopback port (messaging, event ordering, concurrency leases, service
+coordination). Each worker polls its own replica. Six rounds, one per dataset of a
 `synthetic:6x4` sandbox, each with its own name, are started together; each must complete with exactly its own jobs
 over its own dataset, and both replicas must report the same final states.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,9 @@ from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.lineage import JobLineage
 
 from .prefect_rest import PrefectRest
-from .processes import PrefectServer, labelrounds_deploy
+from .processes import PrefectServer, free_port, labelrounds_deploy, start_process
 
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_DATABASES = (13, 14)  # messaging, docket
 POOL = "scale"
 ROUNDS = 6
 IMAGES_PER_DATASET = 4
@@ -62,32 +63,49 @@ def postgres_database() -> Iterator[str]:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _flush_redis() -> None:
-    """Empty this module's Redis databases."""
-    for number in REDIS_DATABASES:
-        with redis.Redis(host="127.0.0.1", port=6379, db=number) as client:
-            client.flushdb()
-
-
 @pytest.fixture(scope="module")
-def redis_settings() -> Iterator[dict[str, str]]:
-    """The server settings that put messaging, ordering, leases and service coordination on the local Redis."""
+def redis_settings(e2e_home: Path) -> Iterator[dict[str, str]]:
+    """A private `redis-server` on a free loopback port, and the server settings that put messaging, event ordering,
+    concurrency leases and service coordination on it (private, so concurrent test runs never share streams)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is needed for the HA scale-out test (Debian package redis-server)")
+    port = free_port()
+    server = start_process(
+        "redis-server",
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        env=dict(os.environ),
+        log_path=e2e_home / "redis" / "redis.log",
+        cwd=e2e_home,
+    )
     try:
-        _flush_redis()
-    except redis.RedisError as error:
-        pytest.fail(f"Redis at 127.0.0.1:6379 is needed: {error}")
-    messaging, docket = REDIS_DATABASES
-    yield {
-        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
-        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
-        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
-        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
-        "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1",
-        "PREFECT_REDIS_MESSAGING_PORT": "6379",
-        "PREFECT_REDIS_MESSAGING_DB": str(messaging),
-        "PREFECT_SERVER_DOCKET_URL": f"redis://127.0.0.1:6379/{docket}",
-    }
-    _flush_redis()
+        _wait_for_redis(port)
+        yield {
+            "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+            "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+            "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+            "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1",
+            "PREFECT_REDIS_MESSAGING_PORT": str(port),
+            "PREFECT_REDIS_MESSAGING_DB": "0",
+            "PREFECT_SERVER_DOCKET_URL": f"redis://127.0.0.1:{port}/1",
+        }
+    finally:
+        server.stop()
+
+
+def _wait_for_redis(port: int, timeout: float = 30) -> None:
+    """Wait until the Redis server on `port` answers PING."""
+    deadline = time.monotonic() + timeout
+    with redis.Redis(host="127.0.0.1", port=port) as client:
+        while True:
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,13 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture
 def serving(prefect_server: PrefectServer) -> Iterator[ManagedProcess]:
-    """`labelrounds serve` against the session's server (no Supervisely connection needed by the watcher here)."""
+    """`labelrounds serve` against the session's server (no Supervisely connection needed by the watcher here).
+
+    The deployments other tests made on this server are deleted first, so that every one seen is a served one.
+    """
+    rest = PrefectRest(prefect_server.api_url)
+    rest.delete_deployments()
+    rest.close()
     process = start_process(
         "labelrounds serve",
         [LABELROUNDS, "serve", "--limit", "2"],
