@@ -6,15 +6,15 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SDK_INSTALLED := $(SDK_VENV)/.installed
 
-.PHONY: demo test test-long lint sandbox bench clean chromium
+.PHONY: demo test test-long lint sandbox bench clean chromium redis-server
 
 demo: $(INSTALLED)
 	$(VENV)/bin/labelrounds demo
 
-test: $(INSTALLED) $(SDK_INSTALLED) chromium
+test: $(INSTALLED) $(SDK_INSTALLED) chromium redis-server
 	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(PY) -m pytest -q
 
-test-long: $(INSTALLED) $(SDK_INSTALLED) chromium
+test-long: $(INSTALLED) $(SDK_INSTALLED) chromium redis-server
 	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python LABELROUNDS_LONG_TESTS=1 $(PY) -m pytest -q
 
 lint: $(INSTALLED)
@@ -38,6 +38,10 @@ $(SDK_INSTALLED): requirements-sdk.txt
 # Headless Chromium (Debian's package) for the end-to-end test that looks at the Prefect UI.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# The redis-server binary: the HA scale-out test starts a private instance of it on a free port.
+redis-server:
+	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) .pytest_cache .hypothesis
