@@ -31,6 +31,7 @@ from bench.phases import PHASES, RESULT_MARK
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.sandbox import server as sandbox_server
 from labelrounds.sandbox.crew import CrewConfig
+from labelrounds.sandbox.faults import FaultPlan
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.users import ensure_round_users
 
@@ -114,10 +115,13 @@ def run_point(
     driver: str,
     sides: tuple[str, ...] = SIDES,
     users: str = "new",
+    rtt_ms: int = 0,
 ) -> dict[str, Any]:
     """Seed a sandbox, run side A then side B against it, and return both sides' figures with their ratios.
 
     `users`: `new` (each side creates its labelers and reviewer) or `existing` (they exist beforehand).
+    `rtt_ms`: a network round trip added to every API request (the sandbox's latency fault, slept before the
+    request is handled, so concurrent requests overlap as they do over a real network); 0 = loopback.
     """
     if images % datasets:
         raise SystemExit(f"--images ({images}) must be a multiple of --datasets ({datasets})")
@@ -131,6 +135,7 @@ def run_point(
             db_path=Path(workdir) / "sandbox.db",
             mode="subprocess",
             crew=INSTANT_CREW,
+            faults=FaultPlan.parse(f"*:latency=1@{rtt_ms}ms") if rtt_ms else None,
         ) as server:
             seeded_s = time.perf_counter() - started
             if users == "existing":
@@ -150,7 +155,14 @@ def run_point(
                 )
     both = len(figures) == len(SIDES)
     return {
-        "sizes": {"images": images, "datasets": datasets, "labelers": labelers, "poll_s": poll, "users": users},
+        "sizes": {
+            "images": images,
+            "datasets": datasets,
+            "labelers": labelers,
+            "poll_s": poll,
+            "users": users,
+            "rtt_ms": rtt_ms,
+        },
         "seed_s": round(seeded_s, 2),
         **figures,
         "ratios": ratios(figures["ours"], figures["sdk"]) if both else {},
@@ -242,6 +254,7 @@ def markdown(title: str, command: str, points: list[dict[str, Any]], extra: str 
         f"# {title}\n\nMade by `{command}` on {platform.machine()} ({os.cpu_count()} cores), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Crew: `{INSTANT_CREW.to_spec()}`. "
         f"People: {points[0]['sizes']['users']} (each side's labelers and reviewer). "
+        f"Network round trip added per request: {points[0]['sizes'].get('rtt_ms', 0)} ms. "
         "Requests are counted by the sandbox (crew excluded); client share = the side's CPU time / its wall time.\n\n"
         f"{table(points)}\n\nTargets:\n{checks}\n{extra}"
     )
@@ -317,6 +330,9 @@ def main() -> None:
     parser.add_argument(
         "--users", choices=("new", "existing"), default="new", help="whether the round's people exist beforehand"
     )
+    parser.add_argument(
+        "--rtt-ms", type=int, default=0, help="network round trip added to every API request (0 = loopback)"
+    )
     parser.add_argument("--sides", default="ours,sdk", help="which sides to run (one alone: for profiling)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--sweep", action="store_true", help="run the sweep instead of one point")
@@ -334,6 +350,7 @@ def main() -> None:
             driver=args.driver,
             sides=sides,
             users=args.users,
+            rtt_ms=args.rtt_ms,
         )
         if sides != SIDES:
             print(json.dumps(point, indent=2))

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
+import numpy as np
 import pandas as pd
 
 from labelrounds.round_spec import ROUND_NAME_MAX_LENGTH, ROUND_NAME_PATTERN, LabelerSpec, SplitStrategy
@@ -119,28 +120,41 @@ def plan_split(
     Raises:
         PlanningError: no images, duplicate image ids, missing columns, no or duplicate labelers.
     """
-    rows = _checked_images(images)
+    ordered = _checked_images(images)
     logins = _checked_logins(labelers)
     weights = (
         [1.0] * len(logins) if strategy is SplitStrategy.EVEN else [labeler.weight for labeler in labelers]
     )
-    quotas = apportion(len(rows), weights)
-    assigned = [login for login, quota in zip(logins, quotas, strict=True) for _ in range(quota)]
-    shares: dict[tuple[int, str], list[tuple[int, str, int, str]]] = {}
-    for row, labeler in zip(rows, assigned, strict=True):
-        shares.setdefault((row[0], labeler), []).append(row)
-    records = []
-    for (dataset_id, labeler), share_rows in shares.items():
-        key = share_key(dataset_id, [row[2] for row in share_rows])
-        name = job_name(round_name, share_rows[0][1], labeler)
-        records += [(round_key, key, name, 0, labeler, *row) for row in share_rows]
-    return _plan_frame(records)
-
-
-def _plan_frame(records: list[tuple[object, ...]]) -> pd.DataFrame:
-    """A plan DataFrame (PLAN_COLUMNS, integer ids) from row tuples in PLAN_COLUMNS order."""
-    frame = pd.DataFrame.from_records(records, columns=list(PLAN_COLUMNS))
-    return frame.astype({"cycle": "int64", "dataset_id": "int64", "image_id": "int64"})
+    # Built column-wise: a million images as row tuples cost several hundred MB of transient Python objects.
+    count = len(ordered)
+    labeler = np.repeat(np.array(logins, dtype=object), apportion(count, weights))
+    dataset_ids = ordered["dataset_id"].to_numpy()
+    image_ids = ordered["image_id"].to_numpy()
+    dataset_names = ordered["dataset_name"].to_numpy()
+    # A share is a run of one labeler within one dataset (labelers' runs are contiguous, and no login repeats).
+    boundary = np.ones(count, dtype=bool)
+    boundary[1:] = (dataset_ids[1:] != dataset_ids[:-1]) | (labeler[1:] != labeler[:-1])
+    starts = np.flatnonzero(boundary)
+    share_keys = np.empty(count, dtype=object)
+    job_names = np.empty(count, dtype=object)
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), count], strict=True):
+        share_keys[start:end] = share_key(int(dataset_ids[start]), image_ids[start:end].tolist())
+        job_names[start:end] = job_name(round_name, str(dataset_names[start]), str(labeler[start]))
+    plan = pd.DataFrame(
+        {
+            "round_key": np.full(count, round_key, dtype=object),
+            "share_key": share_keys,
+            "job_name": job_names,
+            "cycle": np.zeros(count, dtype="int64"),
+            "labeler": labeler,
+            "dataset_id": dataset_ids,
+            "dataset_name": dataset_names,
+            "image_id": image_ids,
+            "image_name": ordered["image_name"].to_numpy(),
+        },
+        columns=list(PLAN_COLUMNS),
+    )
+    return plan
 
 
 def summarize_plan(plan: pd.DataFrame) -> pd.DataFrame:
@@ -159,8 +173,8 @@ def summarize_plan(plan: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def _checked_images(images: pd.DataFrame) -> list[tuple[int, str, int, str]]:
-    """The images as (dataset id, dataset name, image id, image name) tuples, sorted by dataset then image id."""
+def _checked_images(images: pd.DataFrame) -> pd.DataFrame:
+    """The IMAGE_COLUMNS of the images, integer ids and string names, sorted by dataset then image id."""
     missing = [column for column in IMAGE_COLUMNS if column not in images.columns]
     if missing:
         raise PlanningError(f"images frame lacks columns: {', '.join(missing)}")
@@ -169,9 +183,11 @@ def _checked_images(images: pd.DataFrame) -> list[tuple[int, str, int, str]]:
     repeated = images["image_id"][images["image_id"].duplicated()].unique().tolist()
     if repeated:
         raise PlanningError(f"image ids listed twice: {', '.join(map(str, sorted(repeated)[:10]))}")
-    columns = ("dataset_id", "dataset_name", "image_id", "image_name")
-    rows = zip(*(images[column].tolist() for column in columns), strict=True)  # lists: no per-item pandas cost
-    return sorted((int(d), str(dn), int(i), str(name)) for d, dn, i, name in rows)
+    ordered = images.loc[:, list(IMAGE_COLUMNS)].astype({"dataset_id": "int64", "image_id": "int64"})
+    for column in ("dataset_name", "image_name"):
+        if not all(isinstance(value, str) for value in ordered[column].tolist()):
+            ordered[column] = ordered[column].astype(str)
+    return ordered.sort_values(["dataset_id", "image_id"], kind="stable", ignore_index=True)
 
 
 def _checked_logins(labelers: Sequence[LabelerSpec]) -> list[str]:
