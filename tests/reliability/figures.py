@@ -1,14 +1,27 @@
-"""Write the figures a reliability test measured to `bench/results/<name>.json` and `.md`."""
+"""Write the figures a reliability test measured to `<results>/<name>.json` and `.md`.
+
+`<results>` is `bench/results` when `LABELROUNDS_RECORD_FIGURES=1` (how the published figures are made), else a
+temporary folder, so that `make test` never rewrites tracked files.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+RECORD = os.environ.get("LABELROUNDS_RECORD_FIGURES") == "1"
+RESULTS = (
+    Path(__file__).resolve().parents[2] / "bench" / "results"
+    if RECORD
+    else Path(tempfile.gettempdir()) / "labelrounds-figures"
+)
+#: How the commands that made the figures are written down.
+RECORD_PREFIX = "LABELROUNDS_RECORD_FIGURES=1 "
 
 
 def write_figures(

@@ -17,7 +17,7 @@ from labelrounds.sandbox.server import SandboxServer
 from tasks.credentials import PASSWORD_ENV
 
 from .budget import LONG, scaled
-from .figures import write_figures
+from .figures import RECORD_PREFIX, write_figures
 from .rounds import PASSWORD, check_round, round_spec
 
 SEEDS = list(range(1, scaled(default=2, long=12) + 1))
@@ -72,7 +72,7 @@ def write_chaos_figures(rows: list[dict[str, Any]]) -> None:
         "client retries": sum(row["client_retries"] for row in rows),
         "duplicates found": sum(row["duplicates"] for row in rows),
     }
-    command = (
+    command = RECORD_PREFIX + (
         "LABELROUNDS_LONG_TESTS=1 " if LONG else ""
     ) + ".venv/bin/python -m pytest tests/reliability/test_chaos_rounds.py"
     write_figures("chaos", "Chaos rounds (issue 5 §2)", command, rows, summary)

@@ -20,7 +20,7 @@ from labelrounds.sandbox.server import SandboxServer
 from tasks.credentials import PASSWORD_ENV
 
 from .budget import LONG, scaled
-from .figures import write_figures
+from .figures import RECORD_PREFIX, write_figures
 from .rounds import PASSWORD, check_round, round_spec
 
 ROUNDS = 3
@@ -124,7 +124,7 @@ async def test_rounds_and_api_clients_at_once(prefect_backend: None, monkeypatch
         "crew requests": sum(traffic.crew_requests.values()),
         "all calls": " ".join(f"{key}={value}" for key, value in percentiles(everything).items()),
     }
-    command = (
+    command = RECORD_PREFIX + (
         "LABELROUNDS_LONG_TESTS=1 " if LONG else ""
     ) + ".venv/bin/python -m pytest tests/reliability/test_load.py"
     write_figures("load", "Load: rounds and API clients at once (issue 5 §6)", command, rows, summary)
