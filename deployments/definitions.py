@@ -37,6 +37,17 @@ class DeploymentDefinition:
         """The entrypoint with the flow file's absolute path."""
         return str(REPO_DIR / self.entrypoint)
 
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments that make this deployment, for `Flow.to_deployment` and its async twin."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "schedule": self.schedule,
+            "concurrency_limit": self.concurrency_limit,
+            "tags": list(self.tags),
+        }
+
 
 def lemons_round_spec() -> RoundSpec:
     """The example round of the sandbox's lemons project (examples/round.yaml), the round deployments' default."""

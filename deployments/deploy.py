@@ -83,15 +83,7 @@ async def save_password_secret(secret_name: str, password: SecretStr) -> None:
 async def apply_deployment(definition: DeploymentDefinition, pool: str) -> UUID:
     """Create or update one deployment from this repository's source (no image: the worker runs it in place)."""
     flow = await Flow.afrom_source(source=str(REPO_DIR), entrypoint=definition.entrypoint)
-    deployment = await flow.ato_deployment(
-        name=definition.name,
-        description=definition.description,
-        parameters=definition.parameters,
-        schedule=definition.schedule,
-        concurrency_limit=definition.concurrency_limit,
-        tags=list(definition.tags),
-        work_pool_name=pool,
-    )
+    deployment = await flow.ato_deployment(**definition.options(), work_pool_name=pool)
     return await deployment.aapply(work_pool_name=pool)
 
 

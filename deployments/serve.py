@@ -13,14 +13,7 @@ from deployments.names import SERVE_LIMIT
 def served_deployment(definition: DeploymentDefinition) -> RunnerDeployment:
     """A deployment of the flow loaded into this process, runs started as subprocesses of it."""
     flow = load_flow_from_entrypoint(definition.absolute_entrypoint)
-    return flow.to_deployment(
-        name=definition.name,
-        description=definition.description,
-        parameters=definition.parameters,
-        schedule=definition.schedule,
-        concurrency_limit=definition.concurrency_limit,
-        tags=list(definition.tags),
-    )
+    return flow.to_deployment(**definition.options())
 
 
 def serve_all(
