@@ -33,7 +33,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 def test_the_json_has_both_sides_with_every_figure(tiny_run: tuple[Path, dict[str, Any]]) -> None:
     _, figures = tiny_run
-    assert figures["sizes"] == {"images": 60, "datasets": 2, "labelers": 3, "poll_s": 0.1, "users": "new"}
+    assert figures["sizes"] == {"images": 60, "datasets": 2, "labelers": 3, "poll_s": 0.1, "users": "new", "rtt_ms": 0}
     for side in ("ours", "sdk"):
         assert SIDE_KEYS <= figures[side].keys(), side
         assert set(figures[side]["phases"]) == set(PHASES)
