@@ -69,7 +69,7 @@ def holds_role_anywhere(db: sqlite3.Connection, actor: Actor, roles: frozenset[R
         return True
     marks = ", ".join("?" for _ in roles)
     row = db.execute(
-        f"SELECT 1 FROM members WHERE user_id = ? AND role_id IN ({marks}) LIMIT 1",
+        f"SELECT 1 FROM members WHERE user_id = ? AND role_id IN ({marks}) LIMIT 1",  # noqa: S608 - only ? marks are interpolated, values bound
         (actor.id, *sorted(roles)),
     ).fetchone()
     return row is not None

@@ -177,7 +177,7 @@ CREATE INDEX IF NOT EXISTS activity_by_team ON activity(team_id, id);
 
 _ROLES_CREATED_AT = "2024-01-01T00:00:00.000Z"
 ROLES_SQL = "\n".join(
-    f"INSERT OR IGNORE INTO roles(id, role, created_at, updated_at) VALUES ({role.value}, '{role.wire_name}',"
+    f"INSERT OR IGNORE INTO roles(id, role, created_at, updated_at) VALUES ({role.value}, '{role.wire_name}',"  # noqa: S608 - role ids/names and the date are constants of the code
     f" '{_ROLES_CREATED_AT}', '{_ROLES_CREATED_AT}');"
     for role in Role
 )

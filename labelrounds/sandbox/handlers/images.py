@@ -101,5 +101,5 @@ def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
 def get_image(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One image."""
     find_owned(ctx, "Image", body.id)
-    row = ctx.db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images i WHERE i.id = ?", (body.id,)).fetchone()
+    row = ctx.db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images i WHERE i.id = ?", (body.id,)).fetchone()  # noqa: S608 - fixed column list, id bound
     return image_entity(row)

@@ -59,7 +59,8 @@ def _names_to_ids(
 ) -> dict[str, int]:
     """Map class or tag names to their ids in the project meta; unknown names → 400 naming them."""
     rows = ctx.db.execute(
-        f"SELECT {name_column}, id FROM {table} WHERE project_id = ?", (project_id,)
+        f"SELECT {name_column}, id FROM {table} WHERE project_id = ?",  # noqa: S608 - table/column are literals of the callers, id bound
+        (project_id,),
     ).fetchall()
     known = dict(rows)
     unknown = sorted({name for name in names if name not in known})
@@ -228,7 +229,7 @@ def edit_job(ctx: Context, body: JobsEditInfoBody) -> dict[str, bool]:
     if changes:
         assignments = ", ".join(f"{column} = ?" for column in changes)
         ctx.db.execute(
-            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
+            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",  # noqa: S608 - column names from a fixed tuple, values bound
             [*changes.values(), ctx.now, body.id],
         )
         log_activity(ctx, job.team_id, job.id, "job_edited", fields=sorted(changes))

@@ -158,7 +158,7 @@ def list_projects(ctx: Context, body: ProjectsListBody) -> dict[str, Any]:
 def get_project(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One project."""
     find_owned(ctx, "Project", body.id)
-    row = ctx.db.execute(f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.id = ?", (body.id,)).fetchone()
+    row = ctx.db.execute(f"SELECT {_PROJECT_COLUMNS} FROM projects p WHERE p.id = ?", (body.id,)).fetchone()  # noqa: S608 - fixed column list, id bound
     return _project_entity(row)
 
 
@@ -205,7 +205,8 @@ def _resolve_ids(
 ) -> list[int | None]:
     """The stored id each item keeps (matched by id, else by name); None for a new item. Foreign ids → 400."""
     stored = ctx.db.execute(
-        f"SELECT id, {name_column} FROM {table} WHERE project_id = ?", (project_id,)
+        f"SELECT id, {name_column} FROM {table} WHERE project_id = ?",  # noqa: S608 - table/column are literals of the callers, id bound
+        (project_id,),
     ).fetchall()
     ids_by_name = {name: item_id for item_id, name in stored}
     known_ids = set(ids_by_name.values())
@@ -231,22 +232,22 @@ def _replace_definitions(
     """Store `(id or None, name, definition)` rows as the project's full list, in order, deleting the rest."""
     keep = [item_id for item_id, _, _ in rows if item_id is not None]
     ctx.db.execute(
-        f"DELETE FROM {table} WHERE project_id = ? AND id NOT IN (SELECT value FROM json_each(?))",
+        f"DELETE FROM {table} WHERE project_id = ? AND id NOT IN (SELECT value FROM json_each(?))",  # noqa: S608 - table is a literal of the callers, values bound
         (project_id, orjson.dumps(keep).decode()),
     )
     # Park kept rows on unique temporary names first, so that renames and swaps never collide.
-    ctx.db.execute(f"UPDATE {table} SET {name_column} = char(0) || id WHERE project_id = ?", (project_id,))
+    ctx.db.execute(f"UPDATE {table} SET {name_column} = char(0) || id WHERE project_id = ?", (project_id,))  # noqa: S608 - table/column are literals of the callers, id bound
     for position, (item_id, name, definition) in enumerate(rows):
         if item_id is None:
             item_id = allocate_id(ctx.db)
             ctx.db.execute(
-                f"INSERT INTO {table}(id, project_id, {name_column}, position, definition)"
+                f"INSERT INTO {table}(id, project_id, {name_column}, position, definition)"  # noqa: S608 - table/column are literals of the callers, values bound
                 " VALUES (?, ?, ?, ?, ?)",
                 (item_id, project_id, name, position, definition),
             )
         else:
             ctx.db.execute(
-                f"UPDATE {table} SET {name_column} = ?, position = ?, definition = ? WHERE id = ?",
+                f"UPDATE {table} SET {name_column} = ?, position = ?, definition = ? WHERE id = ?",  # noqa: S608 - table/column are literals of the callers, values bound
                 (name, position, definition, item_id),
             )
 
@@ -327,7 +328,7 @@ def get_dataset(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One dataset."""
     find_owned(ctx, "Dataset", body.id)
     row = ctx.db.execute(
-        f"SELECT {_DATASET_COLUMNS} FROM datasets d JOIN projects p ON p.id = d.project_id WHERE d.id = ?",
+        f"SELECT {_DATASET_COLUMNS} FROM datasets d JOIN projects p ON p.id = d.project_id WHERE d.id = ?",  # noqa: S608 - fixed column list, id bound
         (body.id,),
     ).fetchone()
     return _dataset_entity(row)

@@ -35,7 +35,7 @@ def _count_entities(ctx: Context, job_id: int, statuses: tuple[str, ...]) -> int
     """How many of the job's images have one of these review statuses."""
     marks = ", ".join("?" for _ in statuses)
     (count,) = ctx.db.execute(
-        f"SELECT count(*) FROM job_entities WHERE job_id = ? AND review_status IN ({marks})",
+        f"SELECT count(*) FROM job_entities WHERE job_id = ? AND review_status IN ({marks})",  # noqa: S608 - only ? marks are interpolated, values bound
         (job_id, *statuses),
     ).fetchone()
     return int(count)
@@ -128,7 +128,8 @@ def reject_images(ctx: Context, body: JobsRejectBody) -> dict[str, bool]:
             raise BadRequest(f"Images can be rejected only while the job is on review; it is {job.status!r}")
     condition = "" if body.mode == "all" else " AND review_status IN ('none', 'done')"
     ctx.db.execute(
-        f"UPDATE job_entities SET review_status = 'rejected' WHERE job_id = ?{condition}", (job.id,)
+        f"UPDATE job_entities SET review_status = 'rejected' WHERE job_id = ?{condition}",  # noqa: S608 - condition is one of two literals, id bound
+        (job.id,),
     )
     recount(ctx.db, job.id)
     ctx.db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (ctx.now, job.id))

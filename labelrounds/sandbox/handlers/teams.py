@@ -95,7 +95,7 @@ def get_team(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One team the caller belongs to."""
     find_owned(ctx, "Team", body.id)
     row = ctx.db.execute(
-        f"SELECT {_TEAM_COLUMNS} FROM teams t LEFT JOIN members m ON m.team_id = t.id AND m.user_id = ?"
+        f"SELECT {_TEAM_COLUMNS} FROM teams t LEFT JOIN members m ON m.team_id = t.id AND m.user_id = ?"  # noqa: S608 - fixed column list, ids bound
         " WHERE t.id = ?",
         (ctx.actor.id, body.id),
     ).fetchone()
@@ -154,7 +154,8 @@ def get_workspace(ctx: Context, body: IdBody) -> dict[str, Any]:
     """One workspace."""
     find_owned(ctx, "Workspace", body.id)
     row = ctx.db.execute(
-        f"SELECT {_WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = ?", (body.id,)
+        f"SELECT {_WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = ?",  # noqa: S608 - fixed column list, id bound
+        (body.id,),
     ).fetchone()
     return _workspace_entity(row)
 
