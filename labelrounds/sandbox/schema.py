@@ -9,6 +9,8 @@ SCHEMA_VERSION = 1
 # Ids come from one instance-wide counter (`id_counter`), so an id never names two objects of different kinds,
 # like on a real instance; a seed may place a few objects at fixed ids (`reserved_ids`) that the counter skips.
 # Jobs carry denormalised review counters so that a page of `jobs.list` needs no aggregation.
+# `annotations` holds one JSON annotation per image (images without a row have an empty one); `ground_truth` is
+# sandbox-only (never served by the API), keyed by the picture's hash so that a copy shares its source's truth.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandbox_settings (
     key TEXT PRIMARY KEY,
@@ -173,6 +175,17 @@ CREATE TABLE IF NOT EXISTS activity (
     date TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS activity_by_team ON activity(team_id, id);
+CREATE TABLE IF NOT EXISTS annotations (
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    annotation TEXT NOT NULL,
+    objects_count INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ground_truth (
+    image_hash TEXT PRIMARY KEY,
+    annotation TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 _ROLES_CREATED_AT = "2024-01-01T00:00:00.000Z"
