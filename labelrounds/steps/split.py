@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from labelrounds.client import Filter, SuperviselyClient
-from labelrounds.client.models import DatasetInfo, ImageInfo, ProjectMeta
+from labelrounds.client.models import DatasetInfo, ProjectMeta
 from labelrounds.planning import IMAGE_COLUMNS, plan_split
 from labelrounds.round_spec import ImageSelection, RoundSpec
 from labelrounds.steps.errors import EmptySelectionError, TargetNotFoundError
@@ -33,12 +35,25 @@ LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "labels_count", "tag_ids")
 async def list_images(api: SuperviselyClient, datasets: Sequence[DatasetInfo]) -> pd.DataFrame:
     """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS.
 
-    One dataset after another (the server answers one request at a time anyway), each page turned into rows as it
-    arrives, so only one page of images is alive at a time: that bounds the memory of a million-image round.
+    One dataset after another (the server answers one request at a time anyway). Each listing is decoded straight
+    into columns (`list_image_columns`, no model per image), which the frame takes over without building rows.
     """
-    rows = [row for dataset in datasets for row in await _dataset_rows(api, dataset)]
-    frame = pd.DataFrame.from_records(rows, columns=list(LISTED_COLUMNS))
-    return frame.astype({"dataset_id": "int64", "image_id": "int64", "labels_count": "int64"})
+    listed = [(dataset, await api.list_image_columns(dataset.id)) for dataset in datasets]
+    counts = [len(columns) for _, columns in listed]
+    frame = pd.DataFrame(
+        {
+            "dataset_id": np.repeat(np.array([dataset.id for dataset, _ in listed], dtype="int64"), counts),
+            "dataset_name": np.repeat(
+                np.array([dataset.name for dataset, _ in listed], dtype=object), counts
+            ),
+            "image_id": _concatenated(columns.ids for _, columns in listed),
+            "image_name": _concatenated((columns.names for _, columns in listed), dtype=object),
+            "labels_count": _concatenated(columns.labels_counts for _, columns in listed),
+            "tag_ids": _concatenated((columns.tag_ids for _, columns in listed), dtype=object),
+        },
+        columns=list(LISTED_COLUMNS),
+    )
+    return frame
 
 
 async def images_in_other_jobs(
@@ -133,15 +148,16 @@ async def split_images(api: SuperviselyClient, target: RoundTarget, spec: RoundS
     return plan_round(await select_round_images(api, target, spec), target, spec)
 
 
-async def _dataset_rows(api: SuperviselyClient, dataset: DatasetInfo) -> list[tuple[object, ...]]:
-    """The LISTED_COLUMNS rows of one dataset's images."""
-    return [_image_row(dataset, image) async for image in api.iter_images(dataset.id)]
-
-
-def _image_row(dataset: DatasetInfo, image: ImageInfo) -> tuple[object, ...]:
-    """One LISTED_COLUMNS row."""
-    tag_ids = tuple(sorted({tag.tag_id for tag in image.tags}))  # mostly (), which Python shares: no allocation
-    return (dataset.id, dataset.name, image.id, image.name, image.labels_count or 0, tag_ids)
+def _concatenated(parts: Iterable[Sequence[Any]], dtype: str | type = "int64") -> np.ndarray:
+    """One array of the parts' values in order (one allocation, no per-dataset intermediate arrays)."""
+    values: list[Any] = []
+    for part in parts:
+        values.extend(part)
+    if dtype is object:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values  # a plain constructor would turn a column of tuples into a 2-D array
+        return array
+    return np.array(values, dtype=dtype)
 
 
 def _apply_tag_filters(images: pd.DataFrame, spec: RoundSpec, meta: ProjectMeta | None) -> pd.DataFrame:

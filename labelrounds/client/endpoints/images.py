@@ -3,14 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from labelrounds.client.core import ClientCore
+from labelrounds.client.errors import ResponseFormatError
 from labelrounds.client.filters import Filter, filters_to_wire
 from labelrounds.client.models import ImageInfo
 
 # The instance's own default page size for images.list (reference §2.2); smaller pages only cost more requests.
 DEFAULT_IMAGE_PAGE_SIZE = 20_000
+_LIST_METHOD = "images.list"
+
+
+@dataclass
+class ImageColumns:
+    """A listing's images as parallel columns, one entry per image in listing order (no model per image)."""
+
+    ids: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    labels_counts: list[int] = field(default_factory=list)
+    tag_ids: list[tuple[int, ...]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def append(self, item: Any, position: int) -> None:
+        """Check one `images.list` entity's few used keys and append them.
+
+        Raises:
+            ResponseFormatError: the entity is not an object, or `id`, `name`, `labelsCount` or a tag's `tagId`
+                is missing or of the wrong type.
+        """
+        if not isinstance(item, dict):
+            raise _shape_error(position, "<root>", "not an object")
+        image_id, name, labels_count = item.get("id"), item.get("name"), item.get("labelsCount")
+        if type(image_id) is not int:
+            raise _shape_error(position, "id", "not an integer")
+        if type(name) is not str:
+            raise _shape_error(position, "name", "not a string")
+        if labels_count is not None and type(labels_count) is not int:
+            raise _shape_error(position, "labelsCount", "not an integer")
+        self.ids.append(image_id)
+        self.names.append(name)
+        self.labels_counts.append(labels_count or 0)
+        self.tag_ids.append(_tag_ids(item.get("tags"), position))
 
 
 class ImageEndpoints(ClientCore):
@@ -20,15 +57,34 @@ class ImageEndpoints(ClientCore):
         self, dataset_id: int, filters: Iterable[Filter] = (), per_page: int = DEFAULT_IMAGE_PAGE_SIZE
     ) -> AsyncIterator[ImageInfo]:
         """Iterate over a dataset's images matching every filter, by id, one page at a time."""
-        return self._iter_models(ImageInfo, "images.list", _list_body(dataset_id, filters), per_page=per_page)
+        return self._iter_models(ImageInfo, _LIST_METHOD, _list_body(dataset_id, filters), per_page=per_page)
 
     async def list_images(
         self, dataset_id: int, filters: Iterable[Filter] = (), per_page: int = DEFAULT_IMAGE_PAGE_SIZE
     ) -> list[ImageInfo]:
         """All of a dataset's images matching every filter, by id (`images.list`, every page)."""
         return await self._list_models(
-            ImageInfo, "images.list", _list_body(dataset_id, filters), per_page=per_page
+            ImageInfo, _LIST_METHOD, _list_body(dataset_id, filters), per_page=per_page
         )
+
+    async def list_image_columns(
+        self, dataset_id: int, filters: Iterable[Filter] = (), per_page: int = DEFAULT_IMAGE_PAGE_SIZE
+    ) -> ImageColumns:
+        """A dataset's images matching every filter, by id, as columns (every page of `images.list`).
+
+        Only the keys the columns need are checked, so a large listing costs no model per image; use
+        `list_images` for complete, typed images.
+
+        Raises:
+            ResponseFormatError: an entity lacks a used key or has a wrongly typed one.
+            PaginationError: the pages do not add up to the announced total.
+        """
+        columns = ImageColumns()
+        position = 0
+        async for item in self.iter_pages(_LIST_METHOD, _list_body(dataset_id, filters), per_page=per_page):
+            columns.append(item, position)
+            position += 1
+        return columns
 
     async def get_image(self, image_id: int) -> ImageInfo | None:
         """An image (`images.info`), or None."""
@@ -37,3 +93,28 @@ class ImageEndpoints(ClientCore):
 
 def _list_body(dataset_id: int, filters: Iterable[Filter]) -> dict[str, Any]:
     return {"datasetId": dataset_id, "filter": filters_to_wire(filters)}
+
+
+def _tag_ids(tags: Any, position: int) -> tuple[int, ...]:
+    """The distinct `tagId`s of an image's tags, sorted; `()` (shared, no allocation) for the usual untagged image."""
+    if not tags:
+        return ()
+    if not isinstance(tags, list):
+        raise _shape_error(position, "tags", "not a list")
+    found = set()
+    for tag in tags:
+        tag_id = tag.get("tagId") if isinstance(tag, dict) else None
+        if type(tag_id) is not int:
+            raise _shape_error(position, "tags.tagId", "not an integer")
+        found.add(tag_id)
+    return tuple(sorted(found))
+
+
+def _shape_error(position: int, key: str, problem: str) -> ResponseFormatError:
+    """The error for a malformed listing entity (never echoing its values)."""
+    return ResponseFormatError(
+        200,
+        f"unexpected reply shape for {_LIST_METHOD}",
+        {"message": f"{position}.{key}: {problem}"},
+        _LIST_METHOD,
+    )
