@@ -1,0 +1,304 @@
+"""Scoring of a candidate annotation against a reference: object matching, precision, recall, F1, IoU, tags.
+
+Annotations are Supervisely annotation JSON dicts: `objects` (each `classTitle`, `geometryType`, `points` or
+`bitmap`, `tags`) and image-level `tags`. Conventions:
+- Two objects can match only if they have the same class and IoU >= the threshold (default 0.5). The matching is
+  optimal: the most matches, then the largest total IoU (a small Kuhn-Munkres assignment, run only where an object
+  could match several others; scipy is not a dependency).
+- Precision = matched / candidate objects, recall = matched / reference objects, F1 = 2 matched / (both counts).
+  Both annotations empty: precision, recall, F1 and mean IoU are 1; one side empty: all four are 0.
+- Mean IoU is over matched pairs. Tag accuracy = agreeing tags / all distinct tags, a tag being its (name, value),
+  counted over the image tags and the tags of each matched pair; 1 when there is no tag at all.
+- `QualityScore` holds counts, so that scores of many images add up (micro-average): `aggregate`, `score_many`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from labelrounds.quality.geometry import GeometryError, RegionBatch, iou_matrix, region_from_object
+
+DEFAULT_IOU_THRESHOLD = 0.5
+
+TagKey = tuple[str, Any]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ParsedAnnotation:
+    """An annotation read once (geometry decoded), to score it against several others cheaply."""
+
+    classes: np.ndarray  # object class titles (object array of str)
+    regions: RegionBatch
+    object_tags: tuple[frozenset[TagKey], ...]
+    image_tags: frozenset[TagKey]
+
+    @property
+    def object_count(self) -> int:
+        """How many objects the annotation has."""
+        return len(self.object_tags)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMatch:
+    """A reference object matched to a candidate object, with their IoU."""
+
+    reference_index: int
+    candidate_index: int
+    iou: float
+
+
+@dataclass(frozen=True, slots=True)
+class QualityScore:
+    """Counts of one or many image comparisons, and the rates they give (micro-averaged over images)."""
+
+    images: int = 0
+    reference_objects: int = 0
+    candidate_objects: int = 0
+    matched_objects: int = 0
+    iou_sum: float = 0.0
+    tags_agreed: int = 0
+    tags_total: int = 0
+
+    def __add__(self, other: QualityScore) -> QualityScore:
+        """The counts of both comparisons together."""
+        return QualityScore(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @property
+    def precision(self) -> float:
+        """Matched share of the candidate's objects."""
+        return _rate(self.matched_objects, self.candidate_objects, self._nothing_on_either_side)
+
+    @property
+    def recall(self) -> float:
+        """Matched share of the reference's objects."""
+        return _rate(self.matched_objects, self.reference_objects, self._nothing_on_either_side)
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        total = self.reference_objects + self.candidate_objects
+        return _rate(2 * self.matched_objects, total, self._nothing_on_either_side)
+
+    @property
+    def mean_iou(self) -> float:
+        """Mean IoU of the matched pairs."""
+        if self.matched_objects == 0:
+            return 1.0 if self._nothing_on_either_side else 0.0
+        return self.iou_sum / self.matched_objects
+
+    @property
+    def tag_accuracy(self) -> float:
+        """Share of tags (image tags and matched objects' tags) on which both annotations agree."""
+        return self.tags_agreed / self.tags_total if self.tags_total else 1.0
+
+    @property
+    def _nothing_on_either_side(self) -> bool:
+        return self.reference_objects == 0 and self.candidate_objects == 0
+
+    def as_row(self) -> dict[str, float | int]:
+        """Counts and rates as one flat dict (a table row, e.g. `pandas.DataFrame([score.as_row()])`)."""
+        rates = {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "mean_iou": self.mean_iou,
+            "tag_accuracy": self.tag_accuracy,
+        }
+        return asdict(self) | rates
+
+
+def _rate(numerator: int, denominator: int, both_empty: bool) -> float:
+    if denominator:
+        return numerator / denominator
+    return 1.0 if both_empty else 0.0
+
+
+def parse_annotation(annotation: Mapping[str, Any] | ParsedAnnotation) -> ParsedAnnotation:
+    """Read an annotation's objects and tags once.
+
+    Raises:
+        GeometryError: an object has no class or an unreadable geometry (the error names the object).
+    """
+    if isinstance(annotation, ParsedAnnotation):
+        return annotation
+    objects = annotation.get("objects") or []
+    classes, regions, tags = [], [], []
+    for index, obj in enumerate(objects):
+        title = obj.get("classTitle")
+        if not isinstance(title, str):
+            raise GeometryError(f"object {index} has no classTitle")
+        try:
+            regions.append(region_from_object(obj))
+        except GeometryError as error:
+            raise GeometryError(f"object {index} (class {title!r}): {error}") from None
+        classes.append(title)
+        tags.append(_tag_set(obj.get("tags")))
+    return ParsedAnnotation(
+        classes=np.array(classes, dtype=object),
+        regions=RegionBatch.of(regions),
+        object_tags=tuple(tags),
+        image_tags=_tag_set(annotation.get("tags")),
+    )
+
+
+def _tag_set(tags: Iterable[Mapping[str, Any]] | None) -> frozenset[TagKey]:
+    keys = set()
+    for tag in tags or ():
+        name = tag.get("name", tag.get("tagId"))
+        value = tag.get("value")
+        if isinstance(value, list | dict):
+            value = json.dumps(value, sort_keys=True)
+        keys.add((str(name), value))
+    return frozenset(keys)
+
+
+def match_objects(
+    reference: Mapping[str, Any] | ParsedAnnotation,
+    candidate: Mapping[str, Any] | ParsedAnnotation,
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+) -> list[ObjectMatch]:
+    """The optimal one-to-one matching of same-class objects with IoU >= `iou_threshold`.
+
+    Args:
+        reference: The reference annotation (e.g. the gold or the ground truth).
+        candidate: The annotation under test.
+        iou_threshold: Minimum IoU of a match, in (0, 1].
+    """
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    ref, cand = parse_annotation(reference), parse_annotation(candidate)
+    if not ref.object_count or not cand.object_count:
+        return []
+    same_class = ref.classes[:, None] == cand.classes[None, :]
+    ious = iou_matrix(ref.regions, cand.regions, where=same_class)
+    eligible = same_class & (ious >= iou_threshold)
+    rows, columns = _assign(eligible, ious)
+    return [ObjectMatch(int(r), int(c), float(ious[r, c])) for r, c in zip(rows, columns, strict=True)]
+
+
+def _assign(eligible: np.ndarray, ious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the optimal matching on the eligible pairs."""
+    row_degree, column_degree = eligible.sum(axis=1), eligible.sum(axis=0)
+    # Pairs whose row and column have no other eligible pair match on their own; the rest is contested.
+    alone = eligible & (row_degree[:, None] == 1) & (column_degree[None, :] == 1)
+    rows, columns = np.nonzero(alone)
+    contested_rows = np.nonzero((row_degree > 0) & ~alone.any(axis=1))[0]
+    if contested_rows.size == 0:
+        return rows, columns
+    contested_columns = np.nonzero((column_degree > 0) & ~alone.any(axis=0))[0]
+    sub_eligible = eligible[np.ix_(contested_rows, contested_columns)]
+    # Weight = big + IoU: any matching with more pairs outweighs one with fewer, then the IoU total decides.
+    big = min(sub_eligible.shape) + 1.0
+    weights = np.where(sub_eligible, big + ious[np.ix_(contested_rows, contested_columns)], 0.0)
+    pairs = [(r, c) for r, c in _max_weight_assignment(weights) if sub_eligible[r, c]]
+    extra_rows = np.array([contested_rows[r] for r, _ in pairs], dtype=int)
+    extra_columns = np.array([contested_columns[c] for _, c in pairs], dtype=int)
+    return np.concatenate([rows, extra_rows]), np.concatenate([columns, extra_columns])
+
+
+def _max_weight_assignment(weights: np.ndarray) -> list[tuple[int, int]]:
+    """Kuhn-Munkres (Hungarian) assignment maximising the total weight; every row of the smaller side is paired."""
+    transposed = weights.shape[0] > weights.shape[1]
+    cost = (-weights.T if transposed else -weights).tolist()
+    rows, columns = len(cost), len(cost[0])
+    infinity = float("inf")
+    row_potential = [0.0] * (rows + 1)
+    column_potential = [0.0] * (columns + 1)
+    owner = [0] * (columns + 1)  # owner[j]: 1-based row assigned to column j (0: none); column 0 is a sentinel
+    previous = [0] * (columns + 1)
+    for row in range(1, rows + 1):
+        owner[0] = row
+        column = 0
+        slack = [infinity] * (columns + 1)
+        used = [False] * (columns + 1)
+        while True:
+            used[column] = True
+            current_row, delta, next_column = owner[column], infinity, 0
+            for j in range(1, columns + 1):
+                if used[j]:
+                    continue
+                reduced = cost[current_row - 1][j - 1] - row_potential[current_row] - column_potential[j]
+                if reduced < slack[j]:
+                    slack[j], previous[j] = reduced, column
+                if slack[j] < delta:
+                    delta, next_column = slack[j], j
+            for j in range(columns + 1):
+                if used[j]:
+                    row_potential[owner[j]] += delta
+                    column_potential[j] -= delta
+                else:
+                    slack[j] -= delta
+            column = next_column
+            if owner[column] == 0:
+                break
+        while column:
+            prior = previous[column]
+            owner[column] = owner[prior]
+            column = prior
+    pairs = [(owner[j] - 1, j - 1) for j in range(1, columns + 1) if owner[j]]
+    return [(c, r) for r, c in pairs] if transposed else pairs
+
+
+def score_annotations(
+    reference: Mapping[str, Any] | ParsedAnnotation,
+    candidate: Mapping[str, Any] | ParsedAnnotation,
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+) -> QualityScore:
+    """Score one image's candidate annotation against its reference (see the module docstring for conventions).
+
+    Args:
+        reference: The reference annotation (gold or ground truth): recall is measured on its objects.
+        candidate: The annotation under test: precision is measured on its objects.
+        iou_threshold: Minimum IoU for two same-class objects to match, in (0, 1].
+    """
+    ref, cand = parse_annotation(reference), parse_annotation(candidate)
+    matches = match_objects(ref, cand, iou_threshold)
+    agreed = len(ref.image_tags & cand.image_tags)
+    total = len(ref.image_tags | cand.image_tags)
+    for match in matches:
+        ref_tags, cand_tags = ref.object_tags[match.reference_index], cand.object_tags[match.candidate_index]
+        agreed += len(ref_tags & cand_tags)
+        total += len(ref_tags | cand_tags)
+    return QualityScore(
+        images=1,
+        reference_objects=ref.object_count,
+        candidate_objects=cand.object_count,
+        matched_objects=len(matches),
+        iou_sum=sum(match.iou for match in matches),
+        tags_agreed=agreed,
+        tags_total=total,
+    )
+
+
+def aggregate(scores: Iterable[QualityScore]) -> QualityScore:
+    """The micro-averaged score of many comparisons: counts add up, rates come from the totals."""
+    total = QualityScore()
+    for score in scores:
+        total = total + score
+    return total
+
+
+def score_many(
+    pairs: Iterable[tuple[Mapping[str, Any] | ParsedAnnotation, Mapping[str, Any] | ParsedAnnotation]],
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+) -> QualityScore:
+    """One labeler's score over a set of images: `(reference, candidate)` pairs scored and aggregated."""
+    return aggregate(score_annotations(ref, cand, iou_threshold) for ref, cand in pairs)
+
+
+__all__: Sequence[str] = [
+    "DEFAULT_IOU_THRESHOLD",
+    "ObjectMatch",
+    "ParsedAnnotation",
+    "QualityScore",
+    "aggregate",
+    "match_objects",
+    "parse_annotation",
+    "score_annotations",
+    "score_many",
+]
