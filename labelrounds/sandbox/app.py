@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol, cast
 
 import orjson
+from anyio import to_thread
 from fastapi import Body, FastAPI, Form, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -68,13 +69,18 @@ def _json(content: bytes) -> Response:
 
 
 def _execute(
-    store: Store, method: ApiMethod, body: Any, api_key: str | None, page_sizes: PageSizes
+    store: Store,
+    method: ApiMethod,
+    body: Any,
+    api_key: str | None,
+    page_sizes: PageSizes,
+    prepared: Any = None,
 ) -> Response:
     """Authenticate, run the handler and serialise its reply in one transaction."""
     try:
         with store.transaction(write=method.write) as db:
             actor = authenticate(db, api_key) if method.authenticated else ANONYMOUS
-            result = method.handler(Context(db, actor, now_iso(), page_sizes), body)
+            result = method.handler(Context(db, actor, now_iso(), page_sizes, prepared), body)
             content = orjson.dumps(result)
     except UnicodeEncodeError:
         raise BadRequest("The request contains text that is not valid Unicode (lone surrogates)") from None
@@ -86,7 +92,10 @@ def _endpoint(store: Store, method: ApiMethod, page_sizes: PageSizes) -> Callabl
     body_required = any(field.is_required() for field in method.body.model_fields.values())
 
     async def endpoint(body: Any = None, api_key: str | None = None) -> Response:
-        return _execute(store, method, body if body is not None else method.body(), api_key, page_sizes)
+        request_body = body if body is not None else method.body()
+        # Slow work (bcrypt) goes to a worker thread, outside the store's lock: other requests are served meanwhile.
+        prepared = await to_thread.run_sync(method.prepare, request_body) if method.prepare else None
+        return _execute(store, method, request_body, api_key, page_sizes, prepared)
 
     parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -188,8 +197,7 @@ def _add_account_routes(app: FastAPI, store: Store) -> None:
         login: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=256)]
     ) -> Response:
         """Log in with login and password; the reply's JWT carries `apiToken`, `group` and `workspace`."""
-        with store.transaction(write=True) as db:
-            token = login_with_password(db, login, password, now_iso())
+        token = login_with_password(store, login, password, now_iso())
         return _json(orjson.dumps({"token": token}))
 
 

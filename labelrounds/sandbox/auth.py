@@ -5,12 +5,16 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import bcrypt
 import jwt
 from pydantic import SecretStr
 
 from labelrounds.sandbox.errors import BadRequest, Unauthorized
+
+if TYPE_CHECKING:
+    from labelrounds.sandbox.store import Store
 
 # Low enough that creating users in tests and demos stays fast, high enough to be a real bcrypt hash.
 BCRYPT_ROUNDS = 10
@@ -41,6 +45,37 @@ def hash_password(password: SecretStr) -> str:
     if len(encoded) > BCRYPT_MAX_BYTES:
         raise BadRequest(f"The password is longer than {BCRYPT_MAX_BYTES} bytes")
     return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+
+
+@dataclass(frozen=True)
+class PendingHash:
+    """A password hashed before its request's transaction (bcrypt is slow), or the error hashing it raised.
+
+    The error is kept rather than raised so the handler raises it where it would have hashed: a caller who may
+    not create users still gets its 403 first.
+    """
+
+    value: str | None = None
+    error: BadRequest | None = None
+
+    def __repr__(self) -> str:
+        return f"PendingHash(hashed={self.value is not None})"
+
+    def get(self) -> str:
+        """The hash, or the error hashing raised."""
+        if self.error is not None:
+            raise self.error
+        if self.value is None:
+            raise ValueError("a PendingHash holds either a hash or an error")
+        return self.value
+
+
+def hash_ahead(password: SecretStr) -> PendingHash:
+    """Hash a password outside any transaction (called in a worker thread); never raises a BadRequest."""
+    try:
+        return PendingHash(value=hash_password(password))
+    except BadRequest as error:
+        return PendingHash(error=error)
 
 
 def password_matches(password: str, password_hash: str | None) -> bool:
@@ -77,17 +112,32 @@ def _jwt_secret(db: sqlite3.Connection) -> str:
     return secret
 
 
-def login_with_password(db: sqlite3.Connection, login: str, password: str, now: str) -> str:
+def login_with_password(store: Store, login: str, password: str, now: str) -> str:
     """Check a login/password pair and return the session JWT carrying `apiToken`, `group` and `workspace`.
 
-    Wrong login, wrong password and disabled user all give the same 401, so the reply reveals nothing.
+    bcrypt's check runs between two transactions, so the store stays free for other requests meanwhile; the
+    session is opened only if the user's hash and state did not change in between. Wrong login, wrong password
+    and disabled user all give the same 401, so the reply reveals nothing.
     """
+    with store.transaction(write=False) as db:
+        checked = _login_row(db, login)
+    matches = checked is not None and not checked[3] and password_matches(password, checked[1])
+    with store.transaction(write=True) as db:
+        if not matches or _login_row(db, login) != checked:
+            raise Unauthorized("Wrong login or password")
+        return _open_session(db, checked[0], checked[2], now)
+
+
+def _login_row(db: sqlite3.Connection, login: str) -> tuple[int, str | None, str, int] | None:
+    """(id, password hash, API token, disabled) of a login, or None."""
     row = db.execute(
         "SELECT id, password_hash, api_token, disabled FROM users WHERE login = ?", (login,)
     ).fetchone()
-    if row is None or row[3] or not password_matches(password, row[1]):
-        raise Unauthorized("Wrong login or password")
-    user_id, _, api_token, _ = row
+    return tuple(row) if row is not None else None  # type: ignore[return-value]
+
+
+def _open_session(db: sqlite3.Connection, user_id: int, api_token: str, now: str) -> str:
+    """Count the login and return the session JWT (see `login_with_password`)."""
     first_team = db.execute(
         "SELECT team_id FROM members WHERE user_id = ? ORDER BY team_id LIMIT 1", (user_id,)
     ).fetchone()

@@ -37,9 +37,12 @@ class Context:
     actor: Actor
     now: str
     page_sizes: PageSizes
+    prepared: Any = None  # what the method's `prepare` returned, if it has one
 
 
 Handler = Callable[[Context, Any], Any]
+#: Slow, pure work on a request body (e.g. hashing a password) done in a worker thread before the transaction.
+Prepare = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
 
 
@@ -52,20 +55,26 @@ class ApiMethod:
     handler: Handler
     write: bool
     authenticated: bool
+    prepare: Prepare | None = None
 
 
 API_METHODS: dict[str, ApiMethod] = {}
 
 
 def api_method(
-    name: str, body: type[Body], *, write: bool = False, authenticated: bool = True
+    name: str,
+    body: type[Body],
+    *,
+    write: bool = False,
+    authenticated: bool = True,
+    prepare: Prepare | None = None,
 ) -> Callable[[H], H]:
-    """Register a handler for a wire method name (a decorator)."""
+    """Register a handler for a wire method name (a decorator); `prepare`'s result reaches it as `ctx.prepared`."""
 
     def register(handler: H) -> H:
         if name in API_METHODS:
             raise ValueError(f"API method {name!r} registered twice")
-        API_METHODS[name] = ApiMethod(name, body, handler, write, authenticated)
+        API_METHODS[name] = ApiMethod(name, body, handler, write, authenticated, prepare)
         return handler
 
     return register

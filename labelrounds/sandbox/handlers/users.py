@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from labelrounds.sandbox.auth import hash_password, new_api_token
+from pydantic import SecretStr
+
+from labelrounds.sandbox.auth import PendingHash, hash_ahead, hash_password, new_api_token
 from labelrounds.sandbox.errors import BadRequest, Forbidden, NotFound
 from labelrounds.sandbox.models import (
     EmptyBody,
@@ -126,7 +128,17 @@ def get_me(ctx: Context, body: EmptyBody) -> dict[str, Any]:
     return user_info(ctx, _find_user(ctx, ctx.actor.id))
 
 
-@api_method("users.add", UsersAddBody, write=True)
+def _hash_body_password(body: UsersAddBody | UsersEditInfoBody) -> PendingHash | None:
+    """The `prepare` step of the methods that set a password: hash it before the transaction."""
+    return hash_ahead(body.password) if body.password is not None else None
+
+
+def _password_hash(ctx: Context, password: SecretStr) -> str:
+    """The hash `prepare` made for this request's password (hashed here when the handler is called directly)."""
+    return ctx.prepared.get() if isinstance(ctx.prepared, PendingHash) else hash_password(password)
+
+
+@api_method("users.add", UsersAddBody, write=True, prepare=_hash_body_password)
 def add_user(ctx: Context, body: UsersAddBody) -> dict[str, int]:
     """Create a user (instance admin or team admin/manager); a duplicate login is a 400 `NONUNIQUE`."""
     if not manages_users(ctx.db, ctx.actor):
@@ -142,7 +154,7 @@ def add_user(ctx: Context, body: UsersAddBody) -> dict[str, int]:
             body.login,
             body.name,
             body.email,
-            hash_password(body.password),
+            _password_hash(ctx, body.password),
             new_api_token(),
             int(body.isRestricted),
             ctx.now,
@@ -152,7 +164,7 @@ def add_user(ctx: Context, body: UsersAddBody) -> dict[str, int]:
     return {"userId": user_id}
 
 
-@api_method("users.editInfo", UsersEditInfoBody, write=True)
+@api_method("users.editInfo", UsersEditInfoBody, write=True, prepare=_hash_body_password)
 def edit_user(ctx: Context, body: UsersEditInfoBody) -> dict[str, Any]:
     """Change a user's name, email or password (the user itself or the instance admin)."""
     _find_user(ctx, body.id)
@@ -164,7 +176,7 @@ def edit_user(ctx: Context, body: UsersEditInfoBody) -> dict[str, Any]:
     if body.email is not None:
         changes["email"] = body.email
     if body.password is not None:
-        changes["password_hash"] = hash_password(body.password)
+        changes["password_hash"] = _password_hash(ctx, body.password)
     if changes:
         assignments = ", ".join(f"{column} = ?" for column in changes)
         ctx.db.execute(
