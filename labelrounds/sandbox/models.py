@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt
 
 MAX_SQL_INT = 2**63 - 1
 MAX_PER_PAGE = 20_000
@@ -316,3 +316,149 @@ class JobsEditInfoBody(IdBody):
     customData: JsonObject | None = None
     userId: ObjectId | None = None
     reviewerId: ObjectId | None = None
+
+
+# annotations, image copies and dataset writes
+
+MAX_BULK_ANNOTATIONS = 100
+"""Images per `annotations.bulk.info`/`annotations.bulk.add` (the SDK sends 50; the server caps at 100)."""
+MAX_OBJECTS_PER_IMAGE = 10_000
+MAX_COORDINATE = 1e9
+MAX_BITMAP_DATA = 16 * 1024 * 1024
+
+Coordinate = (
+    Annotated[StrictInt, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+    | Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+)
+Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
+PixelIndex = Annotated[int, Field(ge=0, le=2**31 - 1)]
+TagValue = StrictBool | SqlInt | Annotated[float, Field(allow_inf_nan=False)] | Text | None
+
+
+class LabelTagBody(Body):
+    """A tag on an image or an object: `name` of a tag meta and its `value` (server fields are ignored)."""
+
+    name: Name
+    value: TagValue = None
+
+
+class PointsBody(Body):
+    """`points` of a rectangle, polygon, line or point: an `exterior` ring and `interior` holes ([x, y] pairs)."""
+
+    exterior: list[Point] = Field(max_length=100_000)
+    interior: list[Annotated[list[Point], Field(max_length=100_000)]] = Field(
+        default_factory=list, max_length=1_000
+    )
+
+
+class BitmapBody(Body):
+    """`bitmap`: the mask's top-left pixel `origin` [x, y] and `data`, base64 of a zlib-compressed PNG."""
+
+    origin: Annotated[list[PixelIndex], Field(min_length=2, max_length=2)]
+    data: Annotated[str, Field(min_length=1, max_length=MAX_BITMAP_DATA)]
+
+
+class LabelObjectBody(Body):
+    """One object of an annotation; ids, `labelerLogin` and timestamps are the server's and ignored on input."""
+
+    classTitle: Name
+    geometryType: Annotated[str, Field(min_length=1, max_length=64)]
+    description: Text = ""
+    tags: list[LabelTagBody] = Field(default_factory=list, max_length=1_000)
+    points: PointsBody | None = None
+    bitmap: BitmapBody | None = None
+
+
+class ImageSizeBody(Body):
+    """`size` of an annotation (the image's own size is what the server stores and serves)."""
+
+    height: Count
+    width: Count
+
+
+class AnnotationBody(Body):
+    """An image's annotation: `description`, `size`, image `tags` and `objects`."""
+
+    description: Text = ""
+    size: ImageSizeBody | None = None
+    tags: list[LabelTagBody] = Field(default_factory=list, max_length=1_000)
+    objects: list[LabelObjectBody] = Field(default_factory=list, max_length=MAX_OBJECTS_PER_IMAGE)
+
+
+class ImageAnnotationBody(Body):
+    """One element of `annotations.bulk.add`'s `annotations`."""
+
+    imageId: ObjectId
+    annotation: AnnotationBody
+
+
+class AnnotationsInfoBody(Body):
+    """`annotations.info`: one image's annotation."""
+
+    imageId: ObjectId
+
+
+class AnnotationsBulkInfoBody(Body):
+    """`annotations.bulk.info`: the annotations of some images of a dataset."""
+
+    datasetId: ObjectId
+    imageIds: list[ObjectId] = Field(min_length=1, max_length=MAX_BULK_ANNOTATIONS)
+
+
+class AnnotationsListBody(ListBody):
+    """`annotations.list`: the annotations of a dataset's images."""
+
+    datasetId: ObjectId
+
+
+class AnnotationsBulkAddBody(Body):
+    """`annotations.bulk.add`: replace the annotations of some images of a dataset."""
+
+    datasetId: ObjectId
+    annotations: list[ImageAnnotationBody] = Field(min_length=1, max_length=MAX_BULK_ANNOTATIONS)
+    skipBoundsValidation: bool = False
+
+
+class AnnotationsBulkCopyBody(Body):
+    """`annotations.bulk.copy`: copy each source image's annotation onto the destination image at the same index."""
+
+    srcImageIds: list[ObjectId] = Field(min_length=1, max_length=MAX_BULK_IDS)
+    destImageIds: list[ObjectId] = Field(min_length=1, max_length=MAX_BULK_IDS)
+    preserveSourceDate: bool = True
+
+
+class ImageCopyBody(Body):
+    """One element of `images.bulk.add`: a new image `title` made from an existing image (`imageId`)."""
+
+    title: Name
+    imageId: ObjectId
+    meta: JsonObject = Field(default_factory=dict)
+
+
+class ImagesBulkAddBody(Body):
+    """`images.bulk.add`: add images to a dataset as copies of existing images (by id)."""
+
+    datasetId: ObjectId
+    images: list[ImageCopyBody] = Field(min_length=1, max_length=MAX_BULK_IDS)
+
+
+class ImagesBulkRemoveBody(Body):
+    """`images.bulk.remove`: delete images (with their annotations and job entries)."""
+
+    imageIds: list[ObjectId] = Field(min_length=1, max_length=MAX_BULK_IDS)
+
+
+class DatasetsAddBody(Body):
+    """`datasets.add`: a new dataset in a project (top level, or under `parentId`)."""
+
+    projectId: ObjectId
+    name: Name
+    description: Text = ""
+    parentId: ObjectId | None = None
+    customData: JsonObject | None = None
+
+
+class DatasetsRemovePermanentlyBody(Body):
+    """`datasets.remove.permanently`: delete datasets (`[{"id"}]`, at most 50)."""
+
+    datasets: list[IdBody] = Field(min_length=1, max_length=50)

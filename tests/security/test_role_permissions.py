@@ -71,6 +71,19 @@ CASES: dict[str, tuple[str, Body | None, dict[str, int]]] = {
         REVIEWER_TOO_EARLY,
     ),
     "jobs.reject": ("jobs.reject", None, REVIEWER_TOO_EARLY),
+    "images.bulk.add": ("images.bulk.add", None, JOB_MANAGERS),
+    "images.bulk.remove": ("images.bulk.remove", None, JOB_MANAGERS),
+    "datasets.add": ("datasets.add", None, JOB_MANAGERS),
+    "datasets.archive": ("datasets.archive", None, JOB_MANAGERS),
+    "datasets.remove.permanently": ("datasets.remove.permanently", None, row(403)),
+    # Annotators write only on the images of their own active jobs (image_ids[1] is in the annotator's).
+    "annotations.bulk.add": ("annotations.bulk.add", None, {**JOB_MANAGERS, "annotator": 200}),
+    "annotations.bulk.add(not in the annotator's job)": (
+        "annotations.bulk.add",
+        lambda w: {"datasetId": w.dataset_id, "annotations": [{"imageId": w.image_ids[4], "annotation": {}}]},
+        JOB_MANAGERS,
+    ),
+    "annotations.bulk.copy": ("annotations.bulk.copy", None, {**JOB_MANAGERS, "annotator": 200}),
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from labelrounds.sandbox.bitmaps import ellipse_mask, encode_mask
 from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.seed import add_user
 from labelrounds.sandbox.server import SandboxServer
@@ -123,6 +124,31 @@ def _current_meta(world: World) -> dict[str, Any]:
     return ok(world.url, world.instance_admin_token, "projects.meta", {"id": world.project_id})
 
 
+def spare_dataset(world: World) -> int:
+    """A new empty dataset (made by the instance admin), for the methods that remove one."""
+    body = {"projectId": world.project_id, "name": f"spare {len(_SPARES)}"}
+    _SPARES.append(ok(world.url, world.instance_admin_token, "datasets.add", body)["id"])
+    return _SPARES[-1]
+
+
+_SPARES: list[int] = []
+
+LEMON_ANNOTATION: dict[str, Any] = {
+    "description": "",
+    "size": {"height": 800, "width": 1067},
+    "tags": [],
+    "objects": [
+        {
+            "classTitle": "lemon",
+            "geometryType": "bitmap",
+            "tags": [{"name": "size", "value": "small"}],
+            "bitmap": {"origin": [10, 20], "data": encode_mask(ellipse_mask(8, 6))},
+        }
+    ],
+}
+"""A valid annotation for a lemons image: one small lemon bitmap."""
+
+
 SAMPLE_BODIES: dict[str, Callable[[World], Any]] = {
     "instance.version": lambda w: {},
     "users.me": lambda w: {},
@@ -150,6 +176,23 @@ SAMPLE_BODIES: dict[str, Callable[[World], Any]] = {
     "datasets.info": lambda w: {"id": w.dataset_id},
     "images.list": lambda w: {"datasetId": w.dataset_id},
     "images.info": lambda w: {"id": w.image_ids[0]},
+    "images.bulk.add": lambda w: {
+        "datasetId": w.dataset_id,
+        "images": [{"title": "sec_copy.jpeg", "imageId": w.image_ids[0]}],
+    },
+    "images.bulk.remove": lambda w: {"imageIds": [w.image_ids[5]]},
+    "datasets.add": lambda w: {"projectId": w.project_id, "name": "made by a role", "parentId": None},
+    "datasets.archive": lambda w: {"id": spare_dataset(w)},
+    "datasets.remove.permanently": lambda w: {"datasets": [{"id": spare_dataset(w)}]},
+    "annotations.info": lambda w: {"imageId": w.image_ids[0]},
+    "annotations.bulk.info": lambda w: {"datasetId": w.dataset_id, "imageIds": list(w.image_ids[:2])},
+    "annotations.list": lambda w: {"datasetId": w.dataset_id},
+    # The annotator's job holds image_ids[:3], so it may annotate image_ids[1].
+    "annotations.bulk.add": lambda w: {
+        "datasetId": w.dataset_id,
+        "annotations": [{"imageId": w.image_ids[1], "annotation": LEMON_ANNOTATION}],
+    },
+    "annotations.bulk.copy": lambda w: {"srcImageIds": [w.image_ids[0]], "destImageIds": [w.image_ids[1]]},
     "jobs.add": lambda w: {
         "name": "made by a role",
         "datasetId": w.dataset_id,

@@ -1,5 +1,25 @@
 """API method handlers; importing this package registers every method in `registry.API_METHODS`."""
 
-from labelrounds.sandbox.handlers import images, instance, jobs, projects, review, teams, users
+from labelrounds.sandbox.handlers import (
+    annotations,
+    dataset_contents,
+    images,
+    instance,
+    jobs,
+    projects,
+    review,
+    teams,
+    users,
+)
 
-__all__ = ["images", "instance", "jobs", "projects", "review", "teams", "users"]
+__all__ = [
+    "annotations",
+    "dataset_contents",
+    "images",
+    "instance",
+    "jobs",
+    "projects",
+    "review",
+    "teams",
+    "users",
+]
