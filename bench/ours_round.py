@@ -4,8 +4,9 @@ Run by `bench.round_scale` as `python -m bench.ours_round --project-id P --label
 with SERVER_ADDRESS and API_TOKEN (the sandbox admin's) in the environment. It prints its figures on one
 marked line (`bench.phases.emit_result`). With LABELROUNDS_BENCH_PROFILE=FILE it also writes a cProfile of the round.
 
-Drivers: `steps` composes the library's steps as the flow does (validate → users → meta → split → jobs, gate,
-archive → report); `flow` runs the Prefect flow `flows.labeling_round.labeling_round` as a whole, measured
+Drivers: `steps` runs the round's one composition (`labelrounds.steps.sequence.run_round`, as the flow does)
+over the library's steps: setup (validate → users → meta → jobs), wait (each gate), teardown (rework, end
+action, report); `flow` runs the Prefect flow `flows.labeling_round.labeling_round` as a whole, measured
 as one phase, `round`.
 """
 
@@ -24,13 +25,7 @@ from pydantic import SecretStr
 from bench.phases import PhaseMeter, emit_result
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, parse_round_spec
-from labelrounds.steps.archive import finish_jobs
-from labelrounds.steps.gate import wait_until_ready
-from labelrounds.steps.jobs import create_jobs
-from labelrounds.steps.meta import prepare_round_meta
-from labelrounds.steps.report import build_round_report
-from labelrounds.steps.users import ensure_round_users
-from labelrounds.steps.validate import validate_round
+from labelrounds.steps.sequence import ClientRoundSteps, RoundPhase, run_round
 
 WAIT_TIMEOUT_SECONDS = 3600.0
 PROFILE_VARIABLE = "LABELROUNDS_BENCH_PROFILE"  # a file path: profile the round with cProfile into it
@@ -57,37 +52,35 @@ def round_spec(project_id: int, labelers: int, poll_interval: float, side: str =
     )
 
 
+#: The bench's phase of each part of the round: rework (a listing when nothing was rejected) counts as teardown,
+#: so that `wait` holds the gate's checks only.
+BENCH_PHASES: dict[RoundPhase, str] = {"setup": "setup", "gate": "wait", "rework": "teardown", "finish": "teardown"}
+
+
 async def run_steps(meter: PhaseMeter, settings: ConnectionSettings, spec: RoundSpec) -> dict[str, Any]:
-    """The round as the library's steps, each phase measured; returns a few facts to check the run by."""
-    password = SecretStr(secrets.token_urlsafe(16))
+    """The round as the library's composition (`run_round`, rework included), each phase measured.
+
+    Returns a few facts to check the run by.
+    """
+    checks = 0
+
+    def count_check(_: object) -> None:
+        nonlocal checks
+        checks += 1
+
     async with SuperviselyClient(settings) as api:
-        with meter.phase("setup"):
-            validated = await validate_round(api, spec, password)
-            target = validated.target
-            people = await ensure_round_users(api, spec, password)
-            await prepare_round_meta(api, target.project.id, spec)
-            jobs = await create_jobs(api, target, spec, validated.plan, people.user_ids)
-        job_ids = jobs["job_id"].tolist()
-        checks = 0
-
-        def count_check(_: object) -> None:
-            nonlocal checks
-            checks += 1
-
-        with meter.phase("wait"):
-            await wait_until_ready(
-                api,
-                target.team.id,
-                job_ids,
-                spec.target_status,
-                poll_interval=spec.poll_interval_seconds,
-                timeout=spec.timeout_seconds,
-                on_check=count_check,
-            )
-        with meter.phase("teardown"):
-            await finish_jobs(api, target.team.id, job_ids, spec.end_action, spec.target_status)
-            report = await build_round_report(api, target.team.id, target.project.id, target.round_key)
-    return {"jobs": len(job_ids), "wait_checks": checks, "images": int(report.totals.selected_images)}
+        steps = ClientRoundSteps(
+            api,
+            SecretStr(secrets.token_urlsafe(16)),
+            on_check=count_check,
+            meter=lambda name: meter.phase(BENCH_PHASES[name]),
+        )
+        run = await run_round(steps, spec)
+    return {
+        "jobs": sum(len(ids) for ids in run.job_ids_per_cycle),
+        "wait_checks": checks,
+        "images": int(run.report.totals.selected_images),
+    }
 
 
 def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:

@@ -63,18 +63,23 @@ class PhaseMeter:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Measure the block as phase `name`: wall time, API requests per method, server busy time, CPU time."""
+        """Measure the block as phase `name`: wall time, API requests per method, server busy time, CPU time.
+
+        A phase measured again (e.g. the gate of each rework cycle) adds to its figures.
+        """
         before = self.read()
         yield
         after = self.read()
+        earlier = self.phases.get(name, {})
         by_method = Counter(after.requests)
         by_method.subtract(before.requests)
+        by_method.update(earlier.get("requests_by_method", {}))
         self.phases[name] = {
-            "wall_s": round(after.wall - before.wall, 4),
+            "wall_s": round(after.wall - before.wall + earlier.get("wall_s", 0.0), 4),
             "requests": sum(by_method.values()),
             "requests_by_method": {method: count for method, count in sorted(by_method.items()) if count},
-            "server_busy_s": round(after.busy - before.busy, 4),
-            "client_cpu_s": round(after.cpu - before.cpu, 4),
+            "server_busy_s": round(after.busy - before.busy + earlier.get("server_busy_s", 0.0), 4),
+            "client_cpu_s": round(after.cpu - before.cpu + earlier.get("client_cpu_s", 0.0), 4),
         }
 
     def result(self, **extra: Any) -> dict[str, Any]:

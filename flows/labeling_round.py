@@ -1,4 +1,4 @@
-"""The labeling round: validate → users → meta → jobs → gate → [rework → gate]* → end action → report."""
+"""The labeling round flow: the one composition of the steps (`labelrounds.steps.sequence`) over Prefect tasks."""
 
 from __future__ import annotations
 
@@ -10,18 +10,13 @@ import pandas as pd
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.round_steps import TaskRoundSteps
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.archive import EndResult
 from labelrounds.steps.report import RoundReport
-from tasks.archive import archive_jobs
+from labelrounds.steps.sequence import run_round
 from tasks.credentials import aconnection_settings
-from tasks.gate import GateMode, require_deployment_for_suspend, tag_round_run, wait_for_review
-from tasks.jobs import create_jobs
-from tasks.meta import prepare_meta
-from tasks.report import publish_report
-from tasks.rework import rework_rejected
-from tasks.users import ensure_users
-from tasks.validate import validate_round
+from tasks.gate import GateMode, require_deployment_for_suspend
 
 RoundNameSuffix = Literal["none", "iso-week", "date"]
 
@@ -103,32 +98,14 @@ async def labeling_round(
     if gate_mode == "suspend":
         require_deployment_for_suspend()
     settings = await aconnection_settings(credentials_block)
-    validated = await validate_round(settings, spec, password_secret)
-    target = validated.target
-    await tag_round_run(target.round_key, target.team.id)
-    people = await ensure_users(settings, spec, password_secret)
-    await prepare_meta(settings, target.project.id, spec)
-    cycle_jobs = await create_jobs(settings, target, spec, validated.plan, people.user_ids)
-    cycles = [cycle_jobs]
-    while True:
-        cycle = len(cycles) - 1
-        await wait_for_review(settings, target, spec, cycle_jobs, cycle, gate_mode)
-        cycle_jobs = await rework_rejected(settings, target, spec, cycle_jobs, people.user_ids, cycle=cycle)
-        if cycle_jobs.empty:
-            break
-        cycles.append(cycle_jobs)
-    job_ids = [[int(job_id) for job_id in jobs["job_id"]] for jobs in cycles]
-    every_job = [job_id for ids in job_ids for job_id in ids]
-    end = await archive_jobs(settings, target.team.id, every_job, spec.end_action, spec.target_status)
-    published = await publish_report(
-        settings, target.team.id, target.project.id, target.round_key, spec.round_name, report_dir
-    )
+    steps = TaskRoundSteps(settings, password_secret, gate_mode, report_dir)
+    run = await run_round(steps, spec)
     return RoundOutcome(
         round_name=spec.round_name,
-        round_key=target.round_key,
+        round_key=run.target.round_key,
         status="finished",
-        job_ids_per_cycle=job_ids,
-        end=end,
-        report=published.report,
-        csv_paths=published.csv_paths,
+        job_ids_per_cycle=run.job_ids_per_cycle,
+        end=run.end,
+        report=run.report.report,
+        csv_paths=run.report.csv_paths,
     )

@@ -1,0 +1,82 @@
+"""The round's steps as Prefect tasks, for `labelrounds.steps.sequence.run_round` inside the labeling-round flow."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import pandas as pd
+
+from labelrounds.client import ConnectionSettings
+from labelrounds.round_spec import RoundSpec
+from labelrounds.steps.archive import EndResult
+from labelrounds.steps.sequence import RoundPhase
+from labelrounds.steps.targets import RoundTarget
+from labelrounds.steps.validate import ValidatedRound
+from tasks.archive import archive_jobs
+from tasks.gate import GateMode, tag_round_run, wait_for_review
+from tasks.jobs import create_jobs
+from tasks.meta import prepare_meta
+from tasks.report import PublishedReport, publish_report
+from tasks.rework import rework_rejected
+from tasks.users import ensure_users
+from tasks.validate import validate_round
+
+
+@dataclass(frozen=True)
+class TaskRoundSteps:
+    """Each step is today's task (run names, retries, caching within the run, artifacts); call within a flow run.
+
+    Attributes:
+        settings: the connection.
+        password_secret: name of the Secret block with new accounts' password (None: the environment).
+        gate_mode: "poll" waits through task retries; "suspend" suspends the run until the watcher resumes it.
+        report_dir: directory for the report's CSV files (None: artifacts only).
+    """
+
+    settings: ConnectionSettings
+    password_secret: str | None = None
+    gate_mode: GateMode = "poll"
+    report_dir: str | None = None
+
+    def phase(self, name: RoundPhase) -> AbstractContextManager[None]:
+        """Nothing to measure: Prefect records each task run."""
+        return nullcontext()
+
+    async def validate(self, spec: RoundSpec) -> ValidatedRound:
+        """Validate, then tag the flow run with the round's key and team (before any suspension) for the watcher."""
+        validated = await validate_round(self.settings, spec, self.password_secret)
+        await tag_round_run(validated.target.round_key, validated.target.team.id)
+        return validated
+
+    async def ensure_users(self, spec: RoundSpec) -> dict[str, int]:
+        """The `ensure-users` task; user id by login."""
+        return (await ensure_users(self.settings, spec, self.password_secret)).user_ids
+
+    async def prepare_meta(self, spec: RoundSpec, target: RoundTarget) -> None:
+        """The `prepare-meta` task."""
+        await prepare_meta(self.settings, target.project.id, spec)
+
+    async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+        """The `create-jobs` task over the validated plan."""
+        return await create_jobs(self.settings, validated.target, spec, validated.plan, user_ids)
+
+    async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
+        """The gate in the flow's mode: `check-review` retried every poll interval, or one check and a suspension."""
+        await wait_for_review(self.settings, target, spec, jobs, cycle, self.gate_mode)
+
+    async def rework(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
+    ) -> pd.DataFrame:
+        """The `rework-rejected` task."""
+        return await rework_rejected(self.settings, target, spec, jobs, user_ids, cycle=cycle)
+
+    async def finish(self, spec: RoundSpec, target: RoundTarget, job_ids: list[int]) -> EndResult:
+        """The `archive-jobs` task with the round's end action."""
+        return await archive_jobs(self.settings, target.team.id, job_ids, spec.end_action, spec.target_status)
+
+    async def report(self, spec: RoundSpec, target: RoundTarget) -> PublishedReport:
+        """The `publish-report` task: artifacts and, with a report directory, CSV files."""
+        return await publish_report(
+            self.settings, target.team.id, target.project.id, target.round_key, spec.round_name, self.report_dir
+        )

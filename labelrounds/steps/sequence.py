@@ -1,0 +1,201 @@
+"""The one composition of a round: validate → users → meta → jobs → gate → [rework → gate]* → end action → report.
+
+`run_round` holds the order of the steps and the rework loop; a `RoundSteps` says how each step is done. The
+Prefect flow runs it over its tasks (`flows.round_steps.TaskRoundSteps`), the benchmark and the tests over a
+client (`ClientRoundSteps`, here), so adding a step or changing the loop touches this module only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+import pandas as pd
+
+from labelrounds.client import SuperviselyClient
+from labelrounds.round_spec import RoundSpec
+from labelrounds.steps.archive import EndResult, finish_jobs
+from labelrounds.steps.gate import GateSnapshot, wait_until_ready
+from labelrounds.steps.jobs import create_jobs
+from labelrounds.steps.meta import prepare_round_meta
+from labelrounds.steps.report import RoundReport, build_round_report
+from labelrounds.steps.rework import create_rework_jobs
+from labelrounds.steps.targets import RoundTarget
+from labelrounds.steps.users import PasswordSource, ensure_round_users
+from labelrounds.steps.validate import ValidatedRound, validate_round
+
+#: The parts of a round `run_round` announces through `RoundSteps.phase` (e.g. for a benchmark to meter them).
+RoundPhase = Literal["setup", "gate", "rework", "finish"]
+
+ReportT = TypeVar("ReportT")
+ReportT_co = TypeVar("ReportT_co", covariant=True)
+
+
+@runtime_checkable
+class RoundSteps(Protocol[ReportT_co]):
+    """How each step of a round is done; `run_round` decides when. Every step must be safe to re-run."""
+
+    def phase(self, name: RoundPhase) -> AbstractContextManager[None]:
+        """A context around each part of the round (`nullcontext()` when nothing is measured)."""
+        ...
+
+    async def validate(self, spec: RoundSpec) -> ValidatedRound:
+        """Check the round against the server without writing; raise RoundValidationError listing every problem."""
+        ...
+
+    async def ensure_users(self, spec: RoundSpec) -> dict[str, int]:
+        """Make the labelers and the reviewer exist in the team; return user id by login."""
+        ...
+
+    async def prepare_meta(self, spec: RoundSpec, target: RoundTarget) -> None:
+        """Add the round's classes and tags to the project meta."""
+        ...
+
+    async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+        """Create (or find) the first cycle's jobs from the validated plan (`lineage.JOB_COLUMNS`)."""
+        ...
+
+    async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
+        """Return once every job of the cycle reached the target status; raise on timeout or a stalled job."""
+        ...
+
+    async def rework(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
+    ) -> pd.DataFrame:
+        """Create (or find) the next cycle's jobs over the rejected images of `jobs`; empty when none."""
+        ...
+
+    async def finish(self, spec: RoundSpec, target: RoundTarget, job_ids: list[int]) -> EndResult:
+        """Apply the round's end action (archive, stop or keep) to every job of the round."""
+        ...
+
+    async def report(self, spec: RoundSpec, target: RoundTarget) -> ReportT_co:
+        """Build (and publish, where the implementation does) the round's report."""
+        ...
+
+
+@dataclass(frozen=True)
+class RoundRun(Generic[ReportT]):
+    """What `run_round` did: the validation, the people, the jobs of each cycle, the end action and the report."""
+
+    validated: ValidatedRound
+    user_ids: dict[str, int]
+    cycles: list[pd.DataFrame]
+    end: EndResult
+    report: ReportT
+
+    @property
+    def target(self) -> RoundTarget:
+        """The resolved team, project, datasets and round key."""
+        return self.validated.target
+
+    @property
+    def job_ids_per_cycle(self) -> list[list[int]]:
+        """The job ids of each cycle, the first pass first (no empty cycle)."""
+        return [[int(job_id) for job_id in jobs["job_id"]] for jobs in self.cycles]
+
+
+async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[ReportT]:
+    """Run a round's steps in order, with at most `spec.max_rework_cycles` rework cycles, and return what they did.
+
+    After each cycle's gate the rejected images go back in new jobs, until a cycle has nothing rejected or the
+    round ran `max_rework_cycles` rework cycles; then the end action applies to every job of every cycle and the
+    report is built. An error in any step propagates at once (the jobs are left as they are).
+
+    Args:
+        steps: how each step is done (Prefect tasks, or library calls over one client).
+        spec: the round.
+    """
+    with steps.phase("setup"):
+        validated = await steps.validate(spec)
+        target = validated.target
+        user_ids = await steps.ensure_users(spec)
+        await steps.prepare_meta(spec, target)
+        jobs = await steps.create_jobs(spec, validated, user_ids)
+    cycles = [jobs]
+    cycle = 0
+    while True:
+        with steps.phase("gate"):
+            await steps.wait_for_review(spec, target, jobs, cycle)
+        if cycle >= spec.max_rework_cycles:
+            break
+        with steps.phase("rework"):
+            jobs = await steps.rework(spec, target, jobs, user_ids, cycle)
+        if jobs.empty:
+            break
+        cycles.append(jobs)
+        cycle += 1
+    every_job = [int(job_id) for frame in cycles for job_id in frame["job_id"]]
+    with steps.phase("finish"):
+        end = await steps.finish(spec, target, every_job)
+        report = await steps.report(spec, target)
+    return RoundRun(validated=validated, user_ids=user_ids, cycles=cycles, end=end, report=report)
+
+
+GateListener = Callable[[GateSnapshot], Awaitable[None] | None]
+PhaseMeter = Callable[[RoundPhase], AbstractContextManager[None]]
+
+
+@dataclass
+class ClientRoundSteps:
+    """The round's steps as library calls over one client; the gate polls in-process (`wait_until_ready`).
+
+    Attributes:
+        api: the client (a team admin's or manager's token).
+        passwords: password(s) of new annotator accounts (never logged).
+        on_check: called with each gate snapshot (progress, counting checks).
+        meter: a context per phase of the round (e.g. the benchmark's `PhaseMeter.phase`); None measures nothing.
+    """
+
+    api: SuperviselyClient
+    passwords: PasswordSource = None
+    on_check: GateListener | None = None
+    meter: PhaseMeter | None = None
+
+    def phase(self, name: RoundPhase) -> AbstractContextManager[None]:
+        """The meter's context for `name`, or nothing."""
+        return self.meter(name) if self.meter is not None else nullcontext()
+
+    async def validate(self, spec: RoundSpec) -> ValidatedRound:
+        """`steps.validate.validate_round`."""
+        return await validate_round(self.api, spec, self.passwords)
+
+    async def ensure_users(self, spec: RoundSpec) -> dict[str, int]:
+        """`steps.users.ensure_round_users`; user id by login."""
+        return (await ensure_round_users(self.api, spec, self.passwords)).user_ids
+
+    async def prepare_meta(self, spec: RoundSpec, target: RoundTarget) -> None:
+        """`steps.meta.prepare_round_meta`."""
+        await prepare_round_meta(self.api, target.project.id, spec)
+
+    async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+        """`steps.jobs.create_jobs` over the validated plan."""
+        return await create_jobs(self.api, validated.target, spec, validated.plan, user_ids)
+
+    async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
+        """`steps.gate.wait_until_ready` with the round's poll interval and timeout."""
+        await wait_until_ready(
+            self.api,
+            target.team.id,
+            [int(job_id) for job_id in jobs["job_id"]],
+            spec.target_status,
+            poll_interval=spec.poll_interval_seconds,
+            timeout=spec.timeout_seconds,
+            on_check=self.on_check,
+        )
+
+    async def rework(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
+    ) -> pd.DataFrame:
+        """`steps.rework.create_rework_jobs`."""
+        return await create_rework_jobs(self.api, target, spec, jobs, user_ids)
+
+    async def finish(self, spec: RoundSpec, target: RoundTarget, job_ids: list[int]) -> EndResult:
+        """`steps.archive.finish_jobs` with the round's end action."""
+        return await finish_jobs(self.api, target.team.id, job_ids, spec.end_action, spec.target_status)
+
+    async def report(self, spec: RoundSpec, target: RoundTarget) -> RoundReport:
+        """`steps.report.build_round_report`."""
+        return await build_round_report(self.api, target.team.id, target.project.id, target.round_key)
