@@ -1,82 +1,104 @@
-"""Every step in a row, as the flow will compose them, against a sandbox whose simulated crew does the work."""
+"""The round's one composition (`run_round`) over the library's steps, against a sandbox whose crew does the work.
+
+What the round did is checked against the server read back with raw HTTP (`tests/oracles.py`), not against the
+figures the code under test computed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pandas as pd
 import pytest
+from oracles import (
+    RawApi,
+    RawJob,
+    assert_each_image_once,
+    assert_one_job_per_share,
+    assert_report_matches,
+    assert_unique_identities,
+)
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.sandbox.crew import Crew, CrewConfig
 from labelrounds.sandbox.server import SandboxServer
-from labelrounds.steps.archive import finish_jobs
-from labelrounds.steps.gate import wait_until_ready
-from labelrounds.steps.jobs import create_jobs
-from labelrounds.steps.meta import prepare_round_meta
-from labelrounds.steps.report import RoundReport, build_round_report
-from labelrounds.steps.rework import create_rework_jobs
-from labelrounds.steps.users import ensure_round_users
-from labelrounds.steps.validate import validate_round
+from labelrounds.steps.report import RoundReport
+from labelrounds.steps.sequence import ClientRoundSteps, RoundRun, run_round
 
 from .support import PASSWORD, admin_client, lemons_spec
 
+LEMONS_IMAGES = 6  # the lemons seed's one dataset
+
 
 @pytest.fixture(scope="module")
-def crewed_sandbox() -> Iterator[SandboxServer]:
+def crewed_server() -> Iterator[SandboxServer]:
     """A lemons sandbox whose crew works instantly and rejects about half of the images once."""
     crew = Crew(CrewConfig(reject_rate=0.5, max_rejections_per_image=1, poll_interval=0.02, seed=3))
     with SandboxServer(seed="lemons", crew=crew) as server:
         yield server
 
 
-async def run_round(api: SuperviselyClient, spec: RoundSpec) -> tuple[RoundReport, list[pd.DataFrame]]:
-    """The round's steps in order, waiting with `wait_until_ready` (the CLI's way, without Prefect)."""
-    validated = await validate_round(api, spec, PASSWORD)
-    target = validated.target
-    people = await ensure_round_users(api, spec, PASSWORD)
-    await prepare_round_meta(api, target.project.id, spec)
-    cycle = await create_jobs(api, target, spec, validated.plan, people.user_ids)
-    cycles = [cycle]
-    while not cycle.empty:
-        await wait_until_ready(
-            api, target.team.id, cycle["job_id"].tolist(), spec.target_status, poll_interval=0.05, timeout=60
-        )
-        cycle = await create_rework_jobs(api, target, spec, cycle, people.user_ids)
-        cycles.append(cycle)
-    every_job = pd.concat(cycles)["job_id"].tolist()
-    await finish_jobs(api, target.team.id, every_job, spec.end_action, spec.target_status)
-    return await build_round_report(api, target.team.id, target.project.id, target.round_key), cycles
+@pytest.fixture
+def crewed_sandbox(crewed_server: SandboxServer) -> SandboxServer:
+    """The crewed sandbox, reset to the lemons seed."""
+    crewed_server.reset("lemons")
+    return crewed_server
 
 
-async def test_a_round_runs_to_the_end_with_one_rework_cycle(crewed_sandbox: SandboxServer) -> None:
-    spec = lemons_spec(max_rework_cycles=2)
+def fast_round(**overrides: object) -> RoundSpec:
+    """The lemons round with a fast gate."""
+    return lemons_spec(poll_interval_seconds=0.05, timeout_seconds=60, **overrides)
+
+
+def read_back(server: SandboxServer, run: RoundRun[RoundReport]) -> tuple[dict[int, set[int]], list[RawJob]]:
+    """The project's images by dataset and the round's jobs (archived ones included), through raw HTTP."""
+    with RawApi.of(server) as raw:
+        selected = raw.image_ids_by_dataset(raw.dataset_ids(run.target.project.id))
+        jobs = raw.round_jobs(server.team_id, run.target.round_key)
+    return selected, jobs
+
+
+async def test_a_round_runs_to_the_end_with_rework_and_a_rerun_reuses_everything(
+    crewed_sandbox: SandboxServer,
+) -> None:
+    spec = fast_round(max_rework_cycles=2)
     async with admin_client(crewed_sandbox) as api:
-        report, cycles = await run_round(api, spec)
+        run = await run_round(ClientRoundSteps(api, PASSWORD), spec)
         visible = await api.list_jobs(crewed_sandbox.team_id)
+        selected, jobs = read_back(crewed_sandbox, run)
 
-        assert report.totals.balanced and report.totals.selected_images == 6
-        assert report.totals.rework_jobs >= 1 and report.totals.unreviewed == 0
-        assert report.totals.accepted == 6  # each image is rejected at most once, so the rework is accepted
-        assert set(report.jobs["status"]) == {"completed"} and report.jobs["archived"].all()
-        assert visible == []  # every job archived
-        assert sorted(report.labelers["labeler"]) == ["labeler_1", "labeler_2"]
-        assert [int(frame["cycle"].max()) for frame in cycles if not frame.empty] == list(
-            range(len(cycles) - 1)
-        )
+        assert sum(len(images) for images in selected.values()) == LEMONS_IMAGES
+        assert_each_image_once(selected, jobs)
+        assert_one_job_per_share(jobs, selected, ["labeler_1", "labeler_2"])
+        assert_unique_identities(jobs)
+        assert_report_matches(run.report.totals, selected, jobs)
+        assert sorted(job.id for job in jobs) == sorted(i for ids in run.job_ids_per_cycle for i in ids)
+        assert len(run.cycles) >= 2  # about half the images rejected once: one rework cycle, accepted after it
+        assert [sorted(set(frame["cycle"])) for frame in run.cycles] == [[c] for c in range(len(run.cycles))]
+        assert run.report.totals.accepted == LEMONS_IMAGES and run.report.totals.unreviewed == 0
+        assert visible == [] and all(job.disabled for job in jobs)  # every job archived
+        assert sorted(run.end.changed) == sorted(job.id for job in jobs)
 
         # the same round again: everything is found and reused, nothing is created
-        adds = (
-            api.stats.calls["jobs.add"]
-            + api.stats.calls["users.add"]
-            + api.stats.calls["projects.meta.update"]
-        )
-        again, _ = await run_round(api, spec)
-        assert (
-            api.stats.calls["jobs.add"]
-            + api.stats.calls["users.add"]
-            + api.stats.calls["projects.meta.update"]
-            == adds
-        )
-        pd.testing.assert_frame_equal(again.jobs, report.jobs)
+        writes = _writes(api)
+        again = await run_round(ClientRoundSteps(api, PASSWORD), spec)
+        assert _writes(api) == writes
+        assert again.job_ids_per_cycle == run.job_ids_per_cycle
+        assert again.report.totals == run.report.totals
+
+
+async def test_without_rework_cycles_the_rejected_images_stay_rejected(crewed_sandbox: SandboxServer) -> None:
+    async with admin_client(crewed_sandbox) as api:
+        run = await run_round(ClientRoundSteps(api, PASSWORD), fast_round(max_rework_cycles=0))
+        selected, jobs = read_back(crewed_sandbox, run)
+
+    assert len(run.cycles) == 1 and all(job.cycle == 0 for job in jobs)
+    assert_each_image_once(selected, jobs)
+    assert_report_matches(run.report.totals, selected, jobs)
+    rejected = sum(status == "rejected" for job in jobs for status in job.entities.values())
+    assert rejected > 0 and run.report.totals.still_rejected == rejected
+
+
+def _writes(api: SuperviselyClient) -> int:
+    """The client's creating requests so far."""
+    return sum(api.stats.calls[method] for method in ("jobs.add", "users.add", "projects.meta.update"))
