@@ -1,4 +1,4 @@
-"""The watcher: resume every suspended labeling round whose jobs reached their target status."""
+"""The watcher: resume every suspended labeling round whose jobs reached their target or can never reach it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, Field
 
+from labelrounds.steps.resume import resume_reason
 from tasks.credentials import connection_settings
 from tasks.watch import ROUND_FLOW_NAME, check_round, find_suspended_rounds, resume_round
 
@@ -15,6 +16,9 @@ class WatchOutcome(BaseModel):
 
     checked: dict[str, str] = Field(default_factory=dict, description="Round key → the gate's summary line.")
     resumed: dict[str, list[str]] = Field(default_factory=dict, description="Round key → the runs resumed.")
+    stalled: list[str] = Field(
+        default_factory=list, description="Round keys resumed because a job was stopped or removed (their gate fails)."
+    )
     waiting: list[str] = Field(default_factory=list, description="Round keys whose jobs are not ready yet.")
 
     def markdown(self) -> str:
@@ -31,7 +35,11 @@ class WatchOutcome(BaseModel):
 async def watch_suspended_rounds(
     credentials_block: str | None = None, flow_name: str = ROUND_FLOW_NAME
 ) -> WatchOutcome:
-    """Check every suspended round once (one job listing per round) and resume the rounds that are ready.
+    """Check every suspended round once (one job listing per round); resume the rounds that are ready or stalled.
+
+    A stalled round (a job stopped or removed) is resumed too: its gate, run again, fails at once with
+    RoundStalledError instead of holding the round until its timeout. A run is resumed only while it is paused,
+    so no run is ever resumed twice.
 
     Args:
         credentials_block: name of the SuperviselyCredentials block; None reads SERVER_ADDRESS and API_TOKEN from
@@ -47,10 +55,13 @@ async def watch_suspended_rounds(
             if snapshot is None:
                 continue
             outcome.checked[suspended.round_key] = snapshot.summary()
-            if snapshot.ready:
-                outcome.resumed[suspended.round_key] = await resume_round(suspended)
-            else:
+            reason = resume_reason(snapshot)
+            if reason is None:
                 outcome.waiting.append(suspended.round_key)
+                continue
+            if reason == "stalled":
+                outcome.stalled.append(suspended.round_key)
+            outcome.resumed[suspended.round_key] = await resume_round(suspended)
     await acreate_markdown_artifact(
         key="watch-suspended-rounds", markdown=outcome.markdown(), description="Suspended rounds at the last check"
     )

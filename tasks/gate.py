@@ -24,6 +24,7 @@ from labelrounds.steps.gate import GateSnapshot
 from labelrounds.steps.targets import RoundTarget
 from tasks.options import artifact_key
 from tasks.retrying import retry_until_ready
+from tasks.run_tags import tag_gate_jobs
 
 GateMode = Literal["poll", "suspend"]
 #: Tags a round's flow run carries so that a watcher finds the jobs of a suspended round with one listing.
@@ -197,6 +198,7 @@ async def wait_for_review(
         remaining = spec.timeout_seconds - _seconds_since_run_start()
         if remaining <= 0:
             raise timeout_error(spec, cycle, str(error)) from None
+        await tag_gate_jobs(job_ids)  # the watcher checks exactly these jobs, so a removed one shows as stalled
         # A fresh key each time: a key that fired before is ignored by Prefect, and the run would not wait.
         await suspend_flow_run(timeout=math.ceil(remaining), key=f"gate-cycle-{cycle}-{uuid4().hex}")  # type: ignore[misc]
         raise RuntimeError("the flow run was not suspended") from error

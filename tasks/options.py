@@ -1,4 +1,4 @@
-"""Shared task options: transient-only retries with backoff, the API tag, timeouts, caching within one flow run."""
+"""Shared task options: retries of unresolved writes only, the API tag, timeouts, caching within one flow run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
 
-from tasks.retrying import API_TAG, RETRY_DELAYS, RETRY_JITTER, retry_on_transient
+from tasks.retrying import API_TAG, RETRY_DELAYS, RETRY_JITTER, retry_on_unresolved_write
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
@@ -22,14 +22,14 @@ WITHIN_RUN = (INPUTS - "settings" - "password_secret") + TASK_SOURCE + RUN_ID
 
 
 def api_task(name: str, run_name: str, *, cache: CachePolicy = NO_CACHE) -> Callable[[_Fn], _Fn]:
-    """Decorate a task that calls the Supervisely API: retries on transient errors only, API tag, timeout."""
+    """Decorate a task that calls the Supervisely API: retries unresolved writes only, API tag, timeout."""
     return task(  # type: ignore[no-any-return]
         name=name,
         task_run_name=run_name,
         retries=len(RETRY_DELAYS),
         retry_delay_seconds=RETRY_DELAYS,
         retry_jitter_factor=RETRY_JITTER,
-        retry_condition_fn=retry_on_transient,
+        retry_condition_fn=retry_on_unresolved_write,
         timeout_seconds=API_TIMEOUT_SECONDS,
         tags=[API_TAG],
         cache_policy=cache,

@@ -1,4 +1,11 @@
-"""When a task retries: transient failures only (one shared condition), and the gate's not-ready polling."""
+"""When a task retries: only what the client cannot retry itself (write reconciliation), and the gate's polling.
+
+Transient failures (connection, 408, 429, 5xx except 501) are retried by the client, inside each call, within its
+`RetryPolicy` (at most 6 attempts, no retry started after 120 s): one layer, so a dead server is reported in
+seconds instead of the minutes that nested retries took. A task retries only a write whose outcome stayed unknown
+(`AmbiguousWriteError`, `UnresolvedWriteError`): the retry re-runs the step, which first looks up what already
+exists (jobs by their customData identity, users by login), so nothing is created twice.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +13,12 @@ from typing import Any
 
 from prefect.client.schemas.objects import State, TaskRun
 
-from labelrounds.client import (
-    AmbiguousWriteError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-)
+from labelrounds.client import AmbiguousWriteError
+from labelrounds.client.transience import is_transient
 from labelrounds.steps.errors import RoundNotReadyError, UnresolvedWriteError
 
-#: Errors a later attempt can overcome. Ambiguous and unresolved writes are safe to retry because every step
-#: starts by looking up what already exists (jobs by their customData identity, users by login).
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    TransportError,
-    RateLimitedError,
-    ServerError,
-    AmbiguousWriteError,
-    UnresolvedWriteError,
-)
+#: Failures a task retries: writes whose outcome is unknown, reconciled by the step's own lookup on re-run.
+RECONCILABLE_ERRORS: tuple[type[Exception], ...] = (AmbiguousWriteError, UnresolvedWriteError)
 #: Waits between the attempts of an API task (seconds), each stretched by up to RETRY_JITTER of itself.
 RETRY_DELAYS: list[float] = [2, 10, 30]
 RETRY_JITTER = 0.5
@@ -38,11 +34,16 @@ def failure_of(state: State[Any]) -> BaseException | None:
     return outcome if isinstance(outcome, BaseException) else None
 
 
-def retry_on_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry condition of every API task: only transient errors (never validation, permission or conflict)."""
-    return isinstance(failure_of(state), TRANSIENT_ERRORS)
+def retry_on_unresolved_write(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry condition of every API task: only writes to reconcile (the client already retried transient errors)."""
+    return isinstance(failure_of(state), RECONCILABLE_ERRORS)
 
 
 def retry_until_ready(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry condition of the gate: the jobs are not ready yet, or a transient error; a stalled round fails at once."""
-    return isinstance(failure_of(state), (RoundNotReadyError, *TRANSIENT_ERRORS))
+    """Retry condition of the gate: not ready yet, or a check that failed transiently (the next poll is the retry).
+
+    A week-long gate outlives a server restart: a check the client gave up on counts as "not known to be ready",
+    and the next check comes one poll interval later, within the round's timeout. A stalled round fails at once.
+    """
+    failure = failure_of(state)
+    return isinstance(failure, RoundNotReadyError) or (failure is not None and is_transient(failure))

@@ -1,4 +1,4 @@
-"""Tasks of the watcher: find suspended rounds on the Prefect server, check their jobs, resume the ready ones."""
+"""Tasks of the watcher: find suspended rounds on the Prefect server, check their jobs, resume the ready or stalled."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from labelrounds.round_spec import RoundSpec, TargetStatus
 from labelrounds.steps.gate import GateSnapshot
 from labelrounds.steps.resume import check_suspended_round
 from tasks.gate import ROUND_TAG_PREFIX, TEAM_TAG_PREFIX
-from tasks.retrying import API_TAG, RETRY_DELAYS, RETRY_JITTER, retry_on_transient
+from tasks.retrying import API_TAG
+from tasks.run_tags import gate_jobs_of
 
 ROUND_FLOW_NAME = "labeling-round"
 
@@ -38,6 +39,7 @@ class SuspendedRound(BaseModel):
     target: TargetStatus
     flow_run_ids: list[UUID]
     flow_run_names: list[str]
+    gate_job_ids: list[int] | None = None
 
 
 def _tag_value(tags: list[str], prefix: str) -> str | None:
@@ -45,8 +47,11 @@ def _tag_value(tags: list[str], prefix: str) -> str | None:
     return next((tag.removeprefix(prefix) for tag in tags if tag.startswith(prefix)), None)
 
 
-def round_identity(run: FlowRun) -> tuple[str, int, TargetStatus] | str:
-    """(round key, team id, target status) of a paused round run, or why it cannot be watched."""
+RoundIdentity = tuple[str, int, TargetStatus, tuple[int, ...] | None]
+
+
+def round_identity(run: FlowRun) -> RoundIdentity | str:
+    """(round key, team id, target status, gate's job ids or None) of a paused round run, or why it is not watched."""
     round_key = _tag_value(run.tags, ROUND_TAG_PREFIX)
     team = _tag_value(run.tags, TEAM_TAG_PREFIX)
     if round_key is None or team is None or not team.isdigit():
@@ -55,12 +60,13 @@ def round_identity(run: FlowRun) -> tuple[str, int, TargetStatus] | str:
         target = RoundSpec.model_validate(run.parameters.get("spec")).target_status
     except ValidationError as error:
         return f"its 'spec' parameter is not a round spec ({error.error_count()} problems)"
-    return round_key, int(team), target
+    gate_jobs = gate_jobs_of(run.tags)
+    return round_key, int(team), target, tuple(gate_jobs) if gate_jobs is not None else None
 
 
 def group_suspended_runs(runs: list[FlowRun]) -> tuple[list[SuspendedRound], dict[str, str]]:
-    """Group paused runs by (round key, team, target); also return the runs left out and why."""
-    groups: dict[tuple[str, int, TargetStatus], list[FlowRun]] = {}
+    """Group paused runs by (round key, team, target, gate's jobs); also return the runs left out and why."""
+    groups: dict[RoundIdentity, list[FlowRun]] = {}
     skipped: dict[str, str] = {}
     for run in runs:
         identity = round_identity(run)
@@ -75,8 +81,11 @@ def group_suspended_runs(runs: list[FlowRun]) -> tuple[list[SuspendedRound], dic
             target=target,
             flow_run_ids=[run.id for run in members],
             flow_run_names=[run.name for run in members],
+            gate_job_ids=list(gate_jobs) if gate_jobs is not None else None,
         )
-        for (round_key, team_id, target), members in sorted(groups.items(), key=lambda item: item[0][:2])
+        for (round_key, team_id, target, gate_jobs), members in sorted(
+            groups.items(), key=lambda item: (item[0][:2], item[0][3] or ())
+        )
     ]
     return rounds, skipped
 
@@ -106,21 +115,21 @@ async def find_suspended_rounds(flow_name: str = ROUND_FLOW_NAME) -> list[Suspen
 @task(
     task_run_name="check-{suspended.round_key}",
     tags=[API_TAG],
-    retries=len(RETRY_DELAYS),
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on_transient,
     timeout_seconds=300,
 )
 async def check_round(settings: ConnectionSettings, suspended: SuspendedRound) -> GateSnapshot | None:
-    """Check the suspended round's current jobs with one `jobs.list`; None when the round has no job.
+    """Check the jobs the suspended round waits for with one `jobs.list`; None when the round has no job.
+
+    Not retried as a task: the client retries transient failures, and the next watcher pass checks again.
 
     Args:
         settings: where the Supervisely API is and the token to use.
         suspended: the round to check.
     """
     async with SuperviselyClient(settings) as api:
-        snapshot = await check_suspended_round(api, suspended.team_id, suspended.round_key, suspended.target)
+        snapshot = await check_suspended_round(
+            api, suspended.team_id, suspended.round_key, suspended.target, suspended.gate_job_ids
+        )
     logger = get_run_logger()
     if snapshot is None:
         logger.warning("Round %s has no job; its run is left suspended", suspended.round_key)
@@ -134,7 +143,7 @@ async def resume_round(suspended: SuspendedRound) -> list[str]:
     """Resume every paused run of the round; a run that is no longer paused (resumed meanwhile) is skipped.
 
     Args:
-        suspended: the ready round.
+        suspended: the round to resume (its jobs are ready or stalled).
 
     Returns:
         The names of the runs this call resumed.

@@ -29,6 +29,12 @@ from labelrounds.client.errors import (
     parse_error_body,
 )
 from labelrounds.client.stats import RequestStats
+from labelrounds.client.transience import (
+    NOT_SENT_FINAL,
+    NOT_SENT_TRANSIENT,
+    is_transient_request_error,
+    is_transient_status,
+)
 
 logger = logging.getLogger("labelrounds.client")
 
@@ -36,13 +42,7 @@ API_PATH = "/public/api/v3/"
 API_KEY_HEADER = "x-api-key"
 REDACTED = "***"
 _METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-_NOT_IMPLEMENTED = 501
 _SERVICE_UNAVAILABLE = 503
-# Raised before a single byte of the request left this process, so a write cannot have been applied.
-_NOT_SENT_TRANSIENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_NOT_SENT_FINAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
-# The request may have reached the server: worth retrying only when repeating it is harmless.
-_MAYBE_SENT_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -74,11 +74,6 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - now).total_seconds())
-
-
-def is_retryable_status(status_code: int) -> bool:
-    """Whether an HTTP status is transient: 408, 429 and 5xx (except 501, which never changes)."""
-    return status_code in (408, 429) or (status_code >= 500 and status_code != _NOT_IMPLEMENTED)
 
 
 class _ApiKeyAuth(httpx.Auth):
@@ -230,11 +225,8 @@ class Transport:
         description = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         error = TransportError(None, description, None, method)
         error.__cause__ = exc
-        if isinstance(exc, _NOT_SENT_TRANSIENT):
-            return _Failure(error, retryable=True, may_have_applied=False)
-        if isinstance(exc, _NOT_SENT_FINAL):
-            return _Failure(error, retryable=False, may_have_applied=False)
-        return _Failure(error, retryable=isinstance(exc, _MAYBE_SENT_TRANSIENT), may_have_applied=True)
+        sent = not isinstance(exc, NOT_SENT_TRANSIENT + NOT_SENT_FINAL)
+        return _Failure(error, retryable=is_transient_request_error(exc), may_have_applied=sent)
 
     def _status_failure(self, method: str, response: httpx.Response) -> _Failure:
         status = response.status_code
@@ -252,7 +244,7 @@ class Transport:
         # A 429, or a 503 that names a retry time, is the server refusing the request before handling it;
         # the other transient statuses (408, 5xx) leave unknown whether it was handled.
         refused_unhandled = status == 429 or (status == _SERVICE_UNAVAILABLE and retry_after is not None)
-        retryable = is_retryable_status(status)
+        retryable = is_transient_status(status)
         return _Failure(
             error,
             retryable=retryable,

@@ -1,19 +1,23 @@
 """Whether a suspended round can resume: its current cycle's jobs, found and checked with one listing.
 
 A round waiting in suspend mode holds no process, so whoever wakes it (the watcher flow) knows only the round's
-key, its team and its target status. The jobs it waits for are the round's jobs of the highest cycle (each gate
-waits on the cycle it just created); `check_suspended_round` lists the project's jobs once and checks those.
+key, its team, its target status and, when the run recorded them, the ids of the jobs its gate waits for. With the
+ids, `check_suspended_round` runs the gate's own check (one `jobs.list`), so a removed job shows as missing; without
+them it takes the round's jobs of the highest cycle from one listing of the project (each gate waits on the cycle
+it just created). `resume_reason` decides: a round is resumed when its jobs are ready *or* stalled (a job stopped
+or removed can never reach the target), so the resumed run's gate fails at once instead of at its timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import LabelingJobInfo
 from labelrounds.round_spec import TargetStatus
-from labelrounds.steps.gate import GateSnapshot, JobProgress
+from labelrounds.steps.gate import GateSnapshot, JobProgress, check_round_jobs
 from labelrounds.steps.lineage import JobLineage, list_round_jobs
 
 
@@ -45,9 +49,39 @@ def current_cycle_snapshot(
     )
 
 
+ResumeReason = Literal["ready", "stalled"]
+
+
 async def check_suspended_round(
-    api: SuperviselyClient, team_id: int, round_key: str, target: TargetStatus
+    api: SuperviselyClient,
+    team_id: int,
+    round_key: str,
+    target: TargetStatus,
+    gate_job_ids: Sequence[int] | None = None,
 ) -> GateSnapshot | None:
-    """Check a round's current cycle with one `jobs.list` of its project; None when it has no job."""
+    """Check a suspended round's jobs with one `jobs.list`; None when it has no job to check.
+
+    Args:
+        api: the client.
+        team_id: the round's team.
+        round_key: the round's key (`<round name>@<project id>`).
+        target: the status the round waits for.
+        gate_job_ids: the jobs the round's gate waits for, when known (then a removed one counts as missing);
+            None: the round's jobs of its highest cycle.
+    """
+    if gate_job_ids:
+        return await check_round_jobs(api, team_id, gate_job_ids, target)
     jobs = await list_round_jobs(api, team_id, project_id_of(round_key), round_key)
     return current_cycle_snapshot(jobs, target)
+
+
+def resume_reason(snapshot: GateSnapshot | None) -> ResumeReason | None:
+    """Why a suspended round should be resumed now: its jobs are ready, or stalled (its gate then fails at once).
+
+    None: keep it suspended (some jobs are still on their way, or the round has no job to check).
+    """
+    if snapshot is None:
+        return None
+    if snapshot.stalled_job_ids:
+        return "stalled"
+    return "ready" if snapshot.ready else None

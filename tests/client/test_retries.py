@@ -22,6 +22,7 @@ from labelrounds.client import (
     TransportError,
     UnauthorizedError,
 )
+from labelrounds.client.transience import is_transient
 from labelrounds.client.transport import parse_retry_after
 
 from .support import TOKEN, error_reply, fast_policy, reply, sequence
@@ -247,3 +248,44 @@ async def test_a_redirect_says_where_to(make_client) -> None:
         with pytest.raises(InvalidRequestError, match="redirects to https://sly.test/"):
             await ctx.client.call("jobs.info", {"id": 1}, idempotent=True)
     assert len(ctx.recorder.requests) == 1
+
+
+#: What is transient, written out from the HTTP semantics (not from the code under test).
+TRANSIENT_BY_STATUS = {
+    400: False, 401: False, 403: False, 404: False, 408: True, 409: False, 422: False,
+    429: True, 500: True, 501: False, 502: True, 503: True, 504: True,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "transient"), sorted(TRANSIENT_BY_STATUS.items()))
+async def test_the_client_retries_exactly_what_the_shared_decision_calls_transient(
+    make_client, status: int, transient: bool
+) -> None:
+    async with make_client(sequence(error_reply(status, "nope")), retry_policy=fast_policy(max_attempts=3)) as ctx:
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - the class depends on the status
+            await ctx.client.call("jobs.info", {"id": 1}, idempotent=True)
+    assert len(ctx.recorder.requests) == (3 if transient else 1)
+    assert is_transient(caught.value) is transient  # the task layer's view of the same error agrees
+
+
+@pytest.mark.parametrize(
+    ("failure", "transient"),
+    [(CONNECT_REFUSED, True), (READ_DROPPED, True), (httpx.ReadTimeout("slow"), True), (httpx.UnsupportedProtocol("x"), False)],
+)
+async def test_failures_without_a_response_are_judged_by_their_cause(make_client, failure, transient: bool) -> None:
+    async with make_client(sequence(failure), retry_policy=fast_policy(max_attempts=2)) as ctx:
+        with pytest.raises(TransportError) as caught:
+            await ctx.client.call("jobs.info", {"id": 1}, idempotent=True)
+    assert len(ctx.recorder.requests) == (2 if transient else 1)
+    assert is_transient(caught.value) is transient
+    ambiguous = AmbiguousWriteError("jobs.add", caught.value)
+    assert is_transient(ambiguous) is transient and not is_transient(ValueError("not an API failure"))
+
+
+async def test_a_dead_server_is_given_up_on_after_the_default_policys_backoffs(make_client) -> None:
+    async with make_client(sequence(CONNECT_REFUSED), retry_policy=RetryPolicy()) as ctx:
+        with pytest.raises(TransportError):
+            await ctx.client.call("users.me", {}, idempotent=True)
+    # 6 attempts, 5 jittered backoffs each below its ceiling 0.5, 1, 2, 4, 8 s: at most 15.5 s asleep in all.
+    assert len(ctx.recorder.requests) == 6
+    assert all(slept <= ceiling for slept, ceiling in zip(ctx.time.sleeps, [0.5, 1, 2, 4, 8], strict=True))

@@ -9,6 +9,7 @@ from prefect.client.schemas.objects import FlowRun
 
 from deployments.definitions import lemons_round_spec
 from labelrounds.round_spec import TargetStatus
+from tasks.run_tags import gate_jobs_of, gate_jobs_tag
 from tasks.watch import group_suspended_runs, round_identity
 
 
@@ -50,3 +51,16 @@ def test_runs_without_round_tags_or_with_a_bad_spec_are_left_out_with_the_reason
     assert "tags" in skipped["untagged"] and "tags" in skipped["bad-team"]
     assert "not a round spec" in skipped["bad-spec"]
     assert round_identity(bad_spec) == skipped["bad-spec"]
+
+
+def test_the_gate_jobs_tag_is_read_back_and_separates_runs_waiting_on_other_jobs() -> None:
+    base = ["labelrounds-round:lemons@13487", "labelrounds-team:8"]
+    tagged = paused_run("tagged", [*base, gate_jobs_tag([17, 12, 15])], spec_json())
+    older = paused_run("older", base, spec_json())  # suspended before runs recorded their gate's jobs
+
+    rounds, skipped = group_suspended_runs([tagged, older])
+
+    assert skipped == {}
+    assert {r.flow_run_names[0]: r.gate_job_ids for r in rounds} == {"older": None, "tagged": [12, 15, 17]}
+    assert gate_jobs_tag([17, 12, 15]) == "labelrounds-gate-jobs:12,15,17"
+    assert gate_jobs_of(["labelrounds-gate-jobs:1,x"]) is None and gate_jobs_of(["other"]) is None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from flow_support import PASSWORD, admin_client, round_spec, settings_of
+from oracles import assert_round_report
 from prefect import get_client
 from prefect.blocks.system import Secret
 from prefect.states import Failed
 from pydantic import SecretStr
 
 from labelrounds.client import (
+    AmbiguousWriteError,
     ConfigurationError,
     ForbiddenError,
     InvalidRequestError,
@@ -38,9 +40,8 @@ from tasks.gate import check_review
 from tasks.jobs import create_jobs
 from tasks.meta import prepare_meta
 from tasks.report import publish_report
-from tasks.retrying import retry_on_transient, retry_until_ready
+from tasks.retrying import retry_on_unresolved_write, retry_until_ready
 from tasks.rework import rework_rejected
-from tasks.split import split_images
 from tasks.users import ensure_annotators, ensure_users
 from tasks.validate import validate_round
 
@@ -58,10 +59,8 @@ async def test_the_tasks_in_a_row_run_a_round(crewed: SandboxServer, tmp_path) -
     people = await ensure_users(settings, spec)
     assert people.created == ["labeler_1", "labeler_2", "reviewer_1"]
     assert (await prepare_meta(settings, target.project.id, spec)).changed is False  # the seed has them all
-    plan = await split_images(settings, target, spec)
-    pd.testing.assert_frame_equal(plan, validated.plan)
 
-    jobs = await create_jobs(settings, target, spec, plan, people.user_ids)
+    jobs = await create_jobs(settings, target, spec, validated.plan, people.user_ids)
     assert set(jobs["outcome"]) == {"created"} and jobs["images"].sum() == 6
     gate = check_review.with_options(retries=400, retry_delay_seconds=0.05)
     snapshot = await gate(settings, target.team.id, jobs["job_id"].tolist(), spec.target_status, 0, spec.round_name)
@@ -76,7 +75,8 @@ async def test_the_tasks_in_a_row_run_a_round(crewed: SandboxServer, tmp_path) -
     published = await publish_report(
         settings, target.team.id, target.project.id, target.round_key, spec.round_name, str(tmp_path)
     )
-    assert published.report.totals.balanced and published.artifact_keys == [
+    assert_round_report(crewed, published.report.totals, target.round_key, target.project.id)
+    assert published.artifact_keys == [
         "by-tasks-jobs",
         "by-tasks-labelers",
         "by-tasks-report",
@@ -121,8 +121,9 @@ async def test_the_gate_says_not_ready_then_a_stalled_round_fails_without_retryi
 @pytest.mark.parametrize(
     ("error", "retried"),
     [
-        (TransportError(None, "connect error", None, "jobs.list"), True),
-        (ServerError(502, "bad gateway", None, "jobs.list"), True),
+        (TransportError(None, "connect error", None, "jobs.list"), False),  # the client retried it already
+        (ServerError(502, "bad gateway", None, "jobs.list"), False),
+        (AmbiguousWriteError("jobs.add", ServerError(502, "bad gateway", None, "jobs.add")), True),
         (UnresolvedWriteError("jobs.add outcome unknown"), True),
         (InvalidRequestError(400, "bad", None, "jobs.add"), False),
         (ForbiddenError(403, "forbidden", None, "jobs.add"), False),
@@ -131,8 +132,8 @@ async def test_the_gate_says_not_ready_then_a_stalled_round_fails_without_retryi
         (RoundNotReadyError("not ready"), False),
     ],
 )
-def test_api_tasks_retry_transient_errors_only(error: Exception, retried: bool) -> None:
-    assert retry_on_transient(None, None, Failed(data=error)) is retried  # type: ignore[arg-type]
+def test_api_tasks_retry_only_writes_to_reconcile(error: Exception, retried: bool) -> None:
+    assert retry_on_unresolved_write(None, None, Failed(data=error)) is retried  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -140,6 +141,8 @@ def test_api_tasks_retry_transient_errors_only(error: Exception, retried: bool) 
     [
         (RoundNotReadyError("not ready"), True),
         (ServerError(503, "unavailable", None, "jobs.list"), True),
+        (ServerError(501, "not implemented", None, "jobs.list"), False),
+        (TransportError(408, "request timeout", None, "jobs.list"), True),
         (RoundStalledError("job 7 stopped"), False),
         (ForbiddenError(403, "forbidden", None, "jobs.list"), False),
     ],

@@ -1,4 +1,4 @@
-"""steps.resume against the sandbox: a suspended round's current cycle, found by its key with one listing."""
+"""steps.resume against the sandbox: a suspended round's jobs, found by its key or the gate's ids, and the decision."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from labelrounds.client import SuperviselyClient
 from labelrounds.round_spec import TargetStatus
 from labelrounds.steps.jobs import create_jobs
-from labelrounds.steps.resume import check_suspended_round, project_id_of
+from labelrounds.steps.resume import check_suspended_round, project_id_of, resume_reason
 from labelrounds.steps.rework import create_rework_jobs
 from labelrounds.steps.split import split_images
 from labelrounds.steps.targets import RoundTarget
@@ -62,3 +62,60 @@ async def test_the_current_cycle_is_checked_with_one_listing(
     await workers.finish(int(rework["job_id"].iloc[0]), api)
     snapshot = await check_suspended_round(api, target.team.id, target.round_key, TargetStatus.COMPLETED)
     assert snapshot is not None and snapshot.ready
+
+
+async def first_cycle(api: SuperviselyClient, target: RoundTarget, people: UsersResult) -> list[int]:
+    """Create the lemons round's first cycle (two jobs, pending) and return their ids."""
+    spec = lemons_spec()
+    jobs = await create_jobs(api, target, spec, await split_images(api, target, spec), people.user_ids)
+    return sorted(int(job_id) for job_id in jobs["job_id"])
+
+
+async def raw_job_ids(api: SuperviselyClient, team_id: int) -> set[int]:
+    """The team's job ids as the server lists them (archived included): the oracle of what still exists."""
+    reply = await api.call("jobs.list", {"teamId": team_id, "showDisabled": True, "per_page": 500}, idempotent=True)
+    return {int(entity["id"]) for entity in reply["entities"]}
+
+
+@pytest.mark.parametrize("known_gate_jobs", [True, False])
+async def test_a_round_with_a_stopped_job_is_resumed_as_stalled(
+    api: SuperviselyClient, target: RoundTarget, people: UsersResult, known_gate_jobs: bool
+) -> None:
+    job_ids = await first_cycle(api, target, people)
+    gate_jobs = job_ids if known_gate_jobs else None
+    waiting = await check_suspended_round(api, target.team.id, target.round_key, TargetStatus.COMPLETED, gate_jobs)
+    assert resume_reason(waiting) is None  # control: nobody worked, nothing stopped: keep waiting
+
+    await api.stop_job(job_ids[0])
+
+    snapshot = await check_suspended_round(api, target.team.id, target.round_key, TargetStatus.COMPLETED, gate_jobs)
+    assert resume_reason(snapshot) == "stalled"
+    assert snapshot is not None and snapshot.stalled_job_ids == [job_ids[0]]  # the job this test stopped
+
+
+async def test_a_round_with_a_removed_job_is_resumed_as_stalled_when_the_gate_jobs_are_known(
+    api: SuperviselyClient, target: RoundTarget, people: UsersResult
+) -> None:
+    job_ids = await first_cycle(api, target, people)
+    await api.remove_jobs([job_ids[1]])
+    assert job_ids[1] not in await raw_job_ids(api, target.team.id)  # the server really dropped it
+
+    snapshot = await check_suspended_round(api, target.team.id, target.round_key, TargetStatus.COMPLETED, job_ids)
+    assert resume_reason(snapshot) == "stalled"
+    assert snapshot is not None and snapshot.missing_job_ids == [job_ids[1]] and snapshot.stalled_job_ids == [job_ids[1]]
+    # Without the gate's ids a removed job leaves no trace in the listing: why the round run records them.
+    by_lineage = await check_suspended_round(api, target.team.id, target.round_key, TargetStatus.COMPLETED)
+    assert by_lineage is not None and [job.job_id for job in by_lineage.jobs] == [job_ids[0]]
+    assert resume_reason(by_lineage) is None
+
+
+async def test_a_round_whose_jobs_finished_is_resumed_as_ready(
+    api: SuperviselyClient, target: RoundTarget, people: UsersResult, workers: Workers
+) -> None:
+    job_ids = await first_cycle(api, target, people)
+    await workers.finish(job_ids[0], api)
+    half = await check_suspended_round(api, target.team.id, target.round_key, TargetStatus.COMPLETED, job_ids)
+    assert resume_reason(half) is None  # one job still pending: not ready, not stalled
+    await workers.finish(job_ids[1], api)
+    done = await check_suspended_round(api, target.team.id, target.round_key, TargetStatus.COMPLETED, job_ids)
+    assert resume_reason(done) == "ready" and resume_reason(None) is None
