@@ -23,6 +23,7 @@ from labelrounds.sandbox.auth import authenticate, login_with_password
 from labelrounds.sandbox.errors import ApiError, BadRequest, error_body
 from labelrounds.sandbox.registry import ANONYMOUS, API_METHODS, ApiMethod, Context, PageSizes
 from labelrounds.sandbox.store import Store
+from labelrounds.sandbox.truth import add_truth_route
 from labelrounds.sandbox.wire import now_iso
 
 API_PREFIX = "/public/api/v3/"
@@ -241,6 +242,7 @@ def create_app(
     app.state.base_url = base_url
     _add_method_routes(app, store, page_sizes or PageSizes())
     _add_account_routes(app, store)
+    add_truth_route(app, store)
     _install_error_handlers(app)
     if faults is not None:
         build_stack = app.build_middleware_stack

@@ -16,6 +16,12 @@ from labelrounds.sandbox.models import ObjectClassBody, TagMetaBody
 from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.registry import dump_user_json
 from labelrounds.sandbox.store import Store, allocate_id, allocate_ids, reserve_id
+from labelrounds.sandbox.truth import (
+    SYNTHETIC_CLASSES,
+    enable_synthetic_truth,
+    lemon_truth_documents,
+    store_truth,
+)
 from labelrounds.sandbox.wire import now_iso
 
 # The official tutorial hard-codes these ids and login, and must run unchanged against the sandbox.
@@ -185,9 +191,10 @@ def _insert_project(db: sqlite3.Connection, name: str, now: str) -> None:
     )
 
 
-def _insert_meta(db: sqlite3.Connection) -> None:
-    """The lemons meta: classes kiwi and lemon (bitmap), tags size (oneof_string) and origin (any_string)."""
-    for position, object_class in enumerate(LEMON_CLASSES):
+def _insert_meta(db: sqlite3.Connection, extra_classes: tuple[ObjectClassBody, ...] = ()) -> None:
+    """The lemons meta: classes kiwi and lemon (bitmap) then `extra_classes`, tags size (oneof_string) and
+    origin (any_string)."""
+    for position, object_class in enumerate(LEMON_CLASSES + extra_classes):
         db.execute(
             "INSERT INTO object_classes(id, project_id, title, position, definition) VALUES (?, ?, ?, ?, ?)",
             (
@@ -221,6 +228,19 @@ def _insert_dataset(db: sqlite3.Connection, name: str, now: str) -> int:
     return dataset_id
 
 
+def _insert_truth(db: sqlite3.Connection, spec: SeedSpec, dataset_ids: list[int]) -> None:
+    """Ground truth of the seeded pictures: stored for lemons, generated on demand for synthetic seeds."""
+    if spec.kind == "synthetic":
+        enable_synthetic_truth(db)
+        return
+    _, width, height, _ = LEMON_IMAGES[0]
+    documents = lemon_truth_documents(width, height)
+    store_truth(
+        db,
+        {_image_hash(name, dataset_id): documents[name] for dataset_id in dataset_ids for name in documents},
+    )
+
+
 def seed(
     store: Store,
     spec: SeedSpec,
@@ -251,7 +271,8 @@ def seed(
             for index in range(1, spec.datasets + 1):
                 dataset_ids.append(_insert_dataset(db, f"ds{index}", now))
                 _insert_images(db, dataset_ids[-1], images, now)
-            _insert_meta(db)
+            _insert_truth(db, spec, dataset_ids)
+            _insert_meta(db, SYNTHETIC_CLASSES if spec.kind == "synthetic" else ())
     return SeedSummary(
         admin_id=ADMIN_ID,
         admin_login=admin_login,
