@@ -8,7 +8,8 @@ the server with bare `httpx` POSTs (no labelrounds client, models, planning or s
 - `assert_one_job_per_share`: exactly one first-cycle job per (dataset, labeler) expected;
 - `assert_unique_identities`: no two jobs of the round have the same identity (a duplicated job);
 - `assert_report_matches`: a report's totals equal the counts of each image's review status read back from
-  `jobs.info` (the status in the latest cycle's job holding the image) and are possible at all.
+  `jobs.info` (the status in the latest cycle's job holding the image);
+- `assert_round_report`: all of the above for a round over every image of a project, in one call.
 
 The only project conventions spelled here are documented wire facts (docs/ARCHITECTURE.md): the lineage under
 `customData.labelrounds` and the round key `<round name>@<project id>`.
@@ -39,9 +40,12 @@ ACCEPTED, REJECTED = "accepted", "rejected"
 
 
 class ServerLike(Protocol):
-    """What the oracles need of a sandbox server: its URL and admin token."""
+    """What the oracles need of a sandbox server: its URL, admin token and team."""
 
     url: str
+
+    @property
+    def team_id(self) -> int: ...
 
     @property
     def admin_token(self) -> Any: ...
@@ -261,3 +265,14 @@ def assert_report_matches(
     }
     reported = {name: getattr(totals, name) for name in read_back}
     assert reported == read_back, f"report {reported} ≠ read back {read_back}"
+
+
+def assert_round_report(server: ServerLike, totals: TotalsLike, round_key: str, project_id: int) -> None:
+    """A finished round over every image of the project: each image in one first-cycle job, and the report's
+    totals equal to the review statuses read back (the one-call check for flow and CLI tests)."""
+    with RawApi.of(server) as raw:
+        selected = raw.image_ids_by_dataset(raw.dataset_ids(project_id))
+        jobs = raw.round_jobs(server.team_id, round_key)
+    assert_unique_identities(jobs)
+    assert_each_image_once(selected, jobs)
+    assert_report_matches(totals, selected, jobs)

@@ -1,10 +1,15 @@
-"""The round report: per-job and per-labeler figures as DataFrames, totals that add up, CSV files.
+"""The round report: per-job and per-labeler figures as DataFrames, totals, sanity checks, CSV files.
 
 Every image of the round ends in exactly one of three states, counted in the job where it last was:
 `accepted`, `still_rejected` (rejected and not sent to a rework job, e.g. after the last cycle) or `unreviewed`
 (not decided yet). A rejected image that went to a rework job counts as `reworked` in the parent and again, with
 its new state, in the child. So over all jobs (or all labelers)
 `accepted + still_rejected + unreviewed == selected images` (the images of the first-cycle jobs).
+
+That sum holds by construction whatever the server says, so it proves nothing. What can go wrong is checked by
+`problems()`: figures no real round can have (a job with more decided than listed images, more rework images
+than rejected ones, a rework job whose parent is not in the round, two first-cycle jobs for one share) and, when
+the caller knows it from elsewhere, a selected-image count that differs from the round's selection.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ _SUMMED = ["images", "done", "accepted", "rejected", "still_rejected", "unreview
 
 
 class ReportTotals(BaseModel):
-    """Round-wide figures; `balanced` checks the invariant of the module docstring."""
+    """Round-wide figures; `problems()` lists the impossible ones."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -76,10 +81,28 @@ class ReportTotals(BaseModel):
     rework_jobs: int
     cycles: int
 
-    @property
-    def balanced(self) -> bool:
-        """Whether every selected image is counted exactly once in a final state."""
-        return self.accepted + self.still_rejected + self.unreviewed == self.selected_images
+    def problems(self, selected_images: int | None = None) -> list[str]:
+        """What is impossible in these figures (empty when nothing is).
+
+        Args:
+            selected_images: the number of images the round selected, when known from outside the report (the
+                plan, a listing of the datasets); a different count means images were lost or added.
+        """
+        found = [f"{name} is negative ({value})" for name, value in self.model_dump().items() if value < 0]
+        if self.accepted > self.selected_images:
+            found.append(f"{self.accepted} accepted images but only {self.selected_images} selected")
+        if self.accepted + self.still_rejected + self.unreviewed != self.selected_images:
+            found.append(
+                f"accepted + still rejected + not reviewed = "
+                f"{self.accepted + self.still_rejected + self.unreviewed} ≠ {self.selected_images} selected images"
+            )
+        if self.rework_jobs > self.jobs or (self.cycles > 0) != (self.rework_jobs > 0):
+            found.append(f"{self.rework_jobs} rework jobs in {self.cycles} cycles out of {self.jobs} jobs")
+        if selected_images is not None and selected_images != self.selected_images:
+            found.append(
+                f"the report counts {self.selected_images} selected images, the round selected {selected_images}"
+            )
+        return found
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
@@ -100,6 +123,10 @@ class RoundReport:
     def markdown(self) -> str:
         """Totals and the per-labeler table as markdown (for an artifact or a terminal)."""
         return f"**{self.totals.summary()}**\n\n{frame_markdown(self.labelers)}"
+
+    def problems(self, selected_images: int | None = None) -> list[str]:
+        """What is impossible in the totals (see `ReportTotals.problems`) and in the per-job figures."""
+        return self.totals.problems(selected_images) + job_problems(self.jobs)
 
 
 def job_report(jobs: Sequence[tuple[LabelingJobInfo, JobLineage | None]]) -> pd.DataFrame:
@@ -143,6 +170,36 @@ def job_report(jobs: Sequence[tuple[LabelingJobInfo, JobLineage | None]]) -> pd.
     for column in ("created_at", "started_at", "finished_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame.astype({"dataset_id": "Int64", "parent_job_id": "Int64", "duration_seconds": "float64"})
+
+
+def job_problems(jobs: pd.DataFrame) -> list[str]:
+    """Per-job figures no real round can have, one line each (pure; empty when every job is possible)."""
+    found: list[str] = []
+    for job in jobs.itertuples(index=False):
+        counts = {name: getattr(job, name) for name in ("images", "done", "accepted", "rejected", "reworked")}
+        if any(value < 0 for value in counts.values()):
+            found.append(f"job {job.job_id}: a negative count in {counts}")
+        if job.accepted + job.rejected > job.images or job.done > job.images:
+            found.append(
+                f"job {job.job_id}: {job.accepted} accepted + {job.rejected} rejected, {job.done} done "
+                f"of {job.images} images"
+            )
+        if job.reworked > job.rejected:
+            found.append(f"job {job.job_id}: {job.reworked} images reworked but {job.rejected} rejected")
+    ids = set(jobs["job_id"])
+    found += [
+        f"job {job.job_id} reworks job {job.parent_job_id}, which is not in the round"
+        for job in jobs.itertuples(index=False)
+        if job.cycle > 0 and (pd.isna(job.parent_job_id) or job.parent_job_id not in ids)
+    ]
+    first = jobs.loc[jobs["cycle"] == 0]
+    shares = first.groupby(["dataset_id", "labeler"], dropna=False)["job_id"].apply(list)
+    found += [
+        f"jobs {sorted(job_ids)} are first-cycle jobs of one share (dataset {dataset}, labeler {labeler})"
+        for (dataset, labeler), job_ids in shares.items()
+        if len(job_ids) > 1
+    ]
+    return found
 
 
 def labeler_report(jobs: pd.DataFrame) -> pd.DataFrame:

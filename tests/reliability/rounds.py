@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oracles import (
+    RawApi,
+    RawJob,
+    assert_each_image_once,
+    assert_one_job_per_share,
+    assert_unique_identities,
+    first_cycle,
+    round_key_of,
+)
 from pydantic import SecretStr
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
-from labelrounds.planning import summarize_plan
-from labelrounds.round_spec import RoundSpec, load_round_spec
+from labelrounds.round_spec import ImageSelection, RoundSpec, load_round_spec
 from labelrounds.sandbox.server import SandboxServer
-from labelrounds.steps.lineage import JobLineage
-from labelrounds.steps.validate import validate_round
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_ROUND = REPO / "examples" / "round.yaml"
@@ -35,59 +41,60 @@ def admin_client(server: SandboxServer) -> SuperviselyClient:
 
 @dataclass(frozen=True)
 class RoundCheck:
-    """What a finished round left on the server, counted."""
+    """What a finished round left on the server, counted from raw reads (`tests/oracles.py`)."""
 
-    planned_shares: int
     first_cycle_jobs: int
     rework_jobs: int
     selected_images: int
     duplicates: int
+    jobs: tuple[RawJob, ...] = field(repr=False, compare=False)
+    selected: dict[int, set[int]] = field(repr=False, compare=False)
 
     def as_dict(self) -> dict[str, int]:
         """The counts, for the figures files."""
-        return dict(self.__dict__)
+        return {
+            "first_cycle_jobs": self.first_cycle_jobs,
+            "rework_jobs": self.rework_jobs,
+            "selected_images": self.selected_images,
+            "duplicates": self.duplicates,
+        }
 
 
-async def check_round(server: SandboxServer, spec: RoundSpec) -> RoundCheck:
-    """Assert that the round left exactly one job per planned share, every selected image in exactly one
-    first-cycle job, one job per rework identity, and no duplicate user, class or tag.
+def check_round(server: SandboxServer, spec: RoundSpec) -> RoundCheck:
+    """Assert, from raw API reads only, that the round left one first-cycle job per (dataset, labeler), every
+    selected image in exactly one of them and no other image, unique job identities, and no duplicate user,
+    class or tag.
 
-    The plan is recomputed read-only by `validate_round` (the same selection and split the round used).
+    The expected selection is listed independently of the code under test: a plain `images.list` of each target
+    dataset (the round selects every image: `image_selection: all`, no tag filter). Each job's images are read
+    back with `jobs.info`.
     """
-    async with admin_client(server) as api:
-        validated = await validate_round(api, spec, PASSWORD)
-        plan = summarize_plan(validated.plan)
-        round_key = validated.target.round_key
-        jobs = await api.list_jobs(server.team_id, show_disabled=True)
-        lineages = [(job, JobLineage.of(job)) for job in jobs]
-        ours = [
-            (job, lineage) for job, lineage in lineages if lineage is not None and lineage.round == round_key
-        ]
-        first = [(job, lineage) for job, lineage in ours if lineage.cycle == 0]
-        identities = Counter(lineage.identity for _, lineage in ours)
-        duplicate_jobs = sum(count - 1 for count in identities.values())
-        covered: Counter[int] = Counter()
-        for job, _ in first:
-            info = await api.get_job(job.id)
-            assert info is not None
-            covered.update(info.entity_ids())
-        selected = {int(image_id) for ids in plan["image_ids"] for image_id in ids}
-        users = Counter(user.login for user in await api.list_users())
-        meta = await api.get_project_meta(validated.target.project.id)
+    assert spec.image_selection == ImageSelection.ALL, "the oracle knows only the `all` selection"
+    assert not spec.include_images_with_tags and not spec.exclude_images_with_tags, "no tag filter oracle"
+    with RawApi.of(server) as raw:
+        project_id = raw.project_id(server.workspace_id, spec.project)
+        selected = raw.image_ids_by_dataset(raw.dataset_ids(project_id, spec.datasets))
+        jobs = raw.round_jobs(server.team_id, round_key_of(spec.round_name, project_id))
+        users = Counter(user["login"] for user in raw.list_all("users.list", {}))
+        meta = raw.call("projects.meta", {"id": project_id})
+    assert_unique_identities(jobs)
+    assert_one_job_per_share(jobs, selected, [labeler.login for labeler in spec.labelers])
+    assert_each_image_once(selected, jobs)
     duplicate_users = sum(count - 1 for count in users.values())
     duplicate_meta = sum(
         count - 1
-        for names in ([item.title for item in meta.classes], [item.name for item in meta.tags])
+        for names in ([item["title"] for item in meta["classes"]], [item["name"] for item in meta["tags"]])
         for count in Counter(names).values()
     )
-    assert duplicate_jobs == 0, f"duplicated jobs: {[i for i, c in identities.items() if c > 1]}"
-    assert sorted(lineage.share for _, lineage in first) == sorted(plan["share_key"]), "jobs ≠ planned shares"
-    assert set(covered) == selected and set(covered.values()) == {1}, "an image is in no or several jobs"
-    assert duplicate_users == 0 and duplicate_meta == 0
+    assert duplicate_users == 0 and duplicate_meta == 0, (
+        f"{duplicate_users} users, {duplicate_meta} meta twice"
+    )
+    first = first_cycle(jobs)
     return RoundCheck(
-        planned_shares=len(plan),
         first_cycle_jobs=len(first),
-        rework_jobs=len(ours) - len(first),
-        selected_images=len(selected),
-        duplicates=duplicate_jobs + duplicate_users + duplicate_meta,
+        rework_jobs=len(jobs) - len(first),
+        selected_images=sum(len(images) for images in selected.values()),
+        duplicates=duplicate_users + duplicate_meta,
+        jobs=tuple(jobs),
+        selected=selected,
     )

@@ -1,4 +1,5 @@
-"""steps.report: the totals invariant (property test over job trees) and a whole round's report on the sandbox."""
+"""steps.report: totals against each generated image's known fate (property test over job trees), the sanity
+checks (`problems()`) failing on impossible figures, and a whole round's report against raw reads of the sandbox."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import assert_round_report
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import LabelingJobInfo
+from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.lineage import JobLineage
 from labelrounds.steps.report import (
@@ -63,7 +66,12 @@ def _job(
 
 @st.composite
 def job_trees(draw: st.DrawFn) -> list[tuple[LabelingJobInfo, JobLineage | None]]:
-    """First-cycle jobs and, for some jobs with rejections, rework jobs over exactly the rejected images."""
+    """First-cycle jobs (one per labeler of one dataset) and, for some jobs with rejections, rework jobs over
+    exactly the rejected images.
+
+    Each image's fate is known by construction: accepted or not reviewed in the job where it was decided, and
+    still rejected when rejected in a job that got no rework job (`expected_finals`).
+    """
     ids = count(1)
     jobs: list[tuple[LabelingJobInfo, JobLineage | None]] = []
 
@@ -72,10 +80,10 @@ def job_trees(draw: st.DrawFn) -> list[tuple[LabelingJobInfo, JobLineage | None]
         rejected = draw(st.integers(0, images - accepted))
         return accepted, rejected, images - accepted - rejected
 
-    frontier = [
-        (None, draw(st.sampled_from(LABELERS)), 0, draw(st.integers(1, 30)))
-        for _ in range(draw(st.integers(1, 5)))
-    ]
+    first_labelers = draw(
+        st.lists(st.sampled_from(LABELERS), min_size=1, max_size=len(LABELERS), unique=True)
+    )
+    frontier = [(None, labeler, 0, draw(st.integers(1, 30))) for labeler in first_labelers]
     while frontier:
         parent, labeler, cycle, images = frontier.pop()
         job = _job(next(ids), labeler, cycle, parent, split_of(images))
@@ -83,6 +91,18 @@ def job_trees(draw: st.DrawFn) -> list[tuple[LabelingJobInfo, JobLineage | None]
         if job.rejected_images_count and cycle < 3 and draw(st.booleans()):
             frontier.append((job.id, draw(st.sampled_from(LABELERS)), cycle + 1, job.rejected_images_count))
     return jobs
+
+
+def expected_finals(jobs: list[tuple[LabelingJobInfo, JobLineage | None]]) -> tuple[int, int, int]:
+    """(accepted, still rejected, not reviewed) images by construction of `job_trees`: a job's rejected images
+    are still rejected unless a rework job took them (then that job decides them)."""
+    reworked_parents = {lineage.parent for _, lineage in jobs if lineage is not None and lineage.parent}
+    accepted = sum(job.accepted_images_count for job, _ in jobs)
+    still_rejected = sum(job.rejected_images_count for job, _ in jobs if job.id not in reworked_parents)
+    unreviewed = sum(
+        job.images_count - job.accepted_images_count - job.rejected_images_count for job, _ in jobs
+    )
+    return accepted, still_rejected, unreviewed
 
 
 @settings(max_examples=60, deadline=None)
@@ -94,7 +114,9 @@ def test_final_states_add_up_to_the_selected_images(
     first_cycle_images = sum(job.images_count for job, lineage in jobs if lineage and lineage.cycle == 0)
 
     assert report.totals.selected_images == first_cycle_images
-    assert report.totals.balanced
+    expected = expected_finals(jobs)
+    assert (report.totals.accepted, report.totals.still_rejected, report.totals.unreviewed) == expected
+    assert report.problems(first_cycle_images) == []
     finals = report.labelers[["accepted", "still_rejected", "unreviewed"]].to_numpy().sum()
     assert finals == first_cycle_images
     assert (report.jobs["still_rejected"] >= 0).all()
@@ -106,11 +128,45 @@ def test_jobs_without_lineage_count_as_first_cycle_jobs() -> None:
     job = _job(7, "labeler_1", 0, None, (2, 1, 0))
     report = build_report([(job, None)])
     assert report.jobs[["cycle", "reworked", "still_rejected"]].iloc[0].tolist() == [0, 0, 1]
-    assert report.totals.balanced and report.totals.selected_images == 3
+    assert report.problems(3) == [] and report.totals.selected_images == 3
+
+
+def test_problems_are_empty_for_possible_figures_and_name_each_impossible_one() -> None:
+    """Mutants of the sanity checks: each corrupted figure must be reported (the old `balanced` said yes to all)."""
+    parent = _job(1, "labeler_1", 0, None, (1, 2, 0))
+    child = _job(2, "labeler_1", 1, 1, (2, 0, 0))
+    other = _job(3, "labeler_2", 0, None, (3, 0, 0))
+    honest = build_report([(job, JobLineage.of(job)) for job in (parent, child, other)])
+    assert honest.problems(6) == []
+
+    assert honest.problems(7) == ["the report counts 6 selected images, the round selected 7"]
+    wrong_count = honest.totals.model_copy(update={"accepted": 7, "unreviewed": -1})
+    assert wrong_count.problems() == [
+        "unreviewed is negative (-1)",
+        "7 accepted images but only 6 selected",
+    ]
+    lost = honest.totals.model_copy(update={"still_rejected": 1})
+    assert lost.problems() == ["accepted + still rejected + not reviewed = 7 ≠ 6 selected images"]
+
+    too_many_decided = _job(4, "labeler_3", 0, None, (2, 1, 0)).model_copy(update={"images_count": 2})
+    more_reworked = _job(5, "labeler_2", 1, 3, (2, 0, 0))  # job 3 rejected nothing
+    orphan = _job(6, "labeler_2", 1, 99, (1, 0, 0))
+    twin = _job(7, "labeler_2", 0, None, (1, 0, 0))  # a second first-cycle job for (dataset 1, labeler_2)
+    corrupt = [parent, child, other, too_many_decided, more_reworked, orphan, twin]
+    problems = build_report([(job, JobLineage.of(job)) for job in corrupt]).problems()
+    assert "job 4: 2 accepted + 1 rejected, 3 done of 2 images" in problems
+    assert "job 3: 2 images reworked but 0 rejected" in problems
+    assert "job 6 reworks job 99, which is not in the round" in problems
+    assert "jobs [3, 7] are first-cycle jobs of one share (dataset 1, labeler labeler_2)" in problems
 
 
 async def test_the_report_of_a_round_with_rework(
-    api: SuperviselyClient, target: RoundTarget, people: UsersResult, workers: Workers, tmp_path: Path
+    sandbox: SandboxServer,
+    api: SuperviselyClient,
+    target: RoundTarget,
+    people: UsersResult,
+    workers: Workers,
+    tmp_path: Path,
 ) -> None:
     spec = lemons_spec(max_rework_cycles=1)
     plan = await split_images(api, target, spec)
@@ -154,7 +210,8 @@ async def test_the_report_of_a_round_with_rework(
         "rework_jobs": 1,
         "cycles": 1,
     }
-    assert report.totals.balanced
+    assert report.problems(6) == []
+    assert_round_report(sandbox, report.totals, target.round_key, target.project.id)
     labeler_1 = report.labelers.set_index("labeler").loc["labeler_1"]
     assert labeler_1[["jobs", "rework_jobs", "rework_cycles", "images", "first_pass_images"]].tolist() == [
         2,
