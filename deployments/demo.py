@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from pydantic import SecretStr
 from rich.console import Console
 
 from deployments.report_view import print_report
@@ -59,6 +61,15 @@ def local_prefect() -> Iterator[str]:
         yield f"ephemeral server in a temporary PREFECT_HOME ({home})"
 
 
+async def count_project_images(url: str, token: SecretStr, project_id: int) -> int:
+    """How many images the project holds, listed afresh (the demo round selects them all)."""
+    from labelrounds.client import ConnectionSettings, SuperviselyClient
+
+    async with SuperviselyClient(ConnectionSettings(server_address=url, api_token=token)) as api:
+        datasets = await api.list_datasets(project_id)
+        return sum([len(await api.list_images(dataset.id)) for dataset in datasets])
+
+
 def run_demo(console: Console) -> int:
     """Run the demo round end to end and print its report; return the exit status."""
     with ExitStack() as stack:
@@ -81,7 +92,11 @@ def run_demo(console: Console) -> int:
         if outcome is None:
             return EXIT_FAILED
         print_report(console, outcome.report, f"Round {outcome.round_key}")
-        balanced = outcome.report.totals.balanced
-        console.print(f"totals add up to the selected images: {'yes' if balanced else '[red]NO[/red]'}")
-        return EXIT_FINISHED if balanced else EXIT_FAILED
+        images = asyncio.run(count_project_images(sandbox.url, sandbox.admin_token, sandbox.project_id or 0))
+        problems = outcome.report.problems(selected_images=images)
+        if problems:
+            console.print("[red]report checks failed:[/red] " + "; ".join(problems))
+            return EXIT_FAILED
+        console.print(f"report checks: all {images} images of the project counted, no impossible figure")
+        return EXIT_FINISHED
     return EXIT_FAILED  # pragma: no cover - ExitStack does not swallow exceptions
