@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from labelrounds.quality.geometry import GeometryError, RegionBatch, iou_matrix, region_from_object
+from labelrounds.quality.geometry import GeometryError, RegionBatch, iou_matrix, regions_from_objects
 
 DEFAULT_IOU_THRESHOLD = 0.5
 
@@ -127,21 +127,14 @@ def parse_annotation(annotation: Mapping[str, Any] | ParsedAnnotation) -> Parsed
     if isinstance(annotation, ParsedAnnotation):
         return annotation
     objects = annotation.get("objects") or []
-    classes, regions, tags = [], [], []
-    for index, obj in enumerate(objects):
-        title = obj.get("classTitle")
+    classes = [obj.get("classTitle") for obj in objects]
+    for index, title in enumerate(classes):
         if not isinstance(title, str):
             raise GeometryError(f"object {index} has no classTitle")
-        try:
-            regions.append(region_from_object(obj))
-        except GeometryError as error:
-            raise GeometryError(f"object {index} (class {title!r}): {error}") from None
-        classes.append(title)
-        tags.append(_tag_set(obj.get("tags")))
     return ParsedAnnotation(
         classes=np.array(classes, dtype=object),
-        regions=RegionBatch.of(regions),
-        object_tags=tuple(tags),
+        regions=RegionBatch.of(regions_from_objects(objects)),
+        object_tags=tuple(_tag_set(obj.get("tags")) for obj in objects),
         image_tags=_tag_set(annotation.get("tags")),
     )
 

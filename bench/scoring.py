@@ -1,0 +1,151 @@
+"""Benchmark of label-quality scoring: seconds to score N image pairs of M objects, per geometry type.
+
+Run: `python -m bench.scoring --pairs 10000 --objects 10 --out bench/results/scoring.json` (also writes a `.md`).
+Each pair is a reference annotation and a labeler's version of it (geometric jitter, a missed object, a wrong
+class, an extra object), as Supervisely JSON. The timed part is `score_many` on the JSON dicts, so decoding
+bitmaps and building polygons is included; building the annotations is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelrounds.quality import encode_bitmap, parse_annotation, score_many
+
+IMAGE_SIZE = 1000
+CLASSES = ("lemon", "leaf", "stem")
+KINDS = ("rectangle", "polygon", "bitmap", "mix")
+TARGET_SECONDS = 5.0
+
+
+def _rectangle(left: float, top: float, width: float, height: float) -> dict[str, Any]:
+    right, bottom = left + width - 1, top + height - 1
+    return {"geometryType": "rectangle", "points": {"exterior": [[left, top], [right, bottom]], "interior": []}}
+
+
+def _polygon(left: float, top: float, width: float, height: float, rng: np.random.Generator) -> dict[str, Any]:
+    vertices = int(rng.integers(8, 17))
+    angles = np.sort(rng.uniform(0, 2 * math.pi, vertices))
+    radii = rng.uniform(0.7, 1.0, vertices)
+    xs = left + width / 2 * (1 + radii * np.cos(angles))
+    ys = top + height / 2 * (1 + radii * np.sin(angles))
+    exterior = np.round(np.column_stack([xs, ys]), 1).tolist()
+    return {"geometryType": "polygon", "points": {"exterior": exterior, "interior": []}}
+
+
+def _bitmap(left: float, top: float, width: float, height: float) -> dict[str, Any]:
+    rows, columns = max(int(height), 1), max(int(width), 1)
+    ys, xs = np.mgrid[0:rows, 0:columns]
+    ellipse = ((xs + 0.5 - columns / 2) / (columns / 2)) ** 2 + ((ys + 0.5 - rows / 2) / (rows / 2)) ** 2 <= 1
+    return {"geometryType": "bitmap", "bitmap": {"data": encode_bitmap(ellipse), "origin": [int(left), int(top)]}}
+
+
+def _object(kind: str, box: np.ndarray, title: str, rng: np.random.Generator) -> dict[str, Any]:
+    left, top, width, height = (float(value) for value in box)
+    if kind == "rectangle":
+        geometry = _rectangle(round(left), round(top), round(width), round(height))
+    elif kind == "polygon":
+        geometry = _polygon(left, top, width, height, rng)
+    else:
+        geometry = _bitmap(left, top, width, height)
+    return {"classTitle": title, "tags": [{"name": "ripe", "value": bool(rng.random() < 0.5)}], **geometry}
+
+
+def make_pair(kind: str, objects: int, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A reference annotation of `objects` objects and a labeler's imperfect copy of it."""
+    kinds = [KINDS[i % 3] for i in range(objects)] if kind == "mix" else [kind] * objects
+    sizes = rng.uniform(20, 120, (objects, 2))
+    corners = rng.uniform(0, IMAGE_SIZE - 120, (objects, 2))
+    boxes = np.column_stack([corners, sizes])
+    titles = [CLASSES[int(i)] for i in rng.integers(0, len(CLASSES), objects)]
+    jitter = boxes + np.column_stack([rng.normal(0, 3, (objects, 2)), rng.normal(0, 2, (objects, 2))])
+    jitter[:, 2:] = np.maximum(jitter[:, 2:], 5)
+    reference = [_object(kinds[i], boxes[i], titles[i], rng) for i in range(objects)]
+    candidate = [_object(kinds[i], jitter[i], titles[i], rng) for i in range(1, objects)]  # misses object 0
+    if candidate:
+        candidate[0]["classTitle"] = "wrong-" + candidate[0]["classTitle"]
+    extra = np.array([*rng.uniform(0, IMAGE_SIZE - 120, 2), 40, 40])
+    candidate.append(_object(kinds[0], extra, titles[0], rng))
+    image_tags = [{"name": "daylight", "value": None}]
+    return {"objects": reference, "tags": image_tags}, {"objects": candidate, "tags": image_tags}
+
+
+def measure(kind: str, pairs: int, objects: int, seed: int) -> dict[str, Any]:
+    """Time scoring of `pairs` pairs of geometry `kind`; also the share spent reading the annotations."""
+    rng = np.random.default_rng(seed)
+    annotations = [make_pair(kind, objects, rng) for _ in range(pairs)]
+    started = time.perf_counter()
+    score = score_many(annotations)
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for reference, candidate in annotations:
+        parse_annotation(reference)
+        parse_annotation(candidate)
+    parse_seconds = time.perf_counter() - started
+    return {
+        "geometry": kind,
+        "pairs": pairs,
+        "objects_per_image": objects,
+        "seconds": round(seconds, 3),
+        "pairs_per_second": round(pairs / seconds),
+        "of_which_reading_json_seconds": round(parse_seconds, 3),
+        "under_target": seconds < TARGET_SECONDS,
+        "score": {name: round(value, 4) for name, value in score.as_row().items()},
+    }
+
+
+def to_markdown(figures: dict[str, Any]) -> str:
+    """A short human-readable table of the figures."""
+    lines = [
+        "# Scoring",
+        "",
+        f"{figures['pairs']} image pairs of {figures['objects']} objects, target < {TARGET_SECONDS} s. "
+        f"{figures['note']}",
+        "",
+        "| geometry | seconds | pairs/s | reading JSON s | F1 | mean IoU |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in figures["results"]:
+        lines.append(
+            f"| {row['geometry']} | {row['seconds']} | {row['pairs_per_second']} | "
+            f"{row['of_which_reading_json_seconds']} | {row['score']['f1']} | {row['score']['mean_iou']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Measure every geometry kind and write the figures to `--out` (JSON) and the same path with `.md`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=int, default=10_000)
+    parser.add_argument("--objects", type=int, default=10)
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--note", default="", help="conditions of the run (e.g. machine load), kept with the figures")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/scoring.json"))
+    args = parser.parse_args()
+    results = [measure(kind, args.pairs, args.objects, args.seed) for kind in args.kinds.split(",")]
+    figures = {
+        "pairs": args.pairs,
+        "objects": args.objects,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "note": args.note,
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(to_markdown(figures))
+    print(to_markdown(figures))
+
+
+if __name__ == "__main__":
+    main()
