@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from labelrounds.client.endpoints.annotations import AnnotationEndpoints
+from labelrounds.client.endpoints.dataset_contents import DatasetContentEndpoints
 from labelrounds.client.endpoints.images import ImageEndpoints
 from labelrounds.client.endpoints.jobs import JobEndpoints
 from labelrounds.client.endpoints.organization import OrganizationEndpoints
@@ -9,7 +11,15 @@ from labelrounds.client.endpoints.projects import ProjectEndpoints
 from labelrounds.client.endpoints.users import UserEndpoints
 
 
-class SuperviselyClient(UserEndpoints, OrganizationEndpoints, ProjectEndpoints, ImageEndpoints, JobEndpoints):
+class SuperviselyClient(
+    UserEndpoints,
+    OrganizationEndpoints,
+    ProjectEndpoints,
+    ImageEndpoints,
+    DatasetContentEndpoints,
+    AnnotationEndpoints,
+    JobEndpoints,
+):
     """Async client over one pooled connection, with a concurrency limit, retries and typed replies.
 
     Use it as an async context manager::

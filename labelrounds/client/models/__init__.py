@@ -1,5 +1,17 @@
 """Typed models of the public API v3 replies (pydantic v2, parsed from the camelCase wire keys)."""
 
+from labelrounds.client.models.annotations import (
+    Annotation,
+    AnnotationInfo,
+    Bitmap,
+    Geometry,
+    ImageSize,
+    Label,
+    LabelTag,
+    Polygon,
+    RawGeometry,
+    Rectangle,
+)
 from labelrounds.client.models.base import IdReply, WireModel
 from labelrounds.client.models.jobs import (
     ClassStat,
@@ -34,10 +46,15 @@ from labelrounds.client.models.teams import TeamInfo, WorkspaceInfo
 from labelrounds.client.models.users import RoleInfo, TeamMembership, UserInfo
 
 __all__ = [
+    "Annotation",
+    "AnnotationInfo",
+    "Bitmap",
     "ClassStat",
     "DatasetInfo",
+    "Geometry",
     "IdReply",
     "ImageInfo",
+    "ImageSize",
     "ImageRange",
     "ImageStat",
     "ImageStats",
@@ -48,12 +65,17 @@ __all__ = [
     "JobStats",
     "JobStatsSummary",
     "JobStatus",
+    "Label",
+    "LabelTag",
     "LabelingJobInfo",
     "NamedRef",
     "ObjClass",
     "Page",
+    "Polygon",
     "ProjectInfo",
     "ProjectMeta",
+    "RawGeometry",
+    "Rectangle",
     "RejectMode",
     "ReviewStatus",
     "RoleInfo",
