@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from pydantic import SecretStr
 from rich.console import Console
@@ -45,11 +45,17 @@ def environ(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+#: The demo's Prefect home when none is configured, in the current directory (the project's, for `make demo`;
+#: ignored by git): kept between runs, so only the first run pays for creating the ephemeral server's database.
+DEMO_PREFECT_HOME = Path(".prefect-demo")
+
+
 @contextmanager
 def local_prefect() -> Iterator[str]:
-    """Prefect for the demo: the configured one when PREFECT_HOME or PREFECT_API_URL is set, else a throwaway home.
+    """Prefect for the demo: the configured one when PREFECT_HOME or PREFECT_API_URL is set, else DEMO_PREFECT_HOME.
 
-    A throwaway PREFECT_HOME (deleted afterwards) gives an empty ephemeral server and touches nothing of the user.
+    The demo's own home holds an ephemeral server's database (flow runs of earlier demos stay visible there);
+    delete the directory to start afresh. It never touches the user's own Prefect home.
     """
     quiet_prefect_analytics()
     # A fresh ephemeral server migrates its database first; Prefect's default 20 s is too short on a busy machine.
@@ -57,8 +63,11 @@ def local_prefect() -> Iterator[str]:
     if "PREFECT_HOME" in os.environ or "PREFECT_API_URL" in os.environ:
         yield os.environ.get("PREFECT_API_URL") or f"ephemeral server in {os.environ['PREFECT_HOME']}"
         return
-    with tempfile.TemporaryDirectory(prefix="labelrounds-demo-prefect-") as home, environ(PREFECT_HOME=home):
-        yield f"ephemeral server in a temporary PREFECT_HOME ({home})"
+    home = DEMO_PREFECT_HOME.resolve()
+    state = "kept from earlier runs" if (home / "prefect.db").exists() else "new"
+    home.mkdir(exist_ok=True)
+    with environ(PREFECT_HOME=str(home)):
+        yield f"ephemeral server in {home} ({state})"
 
 
 async def count_project_images(url: str, token: SecretStr, project_id: int) -> int:
