@@ -14,7 +14,8 @@ from PIL import Image
 
 from labelrounds.quality import GeometryError, decode_bitmap, encode_bitmap, iou
 from labelrounds.quality.geometry import region_from_object
-from tests.quality.builders import KINDS, Box, box_object, formula_iou, grid_iou
+
+from .builders import KINDS, Box, box_object, formula_iou, grid_iou
 
 SETTINGS = settings(max_examples=80, deadline=None)
 
