@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 _MAX_BODY_EXCERPT = 300
+#: `details.type` of a refusal because an object with the same name (or login, or membership) exists.
+NONUNIQUE = "NONUNIQUE"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One existing object named in a `NONUNIQUE` refusal (`details.errors[*]`)."""
+
+    name: str | None
+    id: int | None
+    message: str | None
 
 
 class ConfigurationError(ValueError):
@@ -18,7 +30,8 @@ class SuperviselyError(Exception):
     Attributes:
         status_code: the HTTP status, or None when no response was received.
         error: the server's short `error` text (or a local description of the failure).
-        details: the server's `details` object (usually `{"message": ...}`), or None.
+        details: the server's `details`: `{"message": ...}`, a list of such objects, a conflict
+            `{"type": "NONUNIQUE", "errors": [{"name", "id", "message"}]}`, or None (e.g. on a 401).
         method: the API method that failed, e.g. `jobs.add`.
     """
 
@@ -31,8 +44,33 @@ class SuperviselyError(Exception):
 
     @property
     def message(self) -> str | None:
-        """The human-readable part of the server's reply: `details.message` or `details[0].message`."""
+        """The human-readable part of the reply: `details.message`, `details[0].message` or `details.errors[0].message`."""
         return details_message(self.details)
+
+    @property
+    def error_type(self) -> str | None:
+        """`details.type` (e.g. `NONUNIQUE`), or None."""
+        first = _first_details(self.details)
+        kind = first.get("type") if first is not None else None
+        return str(kind) if kind is not None else None
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        """The existing objects a `NONUNIQUE` refusal names (`details.errors`); empty for any other error."""
+        if self.error_type != NONUNIQUE:
+            return []
+        return details_conflicts(self.details)
+
+    def existing_id(self, name: str | None = None) -> int | None:
+        """The id of the existing object this refusal is about (the one named `name` when given), or None."""
+        return next(
+            (
+                conflict.id
+                for conflict in self.conflicts
+                if conflict.id is not None and (name is None or conflict.name == name)
+            ),
+            None,
+        )
 
     def _describe(self) -> str:
         status = f"HTTP {self.status_code}" if self.status_code is not None else "no response"
@@ -127,14 +165,49 @@ _STATUS_ERRORS: dict[int, type[SuperviselyError]] = {
 _NOTHING_TO_RESTART_TEXT = "No images found"
 
 
-def details_message(details: Any) -> str | None:
-    """Return `details.message` (or `details[0].message`) when the server sent one."""
+def _first_details(details: Any) -> dict[str, Any] | None:
+    """`details` itself, or its first element when the server sent a list; None when it is no object."""
     if isinstance(details, list) and details:
         details = details[0]
-    if isinstance(details, dict):
-        message = details.get("message")
-        if message is not None:
-            return str(message)
+    return details if isinstance(details, dict) else None
+
+
+def details_message(details: Any) -> str | None:
+    """Return `details.message`, `details[0].message` or the first `details.errors[*].message` when sent."""
+    first = _first_details(details)
+    if first is None:
+        return None
+    message = first.get("message")
+    if message is not None:
+        return str(message)
+    return next((conflict.message for conflict in details_conflicts(first) if conflict.message), None)
+
+
+def details_conflicts(details: Any) -> list[Conflict]:
+    """The `details.errors[*]` entries as conflicts, skipping entries that are not objects."""
+    first = _first_details(details)
+    errors = first.get("errors") if first is not None else None
+    if not isinstance(errors, list):
+        return []
+    return [
+        Conflict(
+            name=str(item["name"]) if item.get("name") is not None else None,
+            id=_as_int(item.get("id")),
+            message=str(item["message"]) if item.get("message") is not None else None,
+        )
+        for item in errors
+        if isinstance(item, dict)
+    ]
+
+
+def _as_int(value: Any) -> int | None:
+    """An id as int (servers send numbers, sometimes numeric strings), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
     return None
 
 

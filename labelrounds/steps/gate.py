@@ -15,12 +15,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from labelrounds.client import Filter, SuperviselyClient
-from labelrounds.client.models import JobStatus, LabelingJobInfo
+from labelrounds.client.models import JobStatus, LabelingJobInfo, WireJobStatus
 from labelrounds.round_spec import TargetStatus
 from labelrounds.steps.errors import RoundNotReadyError, RoundStalledError, RoundTimeoutError
 from labelrounds.steps.tables import frame_markdown
 
-#: Job statuses at which a job counts as having reached each target.
+#: Job statuses at which a job counts as having reached each target. A status the server added since this
+#: version (kept by the client, `known` False) is in none of them: such a job is neither ready nor stalled.
 REACHED_STATUSES: dict[TargetStatus, frozenset[JobStatus]] = {
     TargetStatus.ON_REVIEW: frozenset({JobStatus.ON_REVIEW, JobStatus.REVIEW_COMPLETED, JobStatus.COMPLETED}),
     TargetStatus.COMPLETED: frozenset({JobStatus.REVIEW_COMPLETED, JobStatus.COMPLETED}),
@@ -49,7 +50,7 @@ class JobProgress(BaseModel):
     job_id: int
     job_name: str
     labeler: str | None
-    status: JobStatus
+    status: WireJobStatus
     images: int
     done: int = Field(description="Images the labeler finished (done, accepted or rejected).")
     awaiting_review: int
@@ -121,6 +122,11 @@ class GateSnapshot(BaseModel):
         return sorted(stopped + self.missing_job_ids)
 
     @property
+    def unknown_status_job_ids(self) -> list[int]:
+        """Jobs in a status this version does not know (counted as not reached)."""
+        return sorted(job.job_id for job in self.jobs if not job.status.known)
+
+    @property
     def ready(self) -> bool:
         """Whether every job reached the target status (and none is missing)."""
         return not self.missing_job_ids and all(job.reached for job in self.jobs)
@@ -159,6 +165,11 @@ class GateSnapshot(BaseModel):
             :, ["job_id", "job_name", "labeler", "status", "images", "done", "accepted", "rejected"]
         ]
         missing = "".join(f"\n\nJob {job_id} no longer exists." for job_id in self.missing_job_ids)
+        if self.unknown_status_job_ids:
+            missing += (
+                f"\n\nJobs {self.unknown_status_job_ids} are in a status this version does not know;"
+                " they count as not reached."
+            )
         stamp = self.checked_at.isoformat(timespec="seconds")
         return f"**{self.summary()}** (checked {stamp})\n\n{frame_markdown(table)}{missing}"
 

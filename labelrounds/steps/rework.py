@@ -28,7 +28,7 @@ from labelrounds.steps.lineage import (
 )
 from labelrounds.steps.targets import RoundTarget
 
-#: Job statuses after which a job's review decisions are final.
+#: Job statuses after which a job's review decisions are final (an unknown status is not one of them).
 FINISHED_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.REVIEW_COMPLETED})
 
 
@@ -112,6 +112,8 @@ async def create_rework_jobs(
     for (_, parent), job in zip(candidates.iterrows(), detailed, strict=True):
         if job is None:
             raise RoundError(f"job {parent['job_id']} disappeared before its rework could be planned")
+        # Only images the reviewer rejected go back: accepted ones, those awaiting a quality check
+        # (`quality_check_accepted`) and any review status this version does not know stay where they are.
         rejected = job.entity_ids(ReviewStatus.REJECTED)
         if rejected:
             planned.append(planned_rework(parent, rejected, spec, user_ids))

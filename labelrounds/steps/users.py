@@ -204,14 +204,20 @@ async def _role_ids(api: SuperviselyClient, needed: set[TeamRole]) -> dict[TeamR
 
 
 async def _create_user(api: SuperviselyClient, account: AccountSpec, password: SecretStr | None) -> int:
-    """Create a restricted account; a lost reply or a concurrent creation is resolved by looking the login up."""
+    """Create a restricted account; a lost reply or a concurrent creation is resolved by looking the login up.
+
+    A `NONUNIQUE` refusal names the existing account's id, which is used without a lookup.
+    """
     if password is None:  # creation_problems refused this case already
         raise UsersError(f"no password for new account {account.login!r}")
     try:
         return await api.add_user(
             account.login, password, is_restricted=True, name=account.name, email=account.email
         )
-    except (AmbiguousWriteError, InvalidRequestError):
+    except (AmbiguousWriteError, InvalidRequestError) as error:
+        existing_id = error.existing_id(account.login)
+        if existing_id is not None:
+            return existing_id
         found = await api.get_user_by_login(account.login)
         if found is None:
             raise

@@ -258,3 +258,60 @@ JOB_STATS = {
         ],
     },
 }
+
+# --- Replies in shapes the real server sends and the sandbox does not (issue 10) -------------------------------
+
+# A 400 on a duplicate, as `projects.add` answers it (the SDK's docs quote it verbatim).
+CONFLICT_BODY = {
+    "error": "project already exists",
+    "details": {
+        "type": "NONUNIQUE",
+        "errors": [{"name": "new_project", "id": 48467, "message": 'Project with name "new_project" already exists'}],
+    },
+}
+
+# A 401: the readable text is `error`, `details` is null.
+UNAUTHORIZED_BODY = {"error": "Invalid token", "details": None}
+
+# A job of a team with quality checks on: one image waits for the quality check, and one has a review status
+# that no version of the SDK knows (invented, standing for whatever the server adds next).
+INVENTED_REVIEW_STATUS = "escalated_to_expert"
+INVENTED_JOB_STATUS = "quality_check"
+INVENTED_ROLE = "qa_lead"
+
+JOB_WITH_QUALITY_CHECK = {
+    **JOB,
+    "status": "completed",
+    "startedAt": "2026-11-28T13:00:00.000Z",
+    "finishedAt": "2026-11-28T15:00:00.000Z",
+    "annotationFinishedAt": "2026-11-28T14:00:00.000Z",
+    "reviewFinishedAt": "2026-11-28T15:00:00.000Z",
+    "finishedImagesCount": 3,
+    "acceptedImagesCount": 0,
+    "rejectedImagesCount": 1,
+    "meta": {**JOB["meta"], "enableIntermediateReview": True},
+    "entities": [
+        {"id": 1002, "name": "IMG_1002.jpeg", "reviewStatus": "quality_check_accepted"},
+        {"id": 1003, "name": "IMG_1003.jpeg", "reviewStatus": "rejected"},
+        {"id": 1004, "name": "IMG_1004.jpeg", "reviewStatus": INVENTED_REVIEW_STATUS},
+    ],
+}
+
+# A listed job (no entities) in a job status the client does not know.
+JOB_IN_INVENTED_STATUS = {
+    **{key: value for key, value in JOB.items() if key != "entities"},
+    "status": INVENTED_JOB_STATUS,
+    "annotationFinishedAt": "2026-11-28T14:00:00.000Z",
+    "reviewFinishedAt": None,
+}
+
+# `jobs.stats` without entity statistics: no `images` part.
+JOB_STATS_WITHOUT_IMAGES = {key: value for key, value in JOB_STATS.items() if key != "images"}
+
+# A member and a role in a team role the client does not know.
+MEMBER_WITH_INVENTED_ROLE = {**USER, "role": INVENTED_ROLE, "roleId": 77}
+USER_WITH_INVENTED_TEAM_ROLE = {
+    **USER,
+    "teams": [{"id": 8, "name": "my team", "roleId": 77, "role": INVENTED_ROLE}],
+}
+INVENTED_ROLE_INFO = {"id": 77, "role": INVENTED_ROLE, "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP}

@@ -17,7 +17,9 @@ from labelrounds.client import (
     TransportError,
     UnauthorizedError,
 )
+from labelrounds.client.errors import Conflict
 
+from . import payloads
 from .support import error_reply, fast_policy, sequence
 
 
@@ -127,3 +129,57 @@ async def test_method_names_are_checked_before_sending(make_client) -> None:
         with pytest.raises(ValueError, match="not an API method name"):
             await ctx.client.call("../admin", {}, idempotent=True)
     assert ctx.recorder.requests == []
+
+
+async def test_a_real_conflict_body_keeps_its_text_and_the_existing_id(make_client) -> None:
+    handler = sequence(httpx.Response(400, json=payloads.CONFLICT_BODY))
+    async with make_client(handler) as ctx:
+        with pytest.raises(InvalidRequestError) as caught:
+            await ctx.client.call("projects.add", {"name": "new_project"}, idempotent=False)
+    error = caught.value
+    assert error.error == "project already exists" and error.error_type == "NONUNIQUE"
+    assert error.message == 'Project with name "new_project" already exists'
+    assert error.conflicts == [
+        Conflict(name="new_project", id=48467, message='Project with name "new_project" already exists')
+    ]
+    assert error.existing_id() == 48467 and error.existing_id("new_project") == 48467
+    assert error.existing_id("another") is None
+    assert str(error) == (
+        'projects.add failed (HTTP 400): project already exists: Project with name "new_project" already exists'
+    )
+
+
+async def test_a_401_with_null_details_reads_its_error_text(make_client) -> None:
+    handler = sequence(httpx.Response(401, json=payloads.UNAUTHORIZED_BODY))
+    async with make_client(handler) as ctx:
+        with pytest.raises(UnauthorizedError) as caught:
+            await ctx.client.call("users.me", {}, idempotent=True)
+    error = caught.value
+    assert (error.error, error.details, error.message, error.conflicts) == ("Invalid token", None, None, [])
+    assert error.existing_id() is None
+    assert str(error) == "users.me failed (HTTP 401): Invalid token"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"message": "plain", "type": "NONUNIQUE"},
+        [{"type": "NONUNIQUE", "errors": [{"name": "a", "id": "12", "message": "plain"}]}],
+        {"type": "NONUNIQUE", "errors": ["not an object", {"name": "a", "id": True}, {"message": "plain"}]},
+        {"type": "OTHER", "errors": [{"name": "a", "id": 12, "message": "plain"}]},
+    ],
+)
+def test_odd_details_never_break_the_accessors(details: object) -> None:
+    error = InvalidRequestError(400, "refused", details, "users.add")
+    assert error.message == "plain"
+    expected_id = 12 if isinstance(details, list) else None
+    assert error.existing_id("a") == expected_id
+
+
+def test_a_conflict_only_counts_with_the_nonunique_type() -> None:
+    """The oracle's mutant: the same errors list without `type: NONUNIQUE` names no existing object."""
+    body = payloads.CONFLICT_BODY
+    real = InvalidRequestError(400, body["error"], body["details"], "projects.add")
+    mutant = InvalidRequestError(400, body["error"], {**body["details"], "type": "VALIDATION"}, "projects.add")
+    assert real.existing_id("new_project") == 48467
+    assert mutant.existing_id("new_project") is None and mutant.conflicts == []

@@ -134,7 +134,7 @@ def test_job_meta_title_fallback_and_tag_conditions() -> None:
         (("meta", "range"), None),
         (("meta", "classes"), ["kiwi"]),
         (("meta", "imageTags"), [{"name": "a"}]),
-        (("status",), "weird"),
+        (("status",), 42),
         (("meta", "classes"), [{"id": 5}]),
     ],
 )

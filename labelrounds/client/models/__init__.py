@@ -12,7 +12,7 @@ from labelrounds.client.models.annotations import (
     RawGeometry,
     Rectangle,
 )
-from labelrounds.client.models.base import IdReply, WireModel
+from labelrounds.client.models.base import IdReply, WireEnum, WireModel
 from labelrounds.client.models.jobs import (
     ClassStat,
     ImageRange,
@@ -29,6 +29,8 @@ from labelrounds.client.models.jobs import (
     RejectMode,
     ReviewStatus,
     TagStat,
+    WireJobStatus,
+    WireReviewStatus,
 )
 from labelrounds.client.models.meta import (
     ObjClass,
@@ -88,7 +90,10 @@ __all__ = [
     "TeamInfo",
     "TeamMembership",
     "UserInfo",
+    "WireEnum",
+    "WireJobStatus",
     "WireModel",
+    "WireReviewStatus",
     "WorkspaceInfo",
     "default_color",
 ]

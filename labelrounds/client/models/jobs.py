@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from labelrounds.client.models.base import JsonObject, ListOrNull, WireModel
+from labelrounds.client.models.base import JsonObject, ListOrNull, WireEnum, WireModel
 
 
-class JobStatus(StrEnum):
-    """Status of a labeling job."""
+class JobStatus(WireEnum):
+    """Status of a labeling job; one the server added since is kept (`known` False) and counts as none of these."""
 
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
@@ -22,13 +22,21 @@ class JobStatus(StrEnum):
     REVIEW_COMPLETED = "review_completed"
 
 
-class ReviewStatus(StrEnum):
-    """Review status of one image (entity) of a job."""
+class ReviewStatus(WireEnum):
+    """Review status of one image (entity) of a job; an unknown one is kept and is neither accepted nor rejected."""
 
     NONE = "none"
     DONE = "done"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    #: Accepted by the reviewer, waiting for the quality check (jobs with `enableIntermediateReview`). Not final:
+    #: it counts as neither accepted nor rejected until the quality checker decides.
+    QUALITY_CHECK_ACCEPTED = "quality_check_accepted"
+
+
+#: Statuses as read from a reply: unknown values are kept instead of failing the whole reply.
+WireJobStatus = Annotated[JobStatus, BeforeValidator(JobStatus.from_wire)]
+WireReviewStatus = Annotated[ReviewStatus, BeforeValidator(ReviewStatus.from_wire)]
 
 
 class RejectMode(StrEnum):
@@ -84,7 +92,7 @@ class JobEntity(WireModel):
 
     id: int
     name: str | None = None
-    review_status: ReviewStatus
+    review_status: WireReviewStatus
 
 
 class LabelingJobInfo(WireModel):
@@ -92,7 +100,7 @@ class LabelingJobInfo(WireModel):
 
     id: int
     name: str
-    status: JobStatus
+    status: WireJobStatus
     meta: JobMeta
     readme: str | None = None
     description: str | None = None
@@ -112,6 +120,10 @@ class LabelingJobInfo(WireModel):
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: When the labeler last submitted the job for review (the annotation phase ended); None while labeling.
+    annotation_finished_at: datetime | None = None
+    #: When the review ended (the job was completed); None until then.
+    review_finished_at: datetime | None = None
     disabled: bool = False
     labeling_queue_id: int | None = None
     labeling_exam_id: int | None = None
@@ -198,7 +210,7 @@ class ImageStat(WireModel):
 
     id: int
     name: str | None = None
-    review_status: ReviewStatus
+    review_status: WireReviewStatus
     annotation_duration: float | None = None
     total_duration: float | None = None
     labels_count: int | None = None
@@ -212,8 +224,11 @@ class ImageStats(WireModel):
 
 
 class JobStats(WireModel):
-    """`jobs.stats`: job summary, per-class and per-image statistics."""
+    """`jobs.stats`: job summary, per-class and per-image statistics.
+
+    `images` is None when the reply left it out (the server sends it only with entity statistics on).
+    """
 
     job: JobStatsSummary
     classes: ListOrNull[ClassStat] = Field(default_factory=list)
-    images: ImageStats
+    images: ImageStats | None = None
