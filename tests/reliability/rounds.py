@@ -11,6 +11,7 @@ from oracles import (
     RawApi,
     RawJob,
     assert_each_image_once,
+    assert_even_split,
     assert_one_job_per_share,
     assert_unique_identities,
     first_cycle,
@@ -19,7 +20,7 @@ from oracles import (
 from pydantic import SecretStr
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
-from labelrounds.round_spec import ImageSelection, RoundSpec, load_round_spec
+from labelrounds.round_spec import ImageSelection, RoundSpec, SplitStrategy, load_round_spec
 from labelrounds.sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,9 +62,9 @@ class RoundCheck:
 
 
 def check_round(server: SandboxServer, spec: RoundSpec) -> RoundCheck:
-    """Assert, from raw API reads only, that the round left one first-cycle job per (dataset, labeler), every
-    selected image in exactly one of them and no other image, unique job identities, and no duplicate user,
-    class or tag.
+    """Assert, from raw API reads only, that the round left at most one first-cycle job per (dataset, labeler),
+    every selected image in exactly one of them and no other image, an even split (labelers' image counts differ
+    by at most one), unique job identities, and no duplicate user, class or tag.
 
     The expected selection is listed independently of the code under test: a plain `images.list` of each target
     dataset (the round selects every image: `image_selection: all`, no tag filter). Each job's images are read
@@ -78,7 +79,10 @@ def check_round(server: SandboxServer, spec: RoundSpec) -> RoundCheck:
         users = Counter(user["login"] for user in raw.list_all("users.list", {}))
         meta = raw.call("projects.meta", {"id": project_id})
     assert_unique_identities(jobs)
-    assert_one_job_per_share(jobs, selected, [labeler.login for labeler in spec.labelers])
+    labelers = [labeler.login for labeler in spec.labelers]
+    assert_one_job_per_share(jobs, selected, labelers)
+    if spec.split_strategy == SplitStrategy.EVEN:
+        assert_even_split(jobs, labelers)
     assert_each_image_once(selected, jobs)
     duplicate_users = sum(count - 1 for count in users.values())
     duplicate_meta = sum(

@@ -172,3 +172,43 @@ async def test_report_matches_read_back_statuses_and_fails_on_a_changed_one(lemo
     changed = check_round(lemons, spec)
     with pytest.raises(AssertionError, match="≠ read back"):
         assert_report_matches(report.totals, changed.selected, changed.jobs)
+
+
+async def test_check_round_fails_on_an_uneven_split(lemons: SandboxServer) -> None:
+    spec = round_spec(round_name="uneven")
+    async with admin_client(lemons) as api:
+        jobs = await create_first_cycle(api, spec)
+    first, second = (int(job_id) for job_id in jobs["job_id"])
+    with RawApi.of(lemons) as raw:
+        image_id = min(raw.entities(first))
+    store_write(
+        lemons,
+        "UPDATE job_entities SET job_id = ? WHERE job_id = ? AND image_id = ?",
+        second,
+        first,
+        image_id,
+    )
+    with pytest.raises(AssertionError, match="uneven split"):
+        check_round(lemons, spec)
+
+
+async def test_check_round_fails_on_a_job_for_someone_outside_the_round(lemons: SandboxServer) -> None:
+    spec = round_spec(round_name="stranger")
+    async with admin_client(lemons) as api:
+        jobs = await create_first_cycle(api, spec)
+    job_id = int(jobs["job_id"].iloc[0])
+    with RawApi.of(lemons) as raw:
+        info = raw.call("jobs.info", {"id": job_id})
+        lineage = {**info["customData"]["labelrounds"], "labeler": "stranger", "share": "s-stranger"}
+        raw.call(
+            "jobs.add",
+            {
+                "name": "a stranger's job",
+                "datasetId": info["datasetId"],
+                "userIds": [info["createdBy"]],
+                "meta": {"entityIds": [min(raw.entities(job_id))]},
+                "customData": {"labelrounds": lineage},
+            },
+        )
+    with pytest.raises(AssertionError, match="outside the round's datasets × labelers"):
+        check_round(lemons, spec)
