@@ -1,4 +1,4 @@
-"""The `labelrounds demo`, `labelrounds round run` and `labelrounds report` commands (typer), thin over their modules."""
+"""The `labelrounds demo`, `round run`, `round plan` and `report` commands (typer), thin over their modules."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ CredentialsOption = Annotated[
     typer.Option(help="SuperviselyCredentials block to connect with (default: SERVER_ADDRESS/API_TOKEN from env)."),
 ]
 ReportDirOption = Annotated[str | None, typer.Option(help="Directory for the report's CSV files.")]
+ConfigOption = Annotated[Path, typer.Option("--config", help="The round's parameters (YAML or JSON).")]
+PasswordSecretOption = Annotated[
+    str | None,
+    typer.Option(help="Secret block with passwords of accounts to create (default: LABELROUNDS_ANNOTATOR_PASSWORD)."),
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show the traceback of a failure.")]
 
 
 def demo() -> None:
@@ -29,18 +35,29 @@ def demo() -> None:
 
 @round_app.command("run")
 def run(
-    config: Annotated[Path, typer.Option("--config", help="The round's parameters (YAML or JSON).")],
+    config: ConfigOption,
     credentials_block: CredentialsOption = None,
-    password_secret: Annotated[
-        str | None,
-        typer.Option(help="Secret block with passwords of accounts to create (default: LABELROUNDS_ANNOTATOR_PASSWORD)."),
-    ] = None,
+    password_secret: PasswordSecretOption = None,
     report_dir: ReportDirOption = None,
+    debug: DebugOption = False,
 ) -> None:
-    """Run a labeling round to the end; exit 0 only when it finished (1: it failed, 2: bad file or connection)."""
+    """Run a labeling round to the end; exit 0 only when it finished (1: it failed, 2: bad input or connection)."""
     from deployments.run_round import run_round
 
-    raise typer.Exit(run_round(console, config, credentials_block, password_secret, report_dir))
+    raise typer.Exit(run_round(console, config, credentials_block, password_secret, report_dir, debug))
+
+
+@round_app.command("plan")
+def plan(
+    config: ConfigOption,
+    credentials_block: CredentialsOption = None,
+    password_secret: PasswordSecretOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Check a round like `round run` and print what it would create or reuse, writing nothing (exit 0 or 2)."""
+    from deployments.run_round import plan_round
+
+    raise typer.Exit(plan_round(console, config, credentials_block, password_secret, debug))
 
 
 def report(

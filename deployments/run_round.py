@@ -1,24 +1,35 @@
-"""`labelrounds round run` and `labelrounds report`: run the flows in this process, show progress, print reports."""
+"""`labelrounds round run`, `round plan` and `report`: check before Prefect starts, run the flows here, print reports.
+
+Exit statuses: 0 the round finished (or the plan was printed); 1 the round failed once running; 2 the file, the
+connection or the round's inputs are wrong (nothing written). Every failure prints one message; `--debug` adds the
+traceback (and Prefect's own tracebacks, which are otherwise left out of the terminal).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
+from rich.traceback import Traceback
 
+from deployments.plan_view import print_plan, print_warnings
 from deployments.report_view import print_report
+from deployments.round_checks import InputProblem, check_round, load_passwords, load_settings, load_spec
 from labelrounds.client import ConfigurationError, SuperviselyError
-from labelrounds.round_spec import RoundSpec, RoundSpecError, load_round_spec
+from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gate import GateSnapshot
 
 if TYPE_CHECKING:
     from flows.labeling_round import RoundOutcome
+    from labelrounds.steps.preview import RoundPreview
 
 #: Exit statuses: the round finished; the round failed; the command's input was wrong (nothing written).
 EXIT_FINISHED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -31,12 +42,42 @@ def quiet_prefect_analytics() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+class _NoTraceback(logging.Filter):
+    """Drops the traceback of a log record on its way to the terminal (the Prefect API still received it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextmanager
+def terminal_tracebacks(debug: bool) -> Iterator[None]:
+    """Without --debug, Prefect's log lines reach the terminal without their tracebacks (the message is kept)."""
+    handlers = [] if debug else [handler for handler in logging.getLogger().handlers if "Console" in type(handler).__name__]
+    quiet = _NoTraceback()
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def print_failure(console: Console, message: str, error: BaseException, debug: bool) -> None:
+    """One red message; with --debug the traceback of the error (and of its cause) after it."""
+    console.print(f"[red]{message}[/red]", soft_wrap=True, highlight=False)
+    if debug:
+        console.print(Traceback.from_exception(type(error), error, error.__traceback__))
+
+
 def run_with_progress(
     console: Console,
     spec: RoundSpec,
     credentials_block: str | None = None,
     password_secret: str | None = None,
     report_dir: str | None = None,
+    debug: bool = False,
 ) -> RoundOutcome | None:
     """Run `labeling_round` here with a progress bar fed by every gate check; None (and a message) when it fails."""
     from flows.labeling_round import labeling_round
@@ -50,16 +91,46 @@ def run_with_progress(
 
         gate_listeners.append(show)
         try:
-            return asyncio.run(
-                labeling_round(
-                    spec, credentials_block=credentials_block, password_secret=password_secret, report_dir=report_dir
+            with terminal_tracebacks(debug):
+                return asyncio.run(
+                    labeling_round(
+                        spec,
+                        credentials_block=credentials_block,
+                        password_secret=password_secret,
+                        report_dir=report_dir,
+                    )
                 )
-            )
         except EXPECTED_FAILURES as error:
-            console.print(f"[red]round {spec.round_name!r} failed:[/red] {type(error).__name__}: {error}")
+            print_failure(console, f"round {spec.round_name!r} failed: {type(error).__name__}: {error}", error, debug)
             return None
         finally:
             gate_listeners.remove(show)
+
+
+def checked_round(
+    console: Console, config: Path, credentials_block: str | None, password_secret: str | None, debug: bool
+) -> tuple[RoundSpec, RoundPreview] | None:
+    """The file, the connection and every check of the round, before any flow runs; None (and a message) if wrong."""
+    quiet_prefect_analytics()
+    try:
+        spec = load_spec(config)
+        settings = load_settings(credentials_block)
+        preview = asyncio.run(check_round(settings, spec, load_passwords(password_secret)))
+    except InputProblem as problem:
+        print_failure(console, str(problem), problem, debug)
+        return None
+    return spec, preview
+
+
+def plan_round(
+    console: Console, config: Path, credentials_block: str | None, password_secret: str | None, debug: bool = False
+) -> int:
+    """Check the round like `round run` and print what it would do, writing nothing; return the exit status."""
+    checked = checked_round(console, config, credentials_block, password_secret, debug)
+    if checked is None:
+        return EXIT_USAGE
+    print_plan(console, checked[1])
+    return EXIT_FINISHED
 
 
 def run_round(
@@ -68,22 +139,15 @@ def run_round(
     credentials_block: str | None,
     password_secret: str | None,
     report_dir: str | None,
+    debug: bool = False,
 ) -> int:
-    """Load the round file, check the connection, run the round, print its report; return the exit status."""
-    try:
-        spec = load_round_spec(config)
-    except RoundSpecError as error:
-        console.print(f"[red]{error}[/red]")
+    """Check the file, the connection and the round, run it, print its report; return the exit status."""
+    checked = checked_round(console, config, credentials_block, password_secret, debug)
+    if checked is None:
         return EXIT_USAGE
-    quiet_prefect_analytics()
-    from tasks.credentials import connection_settings
-
-    try:
-        connection_settings(credentials_block)
-    except (ConfigurationError, ValueError) as error:
-        console.print(f"[red]no connection:[/red] {error}")
-        return EXIT_USAGE
-    outcome = run_with_progress(console, spec, credentials_block, password_secret, report_dir)
+    spec, preview = checked
+    print_warnings(console, preview.warnings)
+    outcome = run_with_progress(console, spec, credentials_block, password_secret, report_dir, debug)
     if outcome is None:
         return EXIT_FAILED
     print_report(console, outcome.report, f"Round {outcome.round_key}")

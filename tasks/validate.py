@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prefect import get_run_logger
+
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps import validate
@@ -23,4 +25,7 @@ async def validate_round(
             whether a password exists is checked.
     """
     async with SuperviselyClient(settings) as api:
-        return await validate.validate_round(api, spec, annotator_passwords(password_secret))
+        validated = await validate.validate_round(api, spec, annotator_passwords(password_secret))
+    for warning in validated.warnings:
+        get_run_logger().warning("Round %s: %s", spec.round_name, warning)
+    return validated

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pandas as pd
@@ -48,6 +48,7 @@ class ValidatedRound:
     plan: pd.DataFrame
     existing_users: dict[str, int]
     users_to_create: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 async def validate_round(
@@ -119,7 +120,19 @@ async def validate_round(
         plan=plan,
         existing_users={login: user.id for login, user in existing.items()},
         users_to_create=[login for login in logins if login not in existing],
+        warnings=idle_labeler_warnings(spec, plan),
     )
+
+
+def idle_labeler_warnings(spec: RoundSpec, plan: pd.DataFrame) -> list[str]:
+    """One line per labeler the plan gives no image (fewer images than labelers, or a tiny weight)."""
+    planned = set(plan["labeler"])
+    images = plan["image_id"].nunique()
+    return [
+        f"labeler {labeler.login!r} gets no image ({images} images over {len(spec.labelers)} labelers)"
+        for labeler in spec.labelers
+        if labeler.login not in planned
+    ]
 
 
 async def _collect(problems: list[str], lookup: Awaitable[_Found]) -> _Found | None:
