@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from labelrounds.sandbox.errors import BadRequest, Forbidden
+from labelrounds.sandbox.errors import BadRequest, Conflict, Existing, Forbidden
 from labelrounds.sandbox.handlers.images import _IMAGE_COLUMNS, image_entity
 from labelrounds.sandbox.handlers.projects import get_dataset
 from labelrounds.sandbox.jobs_core import recount
@@ -31,27 +31,13 @@ from labelrounds.sandbox.wire import dump_json
 _EXTENSIONS_OF_MIME = {"image/jpeg": ("jpeg", "jpg")}
 
 
-class NameConflict(BadRequest):
-    """400 `NONUNIQUE` with `details.errors: [{name, id}]`, which the SDK's conflict resolution reads."""
-
-    def __init__(self, message: str, clashes: list[tuple[str, int]]):
-        super().__init__(message, error_type="NONUNIQUE")
-        self.clashes = clashes
-
-    def body(self) -> dict[str, Any]:
-        """The error body with the clashing names and the ids of the images that hold them."""
-        reply = super().body()
-        reply["details"]["errors"] = [{"name": name, "id": image_id} for name, image_id in self.clashes]
-        return reply
-
-
 @api_method("images.bulk.add", ImagesBulkAddBody, write=True)
 def add_images(ctx: Context, body: ImagesBulkAddBody) -> list[dict[str, Any]]:
     """Add images to a dataset as copies of existing images (`imageId`), without their annotations.
 
-    Each image's `meta` is accepted and not stored (sandbox images have an empty meta).
-    Replies one ImageInfo per image, in request order. Names must be new in the dataset (400 `NONUNIQUE`
-    listing the clashes) and keep the source's file extension.
+    Replies one ImageInfo per image, in request order. Names must be new in the dataset (a `Conflict`:
+    400 `NONUNIQUE` listing the clashes) and keep the source's file extension. Each image's `meta` is accepted
+    and not stored (sandbox images have an empty meta).
     """
     dataset = find_dataset(ctx, body.datasetId)
     require_role(dataset.role, JOB_MANAGERS, "add images")
@@ -64,8 +50,15 @@ def add_images(ctx: Context, body: ImagesBulkAddBody) -> list[dict[str, Any]]:
         (dataset.id, dump_json(titles)),
     ).fetchall()
     if clashes:
-        names = sorted(name for name, _ in clashes)
-        raise NameConflict(f"Images named {names[:10]} already exist in dataset {dataset.id}", clashes)
+        raise Conflict(
+            "image already exists",
+            [
+                Existing(
+                    name, image_id, f"Image {name!r} already exists in dataset {dataset.id} (id {image_id})"
+                )
+                for name, image_id in sorted(clashes)
+            ],
+        )
     sources = []
     for index, item in enumerate(body.images):
         find_owned(ctx, "Image", item.imageId)
@@ -101,8 +94,15 @@ def _check_extension(title: str, mime: str, where: str) -> None:
 
 @api_method("images.bulk.remove", ImagesBulkRemoveBody, write=True)
 def remove_images(ctx: Context, body: ImagesBulkRemoveBody) -> dict[str, bool]:
-    """Delete images with their annotations; labeling jobs that held them lose them (their counters follow)."""
-    ids = sorted(set(body.imageIds))
+    """Delete images with their annotations; labeling jobs that held them lose them (their counters follow).
+
+    Ids of images that no longer exist are skipped, so repeating a removal is harmless.
+    """
+    ids = [
+        image_id
+        for image_id in sorted(set(body.imageIds))
+        if ctx.db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone()
+    ]
     for image_id in ids:
         require_role(find_owned(ctx, "Image", image_id).role, JOB_MANAGERS, "remove images")
     id_list = dump_json(ids)
@@ -134,10 +134,8 @@ def add_dataset(ctx: Context, body: DatasetsAddBody) -> dict[str, Any]:
         (body.projectId, body.parentId, body.name),
     ).fetchone()
     if taken:
-        raise BadRequest(
-            f"Dataset {body.name!r} already exists in project {body.projectId} (id {taken[0]})",
-            error_type="NONUNIQUE",
-        )
+        message = f"Dataset {body.name!r} already exists in project {body.projectId} (id {taken[0]})"
+        raise Conflict("dataset already exists", [Existing(body.name, taken[0], message)])
     custom_data = dump_user_json(body.customData or {}, "customData")
     dataset_id = allocate_ids(ctx.db, 1)
     ctx.db.execute(
