@@ -13,6 +13,7 @@ from oracles import (
     RawApi,
     RawJob,
     assert_each_image_once,
+    assert_even_split,
     assert_one_job_per_share,
     assert_report_matches,
     assert_unique_identities,
@@ -28,6 +29,7 @@ from labelrounds.steps.sequence import ClientRoundSteps, RoundRun, run_round
 from .support import PASSWORD, admin_client, lemons_spec
 
 LEMONS_IMAGES = 6  # the lemons seed's one dataset
+LABELERS = ["labeler_1", "labeler_2"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,9 @@ async def test_a_round_runs_to_the_end_with_rework_and_a_rerun_reuses_everything
 
         assert sum(len(images) for images in selected.values()) == LEMONS_IMAGES
         assert_each_image_once(selected, jobs)
-        assert_one_job_per_share(jobs, selected, ["labeler_1", "labeler_2"])
+        assert_one_job_per_share(jobs, selected, LABELERS)
+        assert_even_split(jobs, LABELERS)
+        assert sum(job.cycle == 0 for job in jobs) == len(LABELERS)  # one dataset: one first-cycle job each
         assert_unique_identities(jobs)
         assert_report_matches(run.report.totals, selected, jobs)
         assert sorted(job.id for job in jobs) == sorted(i for ids in run.job_ids_per_cycle for i in ids)
