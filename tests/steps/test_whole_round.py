@@ -1,13 +1,14 @@
 """The round's one composition (`run_round`) over the library's steps, against a sandbox whose crew does the work.
 
 What the round did is checked against the server read back with raw HTTP (`tests/oracles.py`), not against the
-figures the code under test computed.
+figures the code under test computed; a mutant composition that drops an image shows those checks can fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 from oracles import (
     RawApi,
@@ -23,8 +24,10 @@ from labelrounds.client import SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.sandbox.crew import Crew, CrewConfig
 from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.report import RoundReport
 from labelrounds.steps.sequence import ClientRoundSteps, RoundRun, run_round
+from labelrounds.steps.validate import ValidatedRound
 
 from .support import PASSWORD, admin_client, lemons_spec
 
@@ -106,3 +109,22 @@ async def test_without_rework_cycles_the_rejected_images_stay_rejected(crewed_sa
 def _writes(api: SuperviselyClient) -> int:
     """The client's creating requests so far."""
     return sum(api.stats.calls[method] for method in ("jobs.add", "users.add", "projects.meta.update"))
+
+
+class DroppingOneImage(ClientRoundSteps):
+    """A mutant composition whose job creation silently leaves out the plan's last image."""
+
+    async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+        """Create the jobs of the plan without its last row."""
+        return await create_jobs(self.api, validated.target, spec, validated.plan.iloc[:-1], user_ids)
+
+
+async def test_the_oracles_catch_a_round_that_drops_an_image(crewed_sandbox: SandboxServer) -> None:
+    async with admin_client(crewed_sandbox) as api:
+        run = await run_round(DroppingOneImage(api, PASSWORD), fast_round())
+    selected, jobs = read_back(crewed_sandbox, run)
+
+    with pytest.raises(AssertionError, match="selected images in no first-cycle job"):
+        assert_each_image_once(selected, jobs)
+    with pytest.raises(AssertionError, match="'selected_images': 5"):
+        assert_report_matches(run.report.totals, selected, jobs)
