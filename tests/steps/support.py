@@ -67,10 +67,10 @@ class LoseReplies(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
         if request.url.path.endswith(f"/{self.method}") and self.remaining > 0:
+            self.remaining -= 1  # before any await: concurrent replies must not all pass the check
+            self.lost += 1
             await response.aread()
             await response.aclose()
-            self.remaining -= 1
-            self.lost += 1
             raise httpx.ReadError("connection dropped after the server replied", request=request)
         return response
 
