@@ -399,8 +399,8 @@ def _finish_job(db: sqlite3.Connection, config: CrewConfig, stats: CrewStats, jo
     recount(db, job_id)
     db.execute(
         "UPDATE jobs SET status = 'completed', updated_at = ?, started_at = coalesce(started_at, ?),"
-        " finished_at = ? WHERE id = ?",
-        (now, now, now, job_id),
+        " finished_at = ?, annotation_finished_at = ?, review_finished_at = ? WHERE id = ?",
+        (now, now, now, now, now, job_id),
     )
     stats.record(CrewAction.JOB_STARTED)
     stats.record(CrewAction.IMAGE_LABELED, len(pending))

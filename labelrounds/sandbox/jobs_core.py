@@ -19,7 +19,8 @@ JOB_COLUMNS = (
     "j.id, j.name, j.readme, j.description, j.team_id, j.workspace_id, w.name, j.project_id, p.name,"
     " j.dataset_id, d.name, j.created_by, cu.login, j.user_id, lu.login, j.reviewer_id, ru.login,"
     " j.created_at, j.updated_at, j.started_at, j.finished_at, j.status, j.disabled, j.priority, j.meta,"
-    " j.custom_data, j.images_count, j.done_count, j.accepted_count, j.rejected_count, j.parent_job_id"
+    " j.custom_data, j.images_count, j.done_count, j.accepted_count, j.rejected_count, j.parent_job_id,"
+    " j.annotation_finished_at, j.review_finished_at"
 )
 JOB_SOURCE = (
     "jobs j JOIN workspaces w ON w.id = j.workspace_id JOIN projects p ON p.id = j.project_id"
@@ -29,6 +30,11 @@ JOB_SOURCE = (
 # Which counter column follows each per-image review status ("none" has none).
 COUNTER_OF_STATUS = {"done": "done_count", "accepted": "accepted_count", "rejected": "rejected_count"}
 FINISHED_STATUSES = frozenset({"completed", "stopped"})
+# Statuses in which the review is over (`reviewFinishedAt` set), and those in which labeling is over too.
+REVIEWED_STATUSES = ("completed", "review_completed")
+SUBMITTED_STATUSES = ("on_review", *REVIEWED_STATUSES)
+# Statuses that keep both phase timestamps as they are (a stop ends neither phase).
+PHASE_NEUTRAL_STATUSES = ("stopped",)
 
 
 def job_entity(row: Sequence[Any]) -> dict[str, Any]:
@@ -65,6 +71,8 @@ def job_entity(row: Sequence[Any]) -> dict[str, Any]:
         accepted_count,
         rejected_count,
         parent_job_id,
+        annotation_finished_at,
+        review_finished_at,
     ) = row
     return {
         "id": job_id,
@@ -88,6 +96,8 @@ def job_entity(row: Sequence[Any]) -> dict[str, Any]:
         "updatedAt": updated_at,
         "startedAt": started_at,
         "finishedAt": finished_at,
+        "annotationFinishedAt": annotation_finished_at,
+        "reviewFinishedAt": review_finished_at,
         "status": status,
         "disabled": bool(disabled),
         "labelingQueueId": None,
@@ -225,13 +235,41 @@ def move_counter(db: sqlite3.Connection, job_id: int, old_status: str, new_statu
 
 
 def set_job_status(ctx: Context, job_id: int, status: str) -> None:
-    """Store a status with its timestamps: `startedAt` on first start, `finishedAt` while completed/stopped."""
+    """Store a status with its timestamps.
+
+    `startedAt` is set on the first start, `finishedAt` while completed or stopped. The phase timestamps follow
+    the job's phase: `annotationFinishedAt` is when the labeler submitted (set on reaching `on_review`, or
+    `completed` directly), `reviewFinishedAt` when the review ended (reaching `completed`). Sending a job back
+    (to `in_progress` or `pending`) clears both, since the phases start again; reaching `on_review` again
+    clears `reviewFinishedAt`. Repeating a status keeps its timestamps, and `stopped` changes neither.
+    """
+    submitted = status in SUBMITTED_STATUSES
+    reviewed = status in REVIEWED_STATUSES
+    neutral = status in PHASE_NEUTRAL_STATUSES
     ctx.db.execute(
         "UPDATE jobs SET status = ?, updated_at = ?,"
         " started_at = CASE WHEN ? = 'in_progress' AND started_at IS NULL THEN ? ELSE started_at END,"
-        " finished_at = CASE WHEN ? THEN coalesce(finished_at, ?) ELSE NULL END"
+        " finished_at = CASE WHEN ? THEN coalesce(finished_at, ?) ELSE NULL END,"
+        " annotation_finished_at = CASE WHEN ? THEN annotation_finished_at"
+        "  WHEN ? THEN coalesce(annotation_finished_at, ?) ELSE NULL END,"
+        " review_finished_at = CASE WHEN ? THEN review_finished_at"
+        "  WHEN ? THEN coalesce(review_finished_at, ?) ELSE NULL END"
         " WHERE id = ?",
-        (status, ctx.now, status, ctx.now, status in FINISHED_STATUSES, ctx.now, job_id),
+        (
+            status,
+            ctx.now,
+            status,
+            ctx.now,
+            status in FINISHED_STATUSES,
+            ctx.now,
+            neutral,
+            submitted,
+            ctx.now,
+            neutral,
+            reviewed,
+            ctx.now,
+            job_id,
+        ),
     )
 
 

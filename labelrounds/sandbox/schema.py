@@ -151,7 +151,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     started_at TEXT,
-    finished_at TEXT
+    finished_at TEXT,
+    annotation_finished_at TEXT,
+    review_finished_at TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_team ON jobs(team_id, id);
 CREATE INDEX IF NOT EXISTS active_jobs_by_team ON jobs(team_id, disabled, id);

@@ -35,9 +35,29 @@ class Api:
         return self.ok("jobs.info", {"id": job_id})
 
     def error(self, method: str, body: Any, status: int) -> dict[str, Any]:
-        """POST one method, require this error status in Supervisely's shape, and return `details`."""
+        """POST one method, require this error status in one of the real server's shapes, and return `details`.
+
+        The shapes: `{"error", "details": {"message"}}`; a duplicate `{"error", "details": {"type": "NONUNIQUE",
+        "errors": [{"name", "id", "message"}]}}`; a 401 `{"error", "details": null}`. `details` comes back with
+        the readable text as `message` in every case (the first conflict's, or the 401's `error`).
+        """
         response = self.call(method, body)
         assert response.status_code == status, f"{method} -> {response.status_code} {response.text}"
         reply = response.json()
-        assert isinstance(reply["error"], str) and isinstance(reply["details"]["message"], str)
-        return reply["details"]
+        assert set(reply) == {"error", "details"} and isinstance(reply["error"], str) and reply["error"]
+        details = reply["details"]
+        if status == 401:
+            assert details is None, reply
+            return {"message": reply["error"]}
+        if isinstance(details, dict) and details.get("type") == "NONUNIQUE":
+            errors = details["errors"]
+            assert errors and all(
+                set(item) == {"name", "id", "message"}
+                and isinstance(item["name"], str)
+                and isinstance(item["id"], int)
+                and isinstance(item["message"], str)
+                for item in errors
+            ), reply
+            return {**details, "message": errors[0]["message"]}
+        assert isinstance(details["message"], str), reply
+        return details

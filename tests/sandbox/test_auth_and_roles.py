@@ -50,7 +50,7 @@ def test_password_login_returns_a_jwt_with_the_token_team_and_workspace(
     assert payload == {"apiToken": labeler.token, "group": {"id": 8}, "workspace": {"id": 9}}
     assert Api(http, payload["apiToken"]).ok("users.me")["logins"] == 1
     wrong = http.post("/api/account", data={"login": "labeler_1", "password": "nope"})
-    assert wrong.status_code == 401 and wrong.json()["details"]["message"] == "Wrong login or password"
+    assert wrong.status_code == 401 and wrong.json() == {"error": "Wrong login or password", "details": None}
     assert http.post("/api/account", data={"login": "ghost", "password": "x"}).status_code == 401
     assert http.post("/api/account", data={"login": "labeler_1"}).status_code == 400
 

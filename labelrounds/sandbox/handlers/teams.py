@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labelrounds.sandbox.errors import BadRequest, NotFound
+from labelrounds.sandbox.errors import BadRequest, Conflict, Existing, NotFound
 from labelrounds.sandbox.handlers.users import USER_COLUMNS, USER_FIELDS, user_entity
 from labelrounds.sandbox.lookups import find_owned, scope_role
 from labelrounds.sandbox.models import (
@@ -226,11 +226,11 @@ def add_member(ctx: Context, body: MembersAddBody) -> dict[str, int]:
             (body.teamId, user_id, new_role, ctx.now),
         )
     elif current != new_role:
-        raise BadRequest(
-            f"User {body.login!r} is already a member of team {body.teamId} as {current.wire_name}; "
-            "use members.editInfo to change the role",
-            error_type="NONUNIQUE",
+        message = (
+            f"User \"{body.login}\" is already a member of team {body.teamId} as {current.wire_name}; "
+            "use members.editInfo to change the role"
         )
+        raise Conflict("member already exists", [Existing(name=body.login, id=user_id, message=message)])
     return {"userId": user_id}
 
 

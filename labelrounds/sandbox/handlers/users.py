@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from labelrounds.sandbox.auth import PendingHash, hash_ahead, hash_password, new_api_token
-from labelrounds.sandbox.errors import BadRequest, Forbidden, NotFound
+from labelrounds.sandbox.errors import BadRequest, Conflict, Existing, Forbidden, NotFound
 from labelrounds.sandbox.models import (
     EmptyBody,
     IdBody,
@@ -143,8 +143,10 @@ def add_user(ctx: Context, body: UsersAddBody) -> dict[str, int]:
     """Create a user (instance admin or team admin/manager); a duplicate login is a 400 `NONUNIQUE`."""
     if not manages_users(ctx.db, ctx.actor):
         raise Forbidden("Only administrators and team managers may create users")
-    if ctx.db.execute("SELECT 1 FROM users WHERE login = ?", (body.login,)).fetchone():
-        raise BadRequest(f"User with login {body.login!r} already exists", error_type="NONUNIQUE")
+    existing = ctx.db.execute("SELECT id FROM users WHERE login = ?", (body.login,)).fetchone()
+    if existing:
+        message = f"User with login \"{body.login}\" already exists"
+        raise Conflict("user already exists", [Existing(name=body.login, id=existing[0], message=message)])
     user_id = allocate_id(ctx.db)
     ctx.db.execute(
         "INSERT INTO users(id, login, name, email, password_hash, api_token, is_restricted, created_at, updated_at)"
