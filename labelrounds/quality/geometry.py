@@ -65,6 +65,7 @@ class RegionBatch:
     boxes: np.ndarray  # n x 4 float
     areas: np.ndarray  # n float
     rectangular: np.ndarray  # n bool
+    bitmaps: np.ndarray  # n bool
 
     @classmethod
     def of(cls, regions: Sequence[Region]) -> RegionBatch:
@@ -74,6 +75,7 @@ class RegionBatch:
             boxes=np.array([region.box for region in regions], dtype=float).reshape(-1, 4),
             areas=np.array([region.area for region in regions], dtype=float),
             rectangular=np.array([region.kind == RECTANGLE for region in regions], dtype=bool),
+            bitmaps=np.array([region.kind == BITMAP for region in regions], dtype=bool),
         )
 
 
@@ -243,6 +245,9 @@ def _mask_of(image: Image.Image) -> np.ndarray:
         if isinstance(transparency, bytes):
             alpha = np.full(256, 255, dtype=np.uint8)
             alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)[:256]
+            transparent = np.flatnonzero(alpha == 0)
+            if len(transparent) == 1:  # the SDK's form: one transparent index (a comparison, not a lookup)
+                return pixels != transparent[0]
             return alpha[pixels] > 0
         return pixels != 0
     if image.mode in ("RGBA", "LA", "PA"):
@@ -271,6 +276,7 @@ def iou_matrix(
     first: Sequence[Region] | RegionBatch,
     second: Sequence[Region] | RegionBatch,
     where: np.ndarray | None = None,
+    min_iou: float = 0.0,
 ) -> np.ndarray:
     """The IoU of every region of `first` (rows) with every region of `second` (columns).
 
@@ -282,6 +288,8 @@ def iou_matrix(
         second: Regions of the other annotation, or their `RegionBatch`.
         where: Optional boolean matrix (rows x columns): pairs outside it are not computed and get 0 (e.g. pairs
             of different classes).
+        min_iou: Pairs whose boxes and areas prove an IoU below this are not computed exactly and get 0 (for
+            matching at a threshold, where only pairs at or above it matter).
     """
     a = first if isinstance(first, RegionBatch) else RegionBatch.of(first)
     b = second if isinstance(second, RegionBatch) else RegionBatch.of(second)
@@ -295,12 +303,29 @@ def iou_matrix(
     if where is not None:
         intersection = np.where(where, intersection, 0.0)
     exact = (intersection > 0) & ~(a.rectangular[:, None] & b.rectangular[None, :])
+    if min_iou > 0 and exact.any():
+        exact &= _may_reach(intersection, a, b, min_iou)
+        intersection = np.where(exact | (a.rectangular[:, None] & b.rectangular[None, :]), intersection, 0.0)
     union = a.areas[:, None] + b.areas[None, :] - intersection
     if exact.any():
         _fill_exact_intersections(intersection, union, exact, a.regions, b.regions)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(union > 0, intersection / union, 0.0)
     return np.clip(ratio, 0.0, 1.0)
+
+
+def _may_reach(box_overlap: np.ndarray, a: RegionBatch, b: RegionBatch, min_iou: float) -> np.ndarray:
+    """Pairs whose IoU may reach `min_iou`: the intersection is at most the boxes' overlap and the smaller area.
+
+    A bitmap-polygon pair is always kept: it is compared with the polygon's pixel count, not its plane area.
+    """
+    areas_a, areas_b = a.areas[:, None], b.areas[None, :]
+    most = np.minimum(box_overlap, np.minimum(areas_a, areas_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(areas_a + areas_b - most > 0, most / (areas_a + areas_b - most), 0.0)
+    polygons_a, polygons_b = ~a.rectangular & ~a.bitmaps, ~b.rectangular & ~b.bitmaps
+    mixed = (a.bitmaps[:, None] & polygons_b[None, :]) | (polygons_a[:, None] & b.bitmaps[None, :])
+    return mixed | (bound >= min_iou - 1e-9)
 
 
 def _fill_exact_intersections(

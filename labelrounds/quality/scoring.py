@@ -168,7 +168,7 @@ def match_objects(
     if not ref.object_count or not cand.object_count:
         return []
     same_class = ref.classes[:, None] == cand.classes[None, :]
-    ious = iou_matrix(ref.regions, cand.regions, where=same_class)
+    ious = iou_matrix(ref.regions, cand.regions, where=same_class, min_iou=iou_threshold)
     eligible = same_class & (ious >= iou_threshold)
     rows, columns = _assign(eligible, ious)
     return [ObjectMatch(int(r), int(c), float(ious[r, c])) for r, c in zip(rows, columns, strict=True)]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from labelrounds.quality import GeometryError, decode_bitmap, encode_bitmap, iou
+from labelrounds.quality import GeometryError, decode_bitmap, encode_bitmap, iou, iou_matrix
 from labelrounds.quality.geometry import region_from_object
 
 from .builders import KINDS, Box, box_object, formula_iou, grid_iou
@@ -165,3 +165,22 @@ def test_degenerate_and_self_intersecting_polygons() -> None:
         {"geometryType": "polygon", "points": {"exterior": [[0, 0], [2, 1], [2, 0], [0, 1]]}}
     )
     assert bow_tie.area == pytest.approx(1.0)
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(boxes, st.sampled_from(KINDS)), min_size=1, max_size=4),
+    st.lists(st.tuples(boxes, st.sampled_from(KINDS)), min_size=1, max_size=4),
+    st.floats(0.05, 1.0),
+)
+def test_skipping_pairs_below_min_iou_never_hides_a_pair_at_or_above_it(
+    first: list[tuple[Box, str]], second: list[tuple[Box, str]], threshold: float
+) -> None:
+    """With `min_iou`, every pair at or above it keeps its exact IoU; only pairs below it may read 0."""
+    regions_a = [region(box, kind) for box, kind in first]
+    regions_b = [region(box, kind) for box, kind in second]
+    full = iou_matrix(regions_a, regions_b)
+    pruned = iou_matrix(regions_a, regions_b, min_iou=threshold)
+    at_or_above = full >= threshold
+    np.testing.assert_allclose(pruned[at_or_above], full[at_or_above])
+    assert np.all((pruned[~at_or_above] == 0) | np.isclose(pruned[~at_or_above], full[~at_or_above]))
