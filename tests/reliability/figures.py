@@ -82,7 +82,7 @@ def record_run(name: str, title: str, command: str, record: dict[str, Any]) -> P
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / f"{name}_runs.jsonl"
-    line = {"recorded_at": datetime.now(UTC).isoformat(timespec="seconds"), **code_version(), **record}
+    line = {"recorded_at": datetime.now(UTC).isoformat(timespec="seconds"), **CODE_VERSION, **record}
     with log.open("a") as runs:
         runs.write(json.dumps(line, sort_keys=False) + "\n")
     rows = [json.loads(text) for text in log.read_text().splitlines() if text.strip()]
@@ -98,3 +98,7 @@ def record_run(name: str, title: str, command: str, record: dict[str, Any]) -> P
     columns = list(dict.fromkeys(key for row in rows for key in row if not isinstance(row[key], dict | list)))
     table = [{column: row.get(column, "") for column in columns} for row in rows]
     return write_figures(name, title, command, table, summary)
+
+
+#: The commit when the tests were collected (their code was imported then; HEAD may move during a long run).
+CODE_VERSION = code_version()
