@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
 import subprocess
@@ -81,18 +83,30 @@ def test_round_run_refuses_a_bad_file_with_exit_2_before_writing(crewed: Sandbox
     assert write_requests(crewed) == {}
 
 
-def test_round_run_exits_1_when_the_round_fails(
-    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prefect_backend: None
+def test_round_run_exits_1_when_the_round_fails_with_one_message_and_debug_shows_the_traceback(
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    prefect_backend: None,
 ) -> None:
     monkeypatch.setenv("SERVER_ADDRESS", sandbox.url)
     monkeypatch.setenv("API_TOKEN", sandbox.admin_token.get_secret_value())
     monkeypatch.setenv("LABELROUNDS_ANNOTATOR_PASSWORD", PASSWORD.get_secret_value())
     config = spec_file(tmp_path, timeout_seconds=0.2)  # no crew: nobody works
 
+    terminal = io.StringIO()  # what Prefect's console handler prints (to stderr outside the test)
+    for handler in logging.getLogger().handlers:
+        if "Console" in type(handler).__name__:
+            monkeypatch.setattr(handler.console, "file", terminal)
+
     result = runner.invoke(app, ["round", "run", "--config", str(config)])
 
     assert result.exit_code == 1
     assert "RoundTimeoutError" in result.output and "left as they are" in result.output
+    assert "RoundTimeoutError" in terminal.getvalue() and "Traceback" not in result.output + terminal.getvalue()
+
+    debugged = runner.invoke(app, ["round", "run", "--config", str(config), "--debug"])
+    assert debugged.exit_code == 1 and "Traceback" in debugged.output and "Traceback" in terminal.getvalue()
 
 
 def test_the_demo_command_finishes_a_round_with_rework(tmp_path: Path) -> None:
