@@ -1,7 +1,8 @@
 """The review gate: check the round's jobs with one listing and tell whether every job reached the target status.
 
 `check_round_jobs` looks once and returns a snapshot; it never loops (the tasks layer polls through Prefect
-retries, so the waiting shows in the UI). `wait_until_ready` is the loop for callers without Prefect (the CLI).
+retries, so the waiting shows in the UI; the CLI runs that flow too). `wait_until_ready` is the loop for callers
+without Prefect: the in-process composition (`steps.sequence`), the bench and the step tests.
 """
 
 from __future__ import annotations
