@@ -223,3 +223,15 @@ def test_the_phase_oracle_fails_on_a_corrupted_stamp(
     assert any(
         problem.startswith("reviewFinishedAt") for problem in phase_problems(admin.job(job_id), submit, None)
     )
+
+
+def test_jobs_sort_by_phase_timestamps(admin: Api, job_id: int, crew: tuple[Api, Api]) -> None:
+    labeler, _ = crew
+    other = admin.ok(
+        "jobs.add",
+        {"name": "other", "datasetId": 1001, "userIds": [labeler.user_id], "meta": {"entityIds": [1005]}},
+    )[0]["id"]
+    admin.ok("jobs.set-status", {"id": other, "status": "completed"})
+    for key in PHASES:
+        listed = admin.ok("jobs.list", {"teamId": 8, "sort": key, "sort_order": "desc"})["entities"]
+        assert [job["id"] for job in listed][:1] == [other] and listed[0][key] is not None

@@ -51,6 +51,8 @@ _JOB_FIELDS = {
     "updatedAt": Column("j.updated_at", text=True),
     "startedAt": Column("j.started_at", text=True),
     "finishedAt": Column("j.finished_at", text=True),
+    "annotationFinishedAt": Column("j.annotation_finished_at", text=True),
+    "reviewFinishedAt": Column("j.review_finished_at", text=True),
 }
 
 
