@@ -10,6 +10,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from labelrounds.client.models import (
+    ImageStats,
+    JobEntity,
     JobStats,
     JobStatus,
     LabelingJobInfo,
@@ -118,3 +120,23 @@ def test_unknown_roles_parse_and_allow_no_part() -> None:
     assert membership is not None and membership.role == payloads.INVENTED_ROLE
     assert RoleInfo.model_validate(payloads.INVENTED_ROLE_INFO).role == payloads.INVENTED_ROLE
     assert payloads.INVENTED_ROLE not in LABELING_ROLES and payloads.INVENTED_ROLE not in REVIEWING_ROLES
+
+
+def test_the_payloads_do_exercise_the_tolerance() -> None:
+    """Mutant: the models as they were (plain enums, `images` required) refuse these payloads."""
+
+    class StrictJob(LabelingJobInfo):
+        status: JobStatus  # type: ignore[assignment]
+
+    class StrictEntity(JobEntity):
+        review_status: ReviewStatus  # type: ignore[assignment]
+
+    class StrictStats(JobStats):
+        images: ImageStats  # type: ignore[assignment]
+
+    with pytest.raises(ValidationError, match="status"):
+        StrictJob.model_validate(payloads.JOB_IN_INVENTED_STATUS)
+    with pytest.raises(ValidationError, match="review_status|reviewStatus"):
+        StrictEntity.model_validate(payloads.JOB_WITH_QUALITY_CHECK["entities"][2])
+    with pytest.raises(ValidationError, match="images"):
+        StrictStats.model_validate(payloads.JOB_STATS_WITHOUT_IMAGES)
