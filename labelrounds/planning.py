@@ -169,8 +169,19 @@ def summarize_plan(plan: pd.DataFrame) -> pd.DataFrame:
         dataset_name=("dataset_name", "first"),
         images=("image_id", "size"),
     )
-    summary["image_ids"] = [sorted(int(i) for i in ids) for ids in grouped["image_id"].agg(list)]
+    summary["image_ids"] = _sorted_ids_per_share(plan, summary.index)
     return summary.reset_index()
+
+
+def _sorted_ids_per_share(plan: pd.DataFrame, share_keys: pd.Index) -> list[list[int]]:
+    """Each share's image ids, ascending, in the order of `share_keys` (one sort of the whole column)."""
+    if plan.empty:
+        return []
+    codes = pd.Index(share_keys).get_indexer(plan["share_key"])
+    image_ids = plan["image_id"].to_numpy(dtype="int64")
+    order = np.lexsort((image_ids, codes))
+    bounds = np.cumsum(np.bincount(codes, minlength=len(share_keys)))[:-1]
+    return [chunk.tolist() for chunk in np.split(image_ids[order], bounds)]
 
 
 def _checked_images(images: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +196,7 @@ def _checked_images(images: pd.DataFrame) -> pd.DataFrame:
         raise PlanningError(f"image ids listed twice: {', '.join(map(str, sorted(repeated)[:10]))}")
     ordered = images.loc[:, list(IMAGE_COLUMNS)].astype({"dataset_id": "int64", "image_id": "int64"})
     for column in ("dataset_name", "image_name"):
-        if not all(isinstance(value, str) for value in ordered[column].tolist()):
+        if pd.api.types.infer_dtype(ordered[column], skipna=False) != "string":  # one C pass, no Python loop
             ordered[column] = ordered[column].astype(str)
     return ordered.sort_values(["dataset_id", "image_id"], kind="stable", ignore_index=True)
 
