@@ -25,7 +25,7 @@ from labelrounds.steps.preview import RoundPreview, preview_round
 from labelrounds.steps.users import PasswordSource
 
 #: The whole connection check gives up after this many seconds (two attempts of at most PREFLIGHT_REQUEST_TIMEOUT).
-PREFLIGHT_SECONDS = 8.0
+PREFLIGHT_SECONDS = 6.0
 PREFLIGHT_REQUEST_TIMEOUT = 3.0
 PREFLIGHT_RETRIES = RetryPolicy(max_attempts=2, base_delay=0.5, max_delay=0.5, max_total=PREFLIGHT_SECONDS)
 
@@ -52,9 +52,11 @@ def load_settings(credentials_block: str | None) -> ConnectionSettings:
     Raises:
         InputProblem: nothing configured, or the block does not exist.
     """
-    from tasks.credentials import connection_settings
-
     try:
+        if credentials_block is None:  # without a block, Prefect (seconds to import) waits until the checks passed
+            return ConnectionSettings.from_env()
+        from tasks.credentials import connection_settings
+
         return connection_settings(credentials_block)
     except (ConfigurationError, ValueError) as error:
         raise InputProblem(f"no connection: {error}") from error
@@ -94,13 +96,14 @@ async def preflight(settings: ConnectionSettings) -> str:
         raise InputProblem(f"cannot use the Supervisely API at {address}: {error}") from error
 
 
-async def check_round(settings: ConnectionSettings, spec: RoundSpec, passwords: PasswordSource) -> RoundPreview:
-    """The connection check, then every check of the round and its plan; nothing is written.
+async def check_round(settings: ConnectionSettings, spec: RoundSpec, password_secret: str | None) -> RoundPreview:
+    """The connection check, then the passwords and every check of the round and its plan; nothing is written.
 
     Raises:
-        InputProblem: the connection or the round is wrong (every problem of the round listed).
+        InputProblem: the connection, the passwords or the round is wrong (every problem of the round listed).
     """
     await preflight(settings)
+    passwords = load_passwords(password_secret)
     try:
         async with SuperviselyClient(settings) as api:
             return await preview_round(api, spec, passwords)

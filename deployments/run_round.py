@@ -21,7 +21,7 @@ from rich.traceback import Traceback
 
 from deployments.plan_view import print_plan, print_warnings
 from deployments.report_view import print_report
-from deployments.round_checks import InputProblem, check_round, load_passwords, load_settings, load_spec
+from deployments.round_checks import InputProblem, check_round, load_settings, load_spec
 from labelrounds.client import ConfigurationError, SuperviselyError
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundError
@@ -115,7 +115,7 @@ def checked_round(
     try:
         spec = load_spec(config)
         settings = load_settings(credentials_block)
-        preview = asyncio.run(check_round(settings, spec, load_passwords(password_secret)))
+        preview = asyncio.run(check_round(settings, spec, password_secret))
     except InputProblem as problem:
         print_failure(console, str(problem), problem, debug)
         return None
