@@ -49,7 +49,8 @@ class ImageColumns:
         self.ids.append(image_id)
         self.names.append(name)
         self.labels_counts.append(labels_count or 0)
-        self.tag_ids.append(_tag_ids(item.get("tags"), position))
+        tags = item.get("tags")
+        self.tag_ids.append(_tag_ids(tags, position) if tags else ())  # untagged: no call, a shared ()
 
 
 class ImageEndpoints(ClientCore):
