@@ -70,7 +70,12 @@ def test_created_jobs_carry_their_settings_and_pending_entities(run: SdkRun, rev
 
 
 def test_duplicate_login_is_refused_without_a_second_user(run: SdkRun, state: ServerState) -> None:
-    assert refused(run["user.create_duplicate"], 400)
+    outcome = run["user.create_duplicate"]
+    assert outcome["error"] == "HTTPError" and outcome["status"] == 400
+    # The real server's conflict shape, as the SDK's own conflict handling reads it (details.type, errors[*]).
+    assert outcome["body"]["error"] == "user already exists"
+    details = outcome["body"]["details"]
+    assert details["type"] == "NONUNIQUE" and [error["name"] for error in details["errors"]] == ["rw_labeler_1"]
     assert state.users_with_login("rw_labeler_1") == 1
 
 
