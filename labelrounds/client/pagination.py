@@ -1,4 +1,17 @@
-"""Walking a paginated `*.list` method page by page, checking that the pages add up to the announced total."""
+"""Walking a paginated `*.list` method so that concurrent writers never break or corrupt the listing.
+
+Two walks, one request per page either way:
+
+- keyset (`jobs.list`, `images.list` sorted by id ascending): always page 1 of "the rest", the items with
+  `id > last id seen`. An item that exists for the whole walk is listed exactly once however many items others
+  create or remove meanwhile, and the walk never fails for it.
+- page numbers (every other listing, or a custom sort): pages 1..`pagesCount`; when the listing visibly changes
+  under it (`total` moves, an item comes twice) the walk starts again from page 1, skipping items already
+  yielded, and gives up with `PaginationError` after a bounded number of restarts.
+
+`PaginationError` otherwise means a malformed reply: pages that never end, more items than announced on a stable
+listing, ids that do not increase under the id filter.
+"""
 
 from __future__ import annotations
 
@@ -11,34 +24,116 @@ from labelrounds.client.parsing import parse_model
 
 DEFAULT_PER_PAGE = 500
 DEFAULT_SORT = {"sort": "id", "sort_order": "asc"}
+DEFAULT_MAX_RESTARTS = 3
+
+KEYSET_METHODS = frozenset({"jobs.list", "images.list"})
+"""Listings whose `filter` accepts `{"field": "id", "operator": ">", ...}`, so they are walked by keyset."""
 
 ReadCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
-async def iter_pages(
-    read: ReadCall, method: str, body: Mapping[str, Any], *, per_page: int = DEFAULT_PER_PAGE
+def iter_pages(
+    read: ReadCall,
+    method: str,
+    body: Mapping[str, Any],
+    *,
+    per_page: int = DEFAULT_PER_PAGE,
+    max_restarts: int = DEFAULT_MAX_RESTARTS,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield the entities of every page of `method`, asking explicitly for `per_page` items a page.
+    """Yield every entity of a listing once, asking explicitly for `per_page` items a page.
 
-    Pages are requested one after the other, `page` 1..`pagesCount`, sorted by id ascending unless `body`
-    names its own `sort`.
+    Sorted by id ascending unless `body` names its own `sort`. Keyset methods sorted by id ascending are walked
+    by keyset, the others by page number with bounded restarts (see the module docstring).
 
     Args:
         read: sends one idempotent request and returns the decoded reply.
         method: the listing method, e.g. `jobs.list`.
         body: the request body without `page`/`per_page`.
         per_page: page size to ask for.
+        max_restarts: how often a page-number walk starts again after the listing changed under it.
 
     Raises:
-        PaginationError: `total` changed between pages, or the entities collected differ from `total` (raised
-            as soon as they exceed it).
+        PaginationError: a malformed listing, or a page-number walk that kept changing after `max_restarts`.
         ResponseFormatError: a reply is not a list envelope.
     """
     if per_page < 1:
         raise ValueError("per_page must be at least 1")
+    if max_restarts < 0:
+        raise ValueError("max_restarts must not be negative")
     request = {**DEFAULT_SORT, **body}
-    expected_total: int | None = None
+    if method in KEYSET_METHODS and request["sort"] == "id" and request["sort_order"] == "asc":
+        return _iter_keyset(read, method, request, per_page)
+    return _iter_restarting(read, method, request, per_page, max_restarts)
+
+
+async def _iter_keyset(
+    read: ReadCall, method: str, request: dict[str, Any], per_page: int
+) -> AsyncIterator[dict[str, Any]]:
+    """Page 1 of the items after the last id seen, until a page holds all the rest the server announces."""
+    conditions = list(request.get("filter") or [])
+    last_id: int | None = None
+    first_total: int | None = None
     collected = 0
+    pages = 0
+    while True:
+        after = [] if last_id is None else [{"field": "id", "operator": ">", "value": last_id}]
+        reply = await read(
+            method, {**request, "filter": [*conditions, *after], "page": 1, "per_page": per_page}
+        )
+        page = parse_model(Page, reply, method)
+        pages += 1
+        first_total = page.total if first_total is None else first_total
+        for entity in page.entities:
+            entity_id = _entity_id(entity, method)
+            if last_id is not None and entity_id <= last_id:
+                raise _pagination_error(
+                    method, f"id {entity_id} came after id {last_id} at page {pages}: ids must increase"
+                )
+            last_id = entity_id
+            yield entity
+        collected += len(page.entities)
+        if len(page.entities) >= page.total:
+            return
+        if not page.entities:
+            raise _pagination_error(method, f"the server announced {page.total} more items but sent none")
+        # Others may add items while we walk, but not more than were there at the start plus a page.
+        if collected > 2 * first_total + per_page:
+            raise _pagination_error(
+                method,
+                f"collected {collected} items by page {pages} of a listing that started at {first_total}",
+            )
+
+
+async def _iter_restarting(
+    read: ReadCall, method: str, request: dict[str, Any], per_page: int, max_restarts: int
+) -> AsyncIterator[dict[str, Any]]:
+    """Page-number walks until one sees a stable listing; items yielded by an earlier walk are not repeated."""
+    yielded: set[int] = set()
+    change = ""
+    for _ in range(max_restarts + 1):
+        try:
+            async for entity_id, entity in _walk_page_numbers(read, method, request, per_page):
+                if entity_id not in yielded:
+                    yielded.add(entity_id)
+                    yield entity
+            return
+        except _ListingChanged as changed:
+            change = str(changed)
+    raise _pagination_error(
+        method, f"the listing kept changing: gave up after {max_restarts} restart(s); last change: {change}"
+    )
+
+
+class _ListingChanged(Exception):
+    """A page-number walk saw the listing change under it (a concurrent writer); the walk must start again."""
+
+
+async def _walk_page_numbers(
+    read: ReadCall, method: str, request: dict[str, Any], per_page: int
+) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """Pages 1..`pagesCount` once, yielding (id, entity), checking that they add up to a constant `total`."""
+    expected_total: int | None = None
+    seen: set[int] = set()
     page_number = 1
     while True:
         page = parse_model(
@@ -47,25 +142,36 @@ async def iter_pages(
         if expected_total is None:
             expected_total = page.total
         elif page.total != expected_total:
-            raise _pagination_error(
-                method, f"total changed from {expected_total} to {page.total} at page {page_number}"
+            raise _ListingChanged(
+                f"total changed from {expected_total} to {page.total} at page {page_number}"
             )
         for entity in page.entities:
-            yield entity
-        collected += len(page.entities)
-        if collected > expected_total:  # also stops a reply that announces endless pages
+            entity_id = _entity_id(entity, method)
+            if entity_id in seen:
+                raise _ListingChanged(f"item {entity_id} listed twice by page {page_number}")
+            seen.add(entity_id)
+            yield entity_id, entity
+        if len(seen) > expected_total:  # also stops a reply that announces endless pages
             raise _pagination_error(
                 method,
-                f"collected {collected} items by page {page_number} but the server announced {expected_total}",
+                f"collected {len(seen)} items by page {page_number} but the server announced {expected_total}",
             )
         if page_number >= page.pages_count or not page.entities:
             break
         page_number += 1
-    if collected != expected_total:
+    if len(seen) != expected_total:
         raise _pagination_error(
             method,
-            f"collected {collected} items over {page_number} page(s) but the server announced {expected_total}",
+            f"collected {len(seen)} items over {page_number} page(s) but the server announced {expected_total}",
         )
+
+
+def _entity_id(entity: Any, method: str) -> int:
+    """The entity's integer `id`, which both walks rely on."""
+    entity_id = entity.get("id") if isinstance(entity, dict) else None
+    if type(entity_id) is not int:
+        raise _pagination_error(method, "a listed item has no integer id")
+    return entity_id
 
 
 def _pagination_error(method: str, message: str) -> PaginationError:
