@@ -21,7 +21,7 @@ from rich.traceback import Traceback
 
 from deployments.plan_view import print_plan, print_warnings
 from deployments.report_view import print_report
-from deployments.round_checks import InputProblem, check_round, load_settings, load_spec
+from deployments.round_checks import InputProblem, check_round, load_settings, load_spec, preflight
 from labelrounds.client import ConfigurationError, SuperviselyError
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundError
@@ -167,8 +167,13 @@ def report_round(
     credentials_block: str | None,
     report_dir: str | None,
 ) -> int:
-    """Run `round_report` for the filters and print the report; return the exit status."""
+    """Check the connection, run `round_report` for the filters and print the report; return the exit status."""
     quiet_prefect_analytics()
+    try:
+        asyncio.run(preflight(load_settings(credentials_block)))
+    except InputProblem as problem:
+        print_failure(console, str(problem), problem, debug=False)
+        return EXIT_USAGE
     from flows.round_report import round_report
     from labelrounds.client.models import JobStatus
 

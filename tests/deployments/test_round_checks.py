@@ -224,3 +224,14 @@ def test_a_bad_file_exits_2_naming_the_field(connected: SandboxServer, tmp_path:
     result = invoke("round", "plan", "--config", str(path))
 
     assert result.exit_code == 2 and "labelers[0].weight" in result.output and "Traceback" not in result.output
+
+
+def test_report_with_a_refused_token_exits_2_before_prefect_starts(
+    connected: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_TOKEN", "y" * 128)
+
+    result = invoke("report", "--team", "my team")
+
+    assert result.exit_code == 2 and "refused the API token (HTTP 401)" in result.output
+    assert "Traceback" not in result.output and "y" * 128 not in result.output
