@@ -60,6 +60,12 @@ CALLS: dict[str, tuple[str, Call]] = {
     "get_dataset": ("datasets.info", lambda api, w: api.get_dataset(w.dataset_id)),
     "list_images": ("images.list", lambda api, w: api.list_images(w.dataset_id)),
     "get_image": ("images.info", lambda api, w: api.get_image(w.image_ids[0])),
+    "get_annotation": ("annotations.info", lambda api, w: api.get_annotation(w.image_ids[1])),
+    "get_annotations": (
+        "annotations.bulk.info",
+        lambda api, w: api.get_annotations(w.dataset_id, list(w.image_ids[:2])),
+    ),
+    "list_annotations": ("annotations.list", lambda api, w: api.list_annotations(w.dataset_id)),
     "add_jobs": (
         "jobs.add",
         lambda api, w: api.add_jobs(
@@ -82,6 +88,13 @@ def recorded() -> tuple[World, dict[str, Any]]:
     """One real reply of every wire method the client parses, from a fresh sandbox."""
     with SandboxServer(seed="lemons") as server:
         world = build_world(server)
+        # image_ids[1] gets a lemon bitmap, so the annotation replies have an object to bend.
+        ok(
+            world.url,
+            world.instance_admin_token,
+            "annotations.bulk.add",
+            SAMPLE_BODIES["annotations.bulk.add"](world),
+        )
         replies = {
             method: ok(world.url, world.instance_admin_token, method, SAMPLE_BODIES[method](world))
             for method in sorted({method for method, _ in CALLS.values()})
