@@ -24,6 +24,7 @@ from labelrounds.sandbox.errors import ApiError, BadRequest, error_body
 from labelrounds.sandbox.registry import ANONYMOUS, API_METHODS, ApiMethod, Context, PageSizes
 from labelrounds.sandbox.store import Store
 from labelrounds.sandbox.truth import add_truth_route
+from labelrounds.sandbox.webhook_delivery import DeliveryFaults, WebhookDispatcher
 from labelrounds.sandbox.wire import now_iso
 
 API_PREFIX = "/public/api/v3/"
@@ -226,9 +227,12 @@ def create_app(
             if not app.state.base_url:
                 raise RuntimeError("The sandbox app needs its base_url before a crew can start")
             await crew.start(app.state.base_url, store)
+        webhooks = WebhookDispatcher(store, faults=faults if isinstance(faults, DeliveryFaults) else None)
+        await webhooks.start()
         try:
             yield
         finally:
+            await webhooks.stop()
             if crew is not None:
                 await crew.stop()
 

@@ -19,6 +19,14 @@ Spec grammar (`labelrounds sandbox serve --faults SPEC`), items separated by com
 Example: `jobs.add:drop=0.02,write:5xx=0.1,*:latency=0.05@200ms,*:429=0.02@1s,seed=7`.
 Latency rules add up; of the other rules the first one that fires (in the spec's order) decides the reply.
 Crew requests are never faulted unless `crew=on`.
+
+Webhook deliveries (see `webhook_delivery`) have their own rules, METHODS being `webhook`:
+
+    webhook:drop=RATE              the delivery is lost: never sent, never retried
+    webhook:delay=RATE@DURATION    the first attempt waits DURATION (default 100ms); delays add up
+    webhook:dup=RATE               the delivery is sent twice
+
+decided once per delivery, deterministically: the n-th delivery gets the same fate for the same seed.
 """
 
 from __future__ import annotations
@@ -57,11 +65,13 @@ from labelrounds.sandbox.spec_parsing import (
     stable_fraction,
 )
 from labelrounds.sandbox.store import Store
+from labelrounds.sandbox.webhook_delivery import DeliveryFault
 
 logger = logging.getLogger(__name__)
 
 STATS_PATH = "/_sandbox/stats"
 WRITES = "write"
+WEBHOOK_DELIVERIES = "webhook"
 _ACTOR_HEADER, _CREW_ACTOR = ACTOR_HEADER.encode(), CREW_ACTOR.encode()
 
 _METHOD_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
@@ -78,10 +88,14 @@ class FaultKind(StrEnum):
     UNAVAILABLE = "503"
     ANY_5XX = "5xx"
     DROP = "drop"
+    DELAY = "delay"
+    DUPLICATE = "dup"
 
 
 _SERVER_ERRORS = (FaultKind.INTERNAL_ERROR, FaultKind.BAD_GATEWAY, FaultKind.UNAVAILABLE)
 _WITH_RETRY_AFTER = frozenset({FaultKind.RATE_LIMITED, FaultKind.UNAVAILABLE})
+_DELIVERY_KINDS = frozenset({FaultKind.DROP, FaultKind.DELAY, FaultKind.DUPLICATE})
+_DELIVERY_ONLY_KINDS = frozenset({FaultKind.DELAY, FaultKind.DUPLICATE})
 _DEFAULT_LATENCY = 0.1
 _DEFAULT_RETRY_AFTER = 1.0
 _REASONS = {
@@ -97,7 +111,9 @@ class FaultRule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    methods: str = Field(description="An API method, a glob such as `jobs.*` or `*`, or `write`")
+    methods: str = Field(
+        description="An API method, a glob such as `jobs.*` or `*`, `write`, or `webhook` (deliveries)"
+    )
     kind: FaultKind
     rate: float = Field(ge=0, le=1, description="Probability per request")
     seconds: float | None = Field(
@@ -110,10 +126,17 @@ class FaultRule(BaseModel):
     def _check(self) -> FaultRule:
         if not _METHOD_PATTERN.match(self.methods):
             raise ValueError(f"{self.methods!r} is not a method name, a glob or {WRITES!r}")
-        if self.is_exact_method() and self.methods not in API_METHODS:  # a typo would silently never fire
+        if self.methods == WEBHOOK_DELIVERIES:
+            if self.kind not in _DELIVERY_KINDS:
+                raise ValueError(f"webhook deliveries take drop, delay or dup faults, not {self.kind.value}")
+        elif self.kind in _DELIVERY_ONLY_KINDS:
+            raise ValueError(
+                f"a {self.kind.value} fault applies to webhook deliveries only ({WEBHOOK_DELIVERIES}:...)"
+            )
+        elif self.is_exact_method() and self.methods not in API_METHODS:  # a typo would silently never fire
             raise ValueError(f"the sandbox has no method {self.methods!r}")
         if self.seconds is not None:
-            if self.kind in (FaultKind.DROP, FaultKind.INTERNAL_ERROR, FaultKind.BAD_GATEWAY):
+            if self.kind in (FaultKind.DROP, FaultKind.DUPLICATE, FaultKind.INTERNAL_ERROR, FaultKind.BAD_GATEWAY):
                 raise ValueError(f"a {self.kind.value} fault takes no duration")
             if self.kind in _WITH_RETRY_AFTER | {FaultKind.ANY_5XX} and self.seconds != int(self.seconds):
                 raise ValueError(f"the Retry-After of a {self.kind.value} fault must be whole seconds")
@@ -130,7 +153,9 @@ class FaultRule(BaseModel):
         return int(_DEFAULT_RETRY_AFTER if self.seconds is None else self.seconds)
 
     def matches(self, method: str) -> bool:
-        """Whether this rule applies to calls of `method`."""
+        """Whether this rule applies to calls of `method` (never true of a webhook delivery rule)."""
+        if self.methods == WEBHOOK_DELIVERIES:
+            return False
         if self.methods == WRITES:
             api_method = API_METHODS.get(method)
             return api_method is not None and api_method.write
@@ -346,6 +371,31 @@ class FaultInjector:
             retry_after = rule.retry_after if outcome in _WITH_RETRY_AFTER else None
             return FaultDecision(latency=latency, outcome=outcome, retry_after=retry_after)
         return FaultDecision(latency=latency) if latency else _NO_FAULT
+
+    def decide_delivery(self) -> DeliveryFault:
+        """Count one webhook delivery and decide its fault (the `webhook:` rules of the plan)."""
+        with self._lock:
+            plan = self._plan
+            self._sequence[(WEBHOOK_DELIVERIES, WEBHOOK_DELIVERIES)] += 1
+            delivery_number = self._sequence[(WEBHOOK_DELIVERIES, WEBHOOK_DELIVERIES)]
+        drop, delay, copies = False, 0.0, 1
+        fired: list[FaultKind] = []
+        for index, rule in enumerate(plan.rules):
+            if rule.methods != WEBHOOK_DELIVERIES:
+                continue
+            if stable_fraction(plan.seed, index, WEBHOOK_DELIVERIES, delivery_number) >= rule.rate:
+                continue
+            fired.append(rule.kind)
+            if rule.kind is FaultKind.DROP:
+                drop = True
+            elif rule.kind is FaultKind.DELAY:
+                delay += rule.delay
+            else:
+                copies = 2
+        with self._lock:
+            for kind in dict.fromkeys(fired):
+                self._faults[(WEBHOOK_DELIVERIES, kind)] += 1
+        return DeliveryFault(drop=drop, delay=delay, copies=copies)
 
     def _count_faults(self, method: str, decision: FaultDecision) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from labelrounds.sandbox.errors import BadRequest
 from labelrounds.sandbox.permissions import WORKERS, membership_role
 from labelrounds.sandbox.registry import Context
 from labelrounds.sandbox.store import allocate_ids
+from labelrounds.sandbox.webhook_events import enqueue_job_event
 from labelrounds.sandbox.wire import json_fragment
 
 JOB_COLUMNS = (
@@ -243,6 +244,7 @@ def set_job_status(ctx: Context, job_id: int, status: str) -> None:
     (to `in_progress` or `pending`) clears both, since the phases start again; reaching `on_review` again
     clears `reviewFinishedAt`. Repeating a status keeps its timestamps, and `stopped` changes neither.
     """
+    enqueue_job_event(ctx, job_id, status)  # before the UPDATE: it compares with the stored status
     submitted = status in SUBMITTED_STATUSES
     reviewed = status in REVIEWED_STATUSES
     neutral = status in PHASE_NEUTRAL_STATUSES

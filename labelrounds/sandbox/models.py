@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt
 
 MAX_SQL_INT = 2**63 - 1
 MAX_PER_PAGE = 20_000
@@ -462,3 +463,74 @@ class DatasetsRemovePermanentlyBody(Body):
     """`datasets.remove.permanently`: delete datasets (`[{"id"}]`, at most 50)."""
 
     datasets: list[IdBody] = Field(min_length=1, max_length=50)
+
+
+# webhooks
+
+
+def _http_url(url: str) -> str:
+    """Accept only an absolute http(s) URL with a host and no whitespace."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(char.isspace() for char in url):
+        raise ValueError("must be an absolute http:// or https:// URL with a host")
+    return url
+
+
+WebhookAction = Literal["labeling_job.completed", "labeling_queue.job.completed", "labeling_queue.completed"]
+WebhookUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_http_url)]
+HeaderName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
+HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[^\r\n\x00]*$")]
+RetriesCount = Annotated[StrictInt, Field(ge=0, le=20)]
+RetriesDelay = Annotated[StrictInt, Field(ge=0, le=3600)]
+
+
+class WebhookMetaBody(Body):
+    """A webhook's delivery settings (the SDK's defaults: 5 retries, 10 s apart)."""
+
+    retriesCount: RetriesCount = 5
+    retriesDelay: RetriesDelay = 10
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict, max_length=50)
+    followRedirect: StrictBool = True
+    rejectUnauthorized: StrictBool = True
+
+
+class WebhookMetaChangeBody(Body):
+    """`webhooks.update`'s `meta`: only the settings given change."""
+
+    retriesCount: RetriesCount | None = None
+    retriesDelay: RetriesDelay | None = None
+    headers: dict[HeaderName, HeaderValue] | None = Field(default=None, max_length=50)
+    followRedirect: StrictBool | None = None
+    rejectUnauthorized: StrictBool | None = None
+
+
+class WebhooksAddBody(Body):
+    """`webhooks.add`: POST `action` events of a team to `url`."""
+
+    teamId: ObjectId
+    url: WebhookUrl
+    action: WebhookAction
+    meta: WebhookMetaBody = Field(default_factory=WebhookMetaBody)
+
+
+class WebhooksUpdateBody(IdBody):
+    """`webhooks.update`: the fields given change."""
+
+    url: WebhookUrl | None = None
+    action: WebhookAction | None = None
+    meta: WebhookMetaChangeBody | None = None
+
+
+class WebhooksBulkRemoveBody(Body):
+    """`webhooks.bulk.remove`: delete webhooks."""
+
+    ids: list[ObjectId] = Field(min_length=1, max_length=MAX_BULK_IDS)
+
+
+class WebhooksTestBody(Body):
+    """`webhooks.test`: send a test event to one webhook (`id`) or to every webhook of the team (of `action`)."""
+
+    teamId: ObjectId
+    id: ObjectId | None = None
+    action: WebhookAction | None = None
+    payload: JsonObject = Field(default_factory=dict)

@@ -11,6 +11,8 @@ SCHEMA_VERSION = 1
 # Jobs carry denormalised review counters so that a page of `jobs.list` needs no aggregation.
 # `annotations` holds one JSON annotation per image (images without a row have an empty one); `ground_truth` is
 # sandbox-only (never served by the API), keyed by the picture's hash so that a copy shares its source's truth.
+# `webhook_deliveries` is an outbox: a request's transaction adds a row (so a rolled-back request sends nothing)
+# and the delivery worker (`webhook_delivery`) sends it after the commit, recording attempts and the outcome.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandbox_settings (
     key TEXT PRIMARY KEY,
@@ -188,6 +190,28 @@ CREATE TABLE IF NOT EXISTS ground_truth (
     image_hash TEXT PRIMARY KEY,
     annotation TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS webhooks (
+    id INTEGER PRIMARY KEY,
+    team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    url TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    created_by INTEGER REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_team ON webhooks(team_id, action, id);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY,
+    webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_status INTEGER,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS due_webhook_deliveries ON webhook_deliveries(state, next_attempt_at);
 """
 
 _ROLES_CREATED_AT = "2024-01-01T00:00:00.000Z"

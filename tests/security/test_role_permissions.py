@@ -84,6 +84,11 @@ CASES: dict[str, tuple[str, Body | None, dict[str, int]]] = {
         JOB_MANAGERS,
     ),
     "annotations.bulk.copy": ("annotations.bulk.copy", None, {**JOB_MANAGERS, "annotator": 200}),
+    # Webhooks are the team managers'; by id, an outsider does not even see them.
+    "webhooks.add": ("webhooks.add", None, TEAM_MANAGERS),
+    "webhooks.update": ("webhooks.update", None, row(403, admin=200, manager=200, outsider=404)),
+    "webhooks.bulk.remove": ("webhooks.bulk.remove", None, row(403, admin=200, manager=200, outsider=404)),
+    "webhooks.test": ("webhooks.test", None, TEAM_MANAGERS),
 }
 
 

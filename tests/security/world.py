@@ -17,6 +17,10 @@ from labelrounds.sandbox.server import SandboxServer
 from labelrounds.sandbox.store import Store
 
 API = "/public/api/v3/"
+CLOSED_LOOPBACK_URL = "http://127.0.0.1:9/hook"
+"""Where the world's webhook posts: the discard port, closed, so a delivery fails at once and goes nowhere."""
+# Columns the webhook delivery worker updates in the background (after a request): not part of the fingerprint.
+_BACKGROUND_COLUMNS = {"webhook_deliveries": "id, webhook_id, event, created_at"}
 ROLES = ("admin", "developer", "manager", "reviewer", "annotator", "viewer", "outsider")
 """Team roles (the team admin is not the instance admin), and a user of no team."""
 _TEAM_ROLES = {
@@ -37,7 +41,7 @@ class World:
     `job_id` is labeled by the annotator and reviewed by the reviewer, is pending and has one image already
     rejected (so `jobs.restart` has something to restart); `other_job_id` belongs to a second annotator;
     `bystander_id` is a plain annotator of the team that member and user edits aim at; `loner_login` is a user
-    of no team that `members.add` adds.
+    of no team that `members.add` adds; `webhook_id` is a team webhook aimed at a closed loopback port.
     """
 
     url: str
@@ -53,6 +57,7 @@ class World:
     other_job_id: int
     bystander_id: int
     loner_login: str
+    webhook_id: int
 
 
 # One pooled client for all the calls of the session: a new httpx client per call costs ~30 ms (TLS context).
@@ -70,6 +75,16 @@ def ok(url: str, token: str, method: str, body: Any) -> Any:
     reply = call(url, token, method, body)
     assert reply.status_code == 200, f"{method} -> {reply.status_code} {reply.text}"
     return reply.json()
+
+
+def webhook_body(team_id: int) -> dict[str, Any]:
+    """A `webhooks.add` body: job completions of the team to the closed loopback port, no retries."""
+    return {
+        "teamId": team_id,
+        "url": CLOSED_LOOPBACK_URL,
+        "action": "labeling_job.completed",
+        "meta": {"retriesCount": 0, "retriesDelay": 0, "headers": {"x-labelrounds-secret": "sample-secret"}},
+    }
 
 
 def build_world(server: SandboxServer) -> World:
@@ -103,6 +118,7 @@ def build_world(server: SandboxServer) -> World:
     other_job_id = new_job("another annotator's job", second.id)
     rejected = {"jobId": job_id, "entityId": image_ids[0], "status": "rejected"}
     ok(server.url, admin, "jobs.entities.update-review-status", rejected)
+    webhook = ok(server.url, admin, "webhooks.add", webhook_body(server.team_id))
     return World(
         url=server.url,
         instance_admin_token=admin,
@@ -117,6 +133,7 @@ def build_world(server: SandboxServer) -> World:
         other_job_id=other_job_id,
         bystander_id=bystander.id,
         loner_login="sec_loner",
+        webhook_id=webhook["id"],
     )
 
 
@@ -214,6 +231,12 @@ SAMPLE_BODIES: dict[str, Callable[[World], Any]] = {
     },
     "jobs.reject": lambda w: {"id": w.job_id, "mode": "all"},
     "jobs.restart": lambda w: {"id": w.job_id},
+    "webhooks.add": lambda w: webhook_body(w.team_id),
+    "webhooks.list": lambda w: {"teamId": w.team_id},
+    "webhooks.info": lambda w: {"id": w.webhook_id},
+    "webhooks.update": lambda w: {"id": w.webhook_id, "meta": {"retriesCount": 1}},
+    "webhooks.bulk.remove": lambda w: {"ids": [w.webhook_id]},
+    "webhooks.test": lambda w: {"teamId": w.team_id, "id": w.webhook_id, "payload": {"jobId": w.job_id}},
 }
 """A valid body for every API method, aimed at the world's objects (a test checks it covers the registry)."""
 
@@ -227,7 +250,8 @@ def fingerprint(store: Store) -> str:
         ]
         for table in tables:
             digest.update(table.encode())
-            rows = db.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from the schema
+            columns = _BACKGROUND_COLUMNS.get(table, "*")
+            rows = db.execute(f'SELECT {columns} FROM "{table}"')  # noqa: S608 - names from the schema
             for text in sorted(repr(row) for row in rows):  # some tables have no rowid to order by
                 digest.update(text.encode())
     return digest.hexdigest()

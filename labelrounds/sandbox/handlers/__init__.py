@@ -10,6 +10,7 @@ from labelrounds.sandbox.handlers import (
     review,
     teams,
     users,
+    webhooks,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "review",
     "teams",
     "users",
+    "webhooks",
 ]
