@@ -101,6 +101,11 @@ def measure(kind: str, pairs: int, objects: int, seed: int) -> dict[str, Any]:
         parse_annotation(reference)
         parse_annotation(candidate)
     parse_cpu_seconds = time.process_time() - started_cpu
+    # Gold checks score several labelers against the same reference: read it once, outside the timed part.
+    parsed = [(parse_annotation(reference), candidate) for reference, candidate in annotations]
+    started_cpu = time.process_time()
+    score_many(parsed)
+    parsed_reference_cpu_seconds = time.process_time() - started_cpu
     return {
         "geometry": kind,
         "pairs": pairs,
@@ -109,6 +114,7 @@ def measure(kind: str, pairs: int, objects: int, seed: int) -> dict[str, Any]:
         "cpu_seconds": round(cpu_seconds, 3),
         "pairs_per_second": round(pairs / seconds),
         "of_which_reading_json_cpu_seconds": round(parse_cpu_seconds, 3),
+        "cpu_seconds_with_references_parsed_beforehand": round(parsed_reference_cpu_seconds, 3),
         "under_target": cpu_seconds < TARGET_SECONDS,
         "score": {name: round(value, 4) for name, value in score.as_row().items()},
     }
@@ -122,14 +128,16 @@ def to_markdown(figures: dict[str, Any]) -> str:
         f"{figures['pairs']} image pairs of {figures['objects']} objects, target < {TARGET_SECONDS} s. "
         f"{figures['note']}",
         "",
-        "| geometry | wall s | CPU s | pairs/s (wall) | of which reading JSON, CPU s | F1 | mean IoU | tag acc. |",
-        "|---|---|---|---|---|---|---|---|",
+        "| geometry | wall s | CPU s | pairs/s (wall) | of which reading JSON, CPU s | CPU s, references read before "
+        "| F1 | mean IoU | tag acc. |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in figures["results"]:
         score = row["score"]
         lines.append(
             f"| {row['geometry']} | {row['seconds']} | {row['cpu_seconds']} | {row['pairs_per_second']} | "
-            f"{row['of_which_reading_json_cpu_seconds']} | {score['f1']} | {score['mean_iou']} | "
+            f"{row['of_which_reading_json_cpu_seconds']} | {row['cpu_seconds_with_references_parsed_beforehand']} | "
+            f"{score['f1']} | {score['mean_iou']} | "
             f"{score['tag_accuracy']} |"
         )
     return "\n".join(lines) + "\n"
