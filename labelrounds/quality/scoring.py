@@ -171,7 +171,8 @@ def match_objects(
     ious = iou_matrix(ref.regions, cand.regions, where=same_class, min_iou=iou_threshold)
     eligible = same_class & (ious >= iou_threshold)
     rows, columns = _assign(eligible, ious)
-    return [ObjectMatch(int(r), int(c), float(ious[r, c])) for r, c in zip(rows, columns, strict=True)]
+    pairs = sorted(zip(rows.tolist(), columns.tolist(), strict=True))
+    return [ObjectMatch(row, column, float(ious[row, column])) for row, column in pairs]
 
 
 def _assign(eligible: np.ndarray, ious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
