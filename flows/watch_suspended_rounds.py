@@ -20,6 +20,9 @@ class WatchOutcome(BaseModel):
         default_factory=list, description="Round keys resumed because a job was stopped or removed (their gate fails)."
     )
     waiting: list[str] = Field(default_factory=list, description="Round keys whose jobs are not ready yet.")
+    unchecked: list[str] = Field(
+        default_factory=list, description="Round keys whose check failed (the next pass checks them again)."
+    )
 
     def markdown(self) -> str:
         """A short markdown table of the pass, for an artifact."""
@@ -51,7 +54,11 @@ async def watch_suspended_rounds(
     if suspended_rounds:
         settings = connection_settings(credentials_block)
         for suspended in suspended_rounds:
-            snapshot = await check_round(settings, suspended)
+            checked = await check_round(settings, suspended, return_state=True)
+            if checked.is_failed():  # one round's failed check must not keep the others waiting
+                outcome.unchecked.append(suspended.round_key)
+                continue
+            snapshot = await checked.result()
             if snapshot is None:
                 continue
             outcome.checked[suspended.round_key] = snapshot.summary()

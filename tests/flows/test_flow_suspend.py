@@ -8,6 +8,7 @@ from prefect import get_client
 from prefect.exceptions import Pause
 from prefect.flow_engine import run_flow
 from prefect.flow_runs import aresume_flow_run
+from prefect.states import Suspended
 
 from flows.labeling_round import labeling_round
 from flows.watch_suspended_rounds import watch_suspended_rounds
@@ -100,3 +101,15 @@ async def test_the_watcher_resumes_a_round_with_a_stopped_job_once_and_its_gate_
             await state.result()
         again = await watch_suspended_rounds()
         assert "stalled@13487" not in again.resumed and "stalled@13487" not in again.checked  # never resumed twice
+
+        # A round whose check fails (its team does not exist) is reported and left paused; the pass goes on.
+        orphan = await client.create_flow_run_from_deployment(
+            deployment_id,
+            parameters={"spec": spec.model_dump(mode="json"), "gate_mode": "suspend"},
+            tags=["labelrounds-round:orphan@13487", "labelrounds-team:999999"],
+        )
+        await client.set_flow_run_state(orphan.id, Suspended(timeout_seconds=600), force=True)
+        passed = await watch_suspended_rounds()
+        assert passed.unchecked == ["orphan@13487"] and "orphan@13487" not in passed.resumed
+        orphan_state = (await client.read_flow_run(orphan.id)).state
+        assert orphan_state is not None and orphan_state.name == "Suspended"
