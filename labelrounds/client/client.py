@@ -9,6 +9,7 @@ from labelrounds.client.endpoints.jobs import JobEndpoints
 from labelrounds.client.endpoints.organization import OrganizationEndpoints
 from labelrounds.client.endpoints.projects import ProjectEndpoints
 from labelrounds.client.endpoints.users import UserEndpoints
+from labelrounds.client.endpoints.webhooks import WebhookEndpoints
 
 
 class SuperviselyClient(
@@ -19,6 +20,7 @@ class SuperviselyClient(
     DatasetContentEndpoints,
     AnnotationEndpoints,
     JobEndpoints,
+    WebhookEndpoints,
 ):
     """Async client over one pooled connection, with a concurrency limit, retries and typed replies.
 

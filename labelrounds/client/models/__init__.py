@@ -46,6 +46,7 @@ from labelrounds.client.models.pagination import Page
 from labelrounds.client.models.projects import DatasetInfo, ImageInfo, ImageTag, ProjectInfo
 from labelrounds.client.models.teams import TeamInfo, WorkspaceInfo
 from labelrounds.client.models.users import RoleInfo, TeamMembership, UserInfo
+from labelrounds.client.models.webhooks import WebhookInfo, WebhookMeta
 
 __all__ = [
     "Annotation",
@@ -93,6 +94,8 @@ __all__ = [
     "WireEnum",
     "WireJobStatus",
     "WireModel",
+    "WebhookInfo",
+    "WebhookMeta",
     "WireReviewStatus",
     "WorkspaceInfo",
     "default_color",
