@@ -111,7 +111,7 @@ class ClientCore:
     def iter_pages(
         self, method: str, body: Mapping[str, Any] | None = None, *, per_page: int = DEFAULT_PER_PAGE
     ) -> AsyncIterator[dict[str, Any]]:
-        """Iterate over the entities of every page of a listing (see `pagination.iter_pages`)."""
+        """Iterate over a listing's entities, each once even while others create and remove items (`pagination`)."""
         return iter_pages(self._read, method, body or {}, per_page=per_page)
 
     async def collect(
