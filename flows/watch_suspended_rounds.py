@@ -27,9 +27,11 @@ class WatchOutcome(BaseModel):
     def markdown(self) -> str:
         """A short markdown table of the pass, for an artifact."""
         rows = [
-            f"| {key} | {summary} | {', '.join(self.resumed.get(key, [])) or '—'} |"
+            f"| {key} | {summary} | {', '.join(self.resumed.get(key, [])) or '—'}"
+            f"{' (stalled: its gate fails)' if key in self.stalled else ''} |"
             for key, summary in self.checked.items()
         ]
+        rows += [f"| {key} | check failed, next pass retries | — |" for key in self.unchecked]
         head = "| round | jobs | resumed runs |\n|---|---|---|"
         return "\n".join([head, *rows]) if rows else "No suspended round."
 
