@@ -5,9 +5,11 @@ Two walks, one request per page either way:
 - keyset (`jobs.list`, `images.list` sorted by id ascending): always page 1 of "the rest", the items with
   `id > last id seen`. An item that exists for the whole walk is listed exactly once however many items others
   create or remove meanwhile, and the walk never fails for it.
-- page numbers (every other listing, or a custom sort): pages 1..`pagesCount`; when the listing visibly changes
-  under it (`total` moves, an item comes twice) the walk starts again from page 1, skipping items already
-  yielded, and gives up with `PaginationError` after a bounded number of restarts.
+- page numbers (every other listing, or a custom sort): pages 1..`pagesCount`, yielded once the whole walk is
+  seen to be stable; when the listing visibly changes under it (`total` moves, an id comes twice) the walk
+  starts again from page 1, and gives up with `PaginationError` after a bounded number of restarts. A removal
+  and a creation between the same two pages leave `total` unchanged and cannot be seen: these listings (users,
+  members, teams, projects, datasets...) are short, usually a single page, where that cannot happen.
 
 `PaginationError` otherwise means a malformed reply: pages that never end, more items than announced on a stable
 listing, ids that do not increase under the id filter.
@@ -107,18 +109,17 @@ async def _iter_keyset(
 async def _iter_restarting(
     read: ReadCall, method: str, request: dict[str, Any], per_page: int, max_restarts: int
 ) -> AsyncIterator[dict[str, Any]]:
-    """Page-number walks until one sees a stable listing; items yielded by an earlier walk are not repeated."""
-    yielded: set[int] = set()
+    """Page-number walks until one sees a stable listing, then its entities (a changed walk yields nothing)."""
     change = ""
     for _ in range(max_restarts + 1):
         try:
-            async for entity_id, entity in _walk_page_numbers(read, method, request, per_page):
-                if entity_id not in yielded:
-                    yielded.add(entity_id)
-                    yield entity
-            return
+            entities = await _walk_page_numbers(read, method, request, per_page)
         except _ListingChanged as changed:
             change = str(changed)
+            continue
+        for entity in entities:
+            yield entity
+        return
     raise _pagination_error(
         method, f"the listing kept changing: gave up after {max_restarts} restart(s); last change: {change}"
     )
@@ -130,9 +131,13 @@ class _ListingChanged(Exception):
 
 async def _walk_page_numbers(
     read: ReadCall, method: str, request: dict[str, Any], per_page: int
-) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-    """Pages 1..`pagesCount` once, yielding (id, entity), checking that they add up to a constant `total`."""
+) -> list[dict[str, Any]]:
+    """Pages 1..`pagesCount` once, checking that they add up to a constant `total` with no id twice.
+
+    Entities without an integer id (e.g. `annotations.list`, keyed by image) are kept; only ids are compared.
+    """
     expected_total: int | None = None
+    entities: list[dict[str, Any]] = []
     seen: set[int] = set()
     page_number = 1
     while True:
@@ -146,28 +151,30 @@ async def _walk_page_numbers(
                 f"total changed from {expected_total} to {page.total} at page {page_number}"
             )
         for entity in page.entities:
-            entity_id = _entity_id(entity, method)
-            if entity_id in seen:
-                raise _ListingChanged(f"item {entity_id} listed twice by page {page_number}")
-            seen.add(entity_id)
-            yield entity_id, entity
-        if len(seen) > expected_total:  # also stops a reply that announces endless pages
+            entity_id = entity.get("id")
+            if type(entity_id) is int:
+                if entity_id in seen:
+                    raise _ListingChanged(f"item {entity_id} listed twice by page {page_number}")
+                seen.add(entity_id)
+        entities += page.entities
+        if len(entities) > expected_total:  # also stops a reply that announces endless pages
             raise _pagination_error(
                 method,
-                f"collected {len(seen)} items by page {page_number} but the server announced {expected_total}",
+                f"collected {len(entities)} items by page {page_number} but the server announced {expected_total}",
             )
         if page_number >= page.pages_count or not page.entities:
             break
         page_number += 1
-    if len(seen) != expected_total:
+    if len(entities) != expected_total:
         raise _pagination_error(
             method,
-            f"collected {len(seen)} items over {page_number} page(s) but the server announced {expected_total}",
+            f"collected {len(entities)} items over {page_number} page(s) but the server announced {expected_total}",
         )
+    return entities
 
 
 def _entity_id(entity: Any, method: str) -> int:
-    """The entity's integer `id`, which both walks rely on."""
+    """The entity's integer `id`, which the keyset walk relies on."""
     entity_id = entity.get("id") if isinstance(entity, dict) else None
     if type(entity_id) is not int:
         raise _pagination_error(method, "a listed item has no integer id")

@@ -189,12 +189,20 @@ async def test_keyset_refuses_a_listing_that_never_ends(make_client) -> None:
     assert len(ctx.recorder.requests) == 12
 
 
-async def test_an_item_without_an_integer_id_is_refused(make_client) -> None:
+async def test_keyset_refuses_an_item_without_an_integer_id(make_client) -> None:
     async with make_client(
         lambda request: reply({"total": 1, "perPage": 500, "pagesCount": 1, "entities": [{"id": "7"}]})
     ) as ctx:
         with pytest.raises(PaginationError, match="no integer id"):
-            await ctx.client.list_teams()
+            await ctx.client.list_jobs(8)
+
+
+async def test_a_page_number_walk_takes_items_without_ids(make_client) -> None:
+    annotations = [{"imageId": 1002, "annotation": {}}, {"imageId": 1003, "annotation": {}}]
+    async with make_client(
+        lambda request: reply({"total": 2, "perPage": 500, "pagesCount": 1, "entities": annotations})
+    ) as ctx:
+        assert await ctx.client.collect("annotations.list", {"datasetId": 1001}) == annotations
 
 
 async def test_an_empty_listing_with_zero_pages(make_client) -> None:
