@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PositiveInt,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -46,6 +49,64 @@ IdOrName = Annotated[
     int | str,
     BeforeValidator(_id_or_name),
     WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}]}),
+]
+
+
+#: A compact duration: a number and a unit (w weeks, d days, h hours, m minutes), e.g. `3d`, `36h`, `1.5d`.
+_COMPACT_DURATION = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[wdhm])$", re.IGNORECASE)
+_UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
+_AWARE_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+_TIMEDELTA: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
+def _parse_due(value: Any) -> datetime | timedelta | None:
+    """A deadline: a timezone-aware ISO date-time, or a positive duration (`3d`, `36h`, ISO 8601 `P3D`, `PT36H`).
+
+    A naive date-time is refused: the worker's timezone is not necessarily the author's.
+    """
+    if value is None or isinstance(value, timedelta):
+        return _positive(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"the date-time {value.isoformat()} has no timezone: add one (e.g. Z or +02:00)")
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a date-time or a duration, got {value!r}")
+    text = value.strip()
+    compact = _COMPACT_DURATION.match(text)
+    if compact:
+        return _positive(timedelta(seconds=float(compact["amount"]) * _UNIT_SECONDS[compact["unit"].lower()]))
+    if text[:1] in "Pp":
+        try:
+            return _positive(_TIMEDELTA.validate_python(text.upper()))
+        except ValidationError:
+            raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. P3D, PT36H)") from None
+    try:
+        return _AWARE_DATETIME.validate_python(text)
+    except ValidationError as error:
+        naive = any(item["type"] == "timezone_aware" for item in error.errors())
+        hint = "add its timezone (e.g. Z or +02:00)" if naive else "give an ISO date-time with a timezone"
+        raise ValueError(
+            f"{text!r} is neither a duration (3d, 36h, P3D) nor a date-time: {hint}"
+        ) from None
+
+
+def _positive(duration: timedelta | None) -> timedelta | None:
+    """Refuse a zero or negative duration."""
+    if duration is not None and duration <= timedelta(0):
+        raise ValueError(f"the duration must be positive, got {duration}")
+    return duration
+
+
+Due = Annotated[
+    datetime | timedelta | None,
+    BeforeValidator(_parse_due),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}],
+            "examples": ["3d", "36h", "P3D", "2026-12-04T17:00:00+01:00"],
+        }
+    ),
 ]
 
 
@@ -244,6 +305,12 @@ class RoundSpec(_SpecModel):
     end_action: EndAction = Field(
         default=EndAction.ARCHIVE,
         description="What to do with the finished jobs: archive, stop or keep them.",
+    )
+    due: Due = Field(
+        default=None,
+        description="Deadline (optional): a date-time with its timezone (2026-12-04T17:00:00+01:00), or a "
+        "duration from the round's first start (3d, 36h, P3D). The round warns once when its estimated finish "
+        "passes it; a deadline already past at the start is refused.",
     )
 
     @field_validator("datasets", "include_images_with_tags", "exclude_images_with_tags", "image_ids")

@@ -58,6 +58,10 @@ class JobProgress(BaseModel):
     accepted: int
     rejected: int
     reached: bool
+    started_at: datetime | None = Field(default=None, description="When the labeler first opened the job.")
+    submitted_at: datetime | None = Field(
+        default=None, description="When the labeler last submitted the job for review (None while labeling)."
+    )
 
     @classmethod
     def of(cls, job: LabelingJobInfo, target: TargetStatus) -> JobProgress:
@@ -73,6 +77,8 @@ class JobProgress(BaseModel):
             accepted=job.accepted_images_count,
             rejected=job.rejected_images_count,
             reached=job.status in REACHED_STATUSES[target],
+            started_at=job.started_at,
+            submitted_at=job.annotation_finished_at,
         )
 
 
