@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from deployments.commands import deploy, serve
+from deployments.receiver_commands import receiver_app
 from deployments.round_commands import demo, report, round_app
 from labelrounds.sandbox.cli import sandbox_app
 
@@ -14,6 +15,7 @@ app.command()(deploy)
 app.command()(serve)
 app.command()(demo)
 app.add_typer(round_app, name="round")
+app.add_typer(receiver_app, name="receiver", help="Receive Supervisely webhooks as Prefect events.")
 app.command()(report)
 
 if __name__ == "__main__":
