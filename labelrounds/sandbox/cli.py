@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import SecretStr
 
-from labelrounds.sandbox.app import create_app
-from labelrounds.sandbox.crew import Crew, CrewConfig
-from labelrounds.sandbox.faults import STATS_PATH, FaultInjector, FaultPlan
-from labelrounds.sandbox.seed import DEFAULT_ADMIN_LOGIN, SeedSpec
-from labelrounds.sandbox.server import (
-    ADMIN_TOKEN_ENV,
-    LOOPBACK,
-    bind_socket,
-    open_sandbox,
-    socket_url,
-    uvicorn_server,
-    write_ready_file,
-)
+from labelrounds.sandbox.defaults import ADMIN_TOKEN_ENV, DEFAULT_ADMIN_LOGIN, LOOPBACK
+
+if TYPE_CHECKING:
+    from labelrounds.sandbox.seed import SeedSpec
 
 sandbox_app = typer.Typer(no_args_is_help=True, add_completion=False)
 _Parsed = TypeVar("_Parsed")
@@ -29,6 +20,8 @@ _Parsed = TypeVar("_Parsed")
 
 def _parse_seed(text: str) -> SeedSpec:
     """Typer callback: a seed name, or a clear usage error."""
+    from labelrounds.sandbox.seed import SeedSpec
+
     try:
         return SeedSpec.parse(text)
     except ValueError as error:
@@ -97,6 +90,19 @@ def serve(
     ready_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Serve the Supervisely-compatible sandbox until interrupted."""
+    # Imported here, not at the top: every `labelrounds` command loads this module, and the server's imports
+    # (FastAPI, the handlers) would add seconds to commands that never start a sandbox.
+    from labelrounds.sandbox.app import create_app
+    from labelrounds.sandbox.crew import Crew, CrewConfig
+    from labelrounds.sandbox.faults import STATS_PATH, FaultInjector, FaultPlan
+    from labelrounds.sandbox.server import (
+        bind_socket,
+        open_sandbox,
+        socket_url,
+        uvicorn_server,
+        write_ready_file,
+    )
+
     seed_spec = _parse_seed(seed)
     crew_config = _parse_spec(CrewConfig.parse, crew, "--crew")
     fault_plan = _parse_spec(FaultPlan.parse, faults, "--faults")

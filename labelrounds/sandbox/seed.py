@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from labelrounds.sandbox.auth import hash_password, new_api_token
+from labelrounds.sandbox.defaults import DEFAULT_ADMIN_LOGIN
 from labelrounds.sandbox.models import ObjectClassBody, TagMetaBody
 from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.registry import dump_user_json
@@ -26,7 +27,6 @@ from labelrounds.sandbox.wire import now_iso
 
 # The official tutorial hard-codes these ids and login, and must run unchanged against the sandbox.
 ADMIN_ID = 7
-DEFAULT_ADMIN_LOGIN = "cxnt"
 TEAM_ID = 8
 WORKSPACE_ID = 9
 PROJECT_ID = 13487

@@ -22,14 +22,13 @@ from pydantic import SecretStr
 from labelrounds.sandbox.app import create_app
 from labelrounds.sandbox.auth import new_api_token
 from labelrounds.sandbox.crew import Crew, CrewConfig
+from labelrounds.sandbox.defaults import ADMIN_TOKEN_ENV, LOOPBACK
 from labelrounds.sandbox.faults import STATS_PATH, FaultInjector, FaultPlan, TrafficStats
 from labelrounds.sandbox.registry import PageSizes
 from labelrounds.sandbox.seed import DEFAULT_ADMIN_LOGIN, SeedSpec, SeedSummary, describe_existing
 from labelrounds.sandbox.seed import seed as seed_store
 from labelrounds.sandbox.store import MEMORY, Store
 
-LOOPBACK = "127.0.0.1"
-ADMIN_TOKEN_ENV = "LABELROUNDS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable name
 """How the admin token reaches a subprocess (never on its command line)."""
 _START_TIMEOUT = 30.0
 _LOG_TAIL_CHARS = 2000
