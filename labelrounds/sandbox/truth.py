@@ -13,7 +13,7 @@ import asyncio
 import math
 import random
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -88,17 +88,22 @@ def lemon_truth_documents(width: int, height: int) -> dict[str, str]:
 def synthetic_truth(image_hash: str, width: int, height: int) -> dict[str, Any]:
     """The generated truth of a synthetic picture: 2–5 `crate` rectangles and `leaf` polygons, in wire
     coordinates inside the image, the same for the same hash and size."""
-    rng = random.Random(f"{image_hash}/{width}x{height}")  # noqa: S311 - simulation, not security
+    draw = random.Random(f"{image_hash}/{width}x{height}").random  # noqa: S311 - simulation, not security
     objects = []
-    for _ in range(rng.randint(2, 5)):
-        box_width = rng.randint(max(2, width // 16), max(3, width // 4))
-        box_height = rng.randint(max(2, height // 16), max(3, height // 4))
-        left, top = rng.randint(0, width - box_width), rng.randint(0, height - box_height)
-        if rng.random() < 0.5:
+    for _ in range(2 + int(draw() * 4)):
+        box_width = _between(draw, max(2, width // 16), max(3, width // 4))
+        box_height = _between(draw, max(2, height // 16), max(3, height // 4))
+        left, top = _between(draw, 0, width - box_width), _between(draw, 0, height - box_height)
+        if draw() < 0.5:
             objects.append(_object("crate", "rectangle", [[left, top], [left + box_width, top + box_height]]))
         else:
-            objects.append(_object("leaf", "polygon", _leaf(rng, left, top, box_width, box_height)))
+            objects.append(_object("leaf", "polygon", _leaf(draw, left, top, box_width, box_height)))
     return {**empty_annotation(width, height), "objects": objects}
+
+
+def _between(draw: Callable[[], float], low: int, high: int) -> int:
+    """A whole number in [low, high] from one uniform draw."""
+    return low + int(draw() * (high - low + 1))
 
 
 def _object(title: str, geometry: str, exterior: list[list[float]]) -> dict[str, Any]:
@@ -111,15 +116,14 @@ def _object(title: str, geometry: str, exterior: list[list[float]]) -> dict[str,
     }
 
 
-def _leaf(rng: random.Random, left: int, top: int, width: int, height: int) -> list[list[float]]:
+def _leaf(draw: Callable[[], float], left: int, top: int, width: int, height: int) -> list[list[float]]:
     """A convex-ish polygon of 5–8 vertices inside a box, counter-clockwise by angle."""
-    count = rng.randint(5, 8)
-    angles = sorted(rng.uniform(0, 2 * math.pi) for _ in range(count))
-    center_x, center_y = left + width / 2, top + height / 2
+    angles = sorted(draw() * math.tau for _ in range(5 + int(draw() * 4)))
+    center_x, center_y, radius_x, radius_y = left + width / 2, top + height / 2, width / 2, height / 2
     return [
         [
-            round(center_x + math.cos(angle) * width / 2 * rng.uniform(0.7, 1.0), 1),
-            round(center_y + math.sin(angle) * height / 2 * rng.uniform(0.7, 1.0), 1),
+            round(center_x + math.cos(angle) * radius_x * (0.7 + 0.3 * draw()), 1),
+            round(center_y + math.sin(angle) * radius_y * (0.7 + 0.3 * draw()), 1),
         ]
         for angle in angles
     ]
