@@ -23,7 +23,9 @@ def frame_table(frame: pd.DataFrame, columns: list[str], title: str) -> Table:
 
 
 def print_report(console: Console, report: RoundReport, title: str) -> None:
-    """Totals, the per-labeler table and the per-job table."""
+    """Totals (and any impossible figure), the per-labeler table and the per-job table."""
     console.print(f"[bold]{title}[/bold]: {report.totals.summary()}")
+    for problem in report.problems():
+        console.print(f"[red]impossible figure:[/red] {problem}")
     console.print(frame_table(report.labelers, LABELER_VIEW, "Per labeler"))
     console.print(frame_table(report.jobs, JOB_VIEW, "Per job (cycle 0: first pass, 1+: rework)"))

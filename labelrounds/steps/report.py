@@ -121,8 +121,9 @@ class RoundReport:
     totals: ReportTotals
 
     def markdown(self) -> str:
-        """Totals and the per-labeler table as markdown (for an artifact or a terminal)."""
-        return f"**{self.totals.summary()}**\n\n{frame_markdown(self.labelers)}"
+        """Totals, any impossible figure and the per-labeler table as markdown (for an artifact or a terminal)."""
+        problems = "".join(f"- impossible figure: {problem}\n" for problem in self.problems())
+        return f"**{self.totals.summary()}**\n\n{problems}{frame_markdown(self.labelers)}"
 
     def problems(self, selected_images: int | None = None) -> list[str]:
         """What is impossible in the totals (see `ReportTotals.problems`) and in the per-job figures."""

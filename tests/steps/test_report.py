@@ -153,7 +153,10 @@ def test_problems_are_empty_for_possible_figures_and_name_each_impossible_one() 
     orphan = _job(6, "labeler_2", 1, 99, (1, 0, 0))
     twin = _job(7, "labeler_2", 0, None, (1, 0, 0))  # a second first-cycle job for (dataset 1, labeler_2)
     corrupt = [parent, child, other, too_many_decided, more_reworked, orphan, twin]
-    problems = build_report([(job, JobLineage.of(job)) for job in corrupt]).problems()
+    corrupt_report = build_report([(job, JobLineage.of(job)) for job in corrupt])
+    problems = corrupt_report.problems()
+    assert "- impossible figure: job 6 reworks job 99, which is not in the round" in corrupt_report.markdown()
+    assert "impossible figure" not in honest.markdown()
     assert "job 4: 2 accepted + 1 rejected, 3 done of 2 images" in problems
     assert "job 3: 2 images reworked but 0 rejected" in problems
     assert "job 6 reworks job 99, which is not in the round" in problems
