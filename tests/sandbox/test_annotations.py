@@ -247,3 +247,27 @@ def test_bulk_copy_gives_the_targets_the_same_objects_under_new_ids(admin: Api) 
     assert empty["annotation"]["objects"] == []
     source_ids = {item["id"] for item in source["annotation"]["objects"]}
     assert source_ids.isdisjoint(item["id"] for item in copy["annotation"]["objects"])
+
+
+def test_the_reviewer_corrects_annotations_only_while_the_job_is_on_review(
+    admin: Api, make_user: Callable[..., Api]
+) -> None:
+    labeler, reviewer = make_user("rev_labeler"), make_user("rev_reviewer", Role.REVIEWER)
+    body = {
+        "name": "review",
+        "datasetId": DATASET,
+        "userIds": [labeler.user_id],
+        "reviewerId": reviewer.user_id,
+        "meta": {"classes": ["lemon"], "entityIds": [IMAGES[0]]},
+    }
+    job = admin.ok("jobs.add", body)[0]["id"]
+    fix = {
+        "datasetId": DATASET,
+        "annotations": [{"imageId": IMAGES[0], "annotation": annotation(lemon((5, 5)))}],
+    }
+    reviewer.error("annotations.bulk.add", fix, 403)
+    admin.ok("jobs.set-status", {"id": job, "status": "on_review"})
+    reviewer.ok("annotations.bulk.add", fix)
+    labeler.error("annotations.bulk.add", fix, 403)  # the labeler's turn is over
+    objects = admin.ok("annotations.info", {"imageId": IMAGES[0]})["annotation"]["objects"]
+    assert [item["labelerLogin"] for item in objects] == ["rev_reviewer"]
