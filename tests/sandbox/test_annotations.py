@@ -271,3 +271,10 @@ def test_the_reviewer_corrects_annotations_only_while_the_job_is_on_review(
     labeler.error("annotations.bulk.add", fix, 403)  # the labeler's turn is over
     objects = admin.ok("annotations.info", {"imageId": IMAGES[0]})["annotation"]["objects"]
     assert [item["labelerLogin"] for item in objects] == ["rev_reviewer"]
+
+
+def test_images_count_their_annotation_objects(admin: Api) -> None:
+    write(admin, (IMAGES[1], annotation(lemon((10, 20)), lemon((30, 40)))))
+    listed = admin.ok("images.list", {"datasetId": DATASET})["entities"]
+    assert [image["labelsCount"] for image in listed] == [0, 2, 0, 0, 0, 0]
+    assert admin.ok("images.info", {"id": IMAGES[1]})["labelsCount"] == 2

@@ -12,7 +12,7 @@ from labelrounds.sandbox.registry import Context, api_method
 
 _IMAGE_COLUMNS = (
     "i.id, i.name, i.hash, i.mime, i.size, i.width, i.height, i.dataset_id, i.project_id, i.created_by,"
-    " i.created_at, i.updated_at"
+    " i.created_at, i.updated_at, coalesce((SELECT a.objects_count FROM annotations a WHERE a.image_id = i.id), 0)"
 )
 _IMAGE_FIELDS = {
     "id": Column("i.id"),
@@ -45,6 +45,7 @@ def image_entity(row: tuple[Any, ...]) -> dict[str, Any]:
         created_by,
         created_at,
         updated_at,
+        labels_count,
     ) = row
     extension = mime.rpartition("/")[2]
     return {
@@ -57,7 +58,7 @@ def image_entity(row: tuple[Any, ...]) -> dict[str, Any]:
         "size": size,
         "width": width,
         "height": height,
-        "labelsCount": 0,
+        "labelsCount": labels_count,
         "datasetId": dataset_id,
         "projectId": project_id,
         "createdAt": created_at,
@@ -75,7 +76,8 @@ def image_entity(row: tuple[Any, ...]) -> dict[str, Any]:
 def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
     """The images of a dataset (`datasetId`) or a whole project (`projectId`), id ascending by default.
 
-    Sandbox images carry no labels and no tags; the SDK's typed `filters` are accepted and ignored.
+    Sandbox images carry no tags (`labelsCount` counts their annotation's objects); the SDK's typed `filters`
+    are accepted and ignored.
     """
     if body.datasetId is not None and body.projectId is None:
         scope_role(ctx, "Dataset", body.datasetId)
