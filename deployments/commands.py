@@ -14,6 +14,7 @@ from deployments.names import (
     PASSWORD_SECRET,
     POOL_LIMIT,
     POOL_NAME,
+    RECEIVER_SECRET_ENV,
     SERVE_LIMIT,
 )
 
@@ -36,6 +37,17 @@ def deploy(
         bool, typer.Option(help="Whether the weekly round and the watcher start on their schedules.")
     ] = True,
     only: Annotated[list[str] | None, typer.Option(help="Deploy only these deployments (repeatable).")] = None,
+    receiver_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Public URL of the webhook receiver (labelrounds receiver serve): registers it on Supervisely; "
+            f"the shared secret comes from ${RECEIVER_SECRET_ENV}."
+        ),
+    ] = None,
+    receiver_team: Annotated[
+        list[int] | None,
+        typer.Option(help="Team to register the receiver on (repeatable); default: every team you manage."),
+    ] = None,
 ) -> None:
     """Create the work pool, the API concurrency limit, the credentials block and every deployment."""
     from deployments.deploy import DeployOptions, deploy_all
@@ -49,6 +61,8 @@ def deploy(
         password_secret=password_secret,
         schedules_active=schedules,
         only=tuple(only or ()),
+        receiver_url=receiver_url,
+        receiver_teams=tuple(receiver_team or ()),
     )
     try:
         result = asyncio.run(deploy_all(options))
@@ -62,6 +76,9 @@ def deploy(
         f"credentials block {result.credentials_block}"
         + (f", password secret {result.password_secret}" if result.password_secret else "")
     )
+    for webhook in result.webhooks:
+        verb = "registered" if webhook.created else "updated"
+        console.print(f"receiver webhook {webhook.webhook_id} {verb} on team {webhook.team_id}")
     console.print(f"start a worker: prefect worker start --pool {result.pool}")
 
 

@@ -1,7 +1,9 @@
 """Deploy every flow to a Prefect server: work pool, API concurrency limit, credentials, deployments.
 
 Run as `labelrounds deploy` (or `python -m deployments.deploy`). Every step is an upsert, so deploying again
-updates the pool limit, the blocks and the deployments in place.
+updates the pool limit, the blocks and the deployments in place. With a receiver URL it also registers the
+webhook receiver on Supervisely (one `labeling_job.completed` webhook per team, found by URL and updated) and
+saves the receiver's shared secret as a Secret block.
 """
 
 from __future__ import annotations
@@ -18,8 +20,17 @@ from prefect.workers.process import ProcessWorker
 from pydantic import SecretStr
 
 from deployments.definitions import REPO_DIR, DeploymentDefinition, deployment_definitions
-from deployments.names import API_LIMIT, CREDENTIALS_BLOCK, PASSWORD_SECRET, POOL_LIMIT, POOL_NAME
-from labelrounds.client import ConnectionSettings
+from deployments.names import (
+    API_LIMIT,
+    CREDENTIALS_BLOCK,
+    PASSWORD_SECRET,
+    POOL_LIMIT,
+    POOL_NAME,
+    RECEIVER_SECRET_BLOCK,
+    RECEIVER_SECRET_ENV,
+)
+from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.webhook_setup import RegisteredWebhook, ensure_receiver_webhook, require_http_url
 from tasks.credentials import PASSWORD_ENV, SuperviselyCredentials
 from tasks.retrying import API_TAG
 
@@ -35,6 +46,9 @@ class DeployOptions:
     password_secret: str = PASSWORD_SECRET
     schedules_active: bool = True
     only: tuple[str, ...] = ()
+    receiver_url: str | None = None
+    receiver_teams: tuple[int, ...] = ()  # empty: every team the credentials administer or manage
+    receiver_secret_block: str = RECEIVER_SECRET_BLOCK
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class DeployResult:
     deployments: dict[str, UUID]
     credentials_block: str
     password_secret: str | None
+    webhooks: tuple[RegisteredWebhook, ...] = ()
 
 
 async def ensure_pool(name: str, limit: int) -> None:
@@ -80,6 +95,29 @@ async def save_password_secret(secret_name: str, password: SecretStr) -> None:
     await Secret(value=password).save(secret_name, overwrite=True)
 
 
+def receiver_secret() -> SecretStr:
+    """The receiver's shared secret from $LABELROUNDS_RECEIVER_SECRET; `ValueError` when it is unset or empty."""
+    value = os.environ.get(RECEIVER_SECRET_ENV, "")
+    if not value:
+        raise ValueError(
+            f"a receiver URL needs the shared secret in the environment variable {RECEIVER_SECRET_ENV}"
+        )
+    return SecretStr(value)
+
+
+async def register_receiver(
+    settings: ConnectionSettings, url: str, secret: SecretStr, team_ids: tuple[int, ...]
+) -> tuple[RegisteredWebhook, ...]:
+    """Register the receiver's webhook on each team (default: every team the credentials administer or manage)."""
+    async with SuperviselyClient(settings) as api:
+        teams = team_ids or tuple(
+            team.id for team in await api.list_teams() if team.role in ("admin", "manager")
+        )
+        if not teams:
+            raise ValueError("the credentials administer or manage no team to register the receiver on")
+        return tuple([await ensure_receiver_webhook(api, team_id, url, secret) for team_id in teams])
+
+
 async def apply_deployment(definition: DeploymentDefinition, pool: str) -> UUID:
     """Create or update one deployment from this repository's source (no image: the worker runs it in place)."""
     flow = await Flow.afrom_source(source=str(REPO_DIR), entrypoint=definition.entrypoint)
@@ -96,8 +134,8 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
             API_TOKEN from the environment (or local.env, ~/supervisely.env).
 
     Raises:
-        ValueError: an unknown deployment name in `options.only`, or no connection settings found (before
-            anything is written).
+        ValueError: an unknown deployment name in `options.only`, no connection settings found, a receiver URL
+            that is not http(s) or without its secret (all before anything is written).
     """
     definitions = deployment_definitions(
         options.credentials_block, options.password_secret, options.schedules_active, options.schedules_active
@@ -106,6 +144,10 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
     unknown = sorted(set(options.only) - known)
     if unknown:
         raise ValueError(f"unknown deployment(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    secret = None
+    if options.receiver_url is not None:
+        require_http_url(options.receiver_url)
+        secret = receiver_secret()
     settings = settings or ConnectionSettings.from_env()
     password = os.environ.get(PASSWORD_ENV)
     await ensure_pool(options.pool, options.pool_limit)
@@ -115,10 +157,15 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
         await save_password_secret(options.password_secret, SecretStr(password))
     chosen = [definition for definition in definitions if not options.only or definition.name in options.only]
     ids = {definition.name: await apply_deployment(definition, options.pool) for definition in chosen}
+    webhooks: tuple[RegisteredWebhook, ...] = ()
+    if options.receiver_url is not None and secret is not None:
+        await Secret(value=secret).save(options.receiver_secret_block, overwrite=True)
+        webhooks = await register_receiver(settings, options.receiver_url, secret, options.receiver_teams)
     return DeployResult(
         pool=options.pool,
         api_tag=API_TAG,
         deployments=ids,
         credentials_block=options.credentials_block,
         password_secret=options.password_secret if password else None,
+        webhooks=webhooks,
     )

@@ -6,3 +6,5 @@ PASSWORD_SECRET = "labelrounds-annotator-password"  # noqa: S105 - the name of a
 POOL_LIMIT = 8
 API_LIMIT = 4
 SERVE_LIMIT = 4
+RECEIVER_SECRET_ENV = "LABELROUNDS_RECEIVER_SECRET"  # noqa: S105 - the name of an environment variable
+RECEIVER_SECRET_BLOCK = "labelrounds-receiver-secret"  # noqa: S105 - the name of a Secret block, not a secret

@@ -31,8 +31,6 @@ from labelrounds.job_notices import (
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/supervisely"
-#: Environment variable with the shared secret (the webhook sends it in the `x-labelrounds-secret` header).
-RECEIVER_SECRET_ENV = "LABELROUNDS_RECEIVER_SECRET"  # noqa: S105 - a variable name
 Emitter = Callable[[ConfirmedCompletion], Awaitable[Any]]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr
 
-from deployments.receiver import RECEIVER_SECRET_ENV
+from deployments.names import RECEIVER_SECRET_ENV
 
 receiver_app = typer.Typer(no_args_is_help=True, add_completion=False)
 

@@ -1,0 +1,61 @@
+"""`labelrounds deploy --receiver-url`: a bad URL or a missing secret exits 2 before anything is written; the
+registration is idempotent (one webhook per team and URL, updated in place)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from deployments.deploy import register_receiver
+from labelrounds.client import ConnectionSettings
+from labelrounds.sandbox.server import SandboxServer
+from labelrounds.webhook_setup import require_http_url
+
+from .test_deploy_command import deploy
+
+SANDBOX_ENV = {"SERVER_ADDRESS": "http://127.0.0.1:9", "API_TOKEN": "t"}
+
+
+def test_a_receiver_url_that_is_not_http_exits_2_before_writing(tmp_path: Path) -> None:
+    url = "ftp://hooks.example.com/in"
+    done = deploy(tmp_path, "--receiver-url", url, LABELROUNDS_RECEIVER_SECRET="s", **SANDBOX_ENV)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "is not an absolute http:// or https:// URL" in done.stdout
+    assert not (tmp_path / "prefect").exists() or not any((tmp_path / "prefect").rglob("*.db"))
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://hooks.example.com/in", "hooks.example.com/in", "http://", "https://a b/", "http://[::1/x"]
+)
+def test_only_absolute_http_urls_pass(url: str) -> None:
+    with pytest.raises(ValueError, match="not an absolute http"):
+        require_http_url(url)
+    assert require_http_url("https://hooks.example.com/in") == "https://hooks.example.com/in"
+
+
+def test_a_receiver_url_without_its_secret_exits_2(tmp_path: Path) -> None:
+    done = deploy(tmp_path, "--receiver-url", "https://hooks.example.com/in", **SANDBOX_ENV)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "LABELROUNDS_RECEIVER_SECRET" in done.stdout
+
+
+async def test_registering_twice_keeps_one_webhook_per_team(sandbox: SandboxServer) -> None:
+    settings = ConnectionSettings(server_address=sandbox.url, api_token=sandbox.admin_token)
+    url = "https://receiver.example.com/webhooks/supervisely"
+    first = await register_receiver(settings, url, SecretStr("one"), ())
+    second = await register_receiver(settings, url, SecretStr("two"), ())
+    assert [(hook.team_id, hook.created) for hook in first] == [(sandbox.team_id, True)]
+    assert [(hook.team_id, hook.webhook_id, hook.created) for hook in second] == [
+        (sandbox.team_id, first[0].webhook_id, False)
+    ]
+    listed = httpx.post(
+        f"{sandbox.url}/public/api/v3/webhooks.list",
+        json={"teamId": sandbox.team_id},
+        headers={"x-api-key": sandbox.admin_token.get_secret_value()},
+    ).json()
+    assert [(hook["id"], hook["url"], hook["action"]) for hook in listed["entities"]] == [
+        (first[0].webhook_id, url, "labeling_job.completed")
+    ]
