@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -30,14 +30,24 @@ from labelrounds.client import (
     UnauthorizedError,
 )
 from labelrounds.client.config import ConnectionSettings
-from labelrounds.client.models import JobStatus, LabelingJobInfo, ReviewStatus
+from labelrounds.client.models import Annotation, JobStatus, LabelingJobInfo, ReviewStatus
+from labelrounds.quality import score_annotations
+from labelrounds.sandbox.crew_labeling import (
+    Skill,
+    annotation_seconds,
+    read_labeling_context,
+    record_annotation_time,
+    simulate_annotation,
+)
 from labelrounds.sandbox.jobs_core import recount
 from labelrounds.sandbox.spec_parsing import (
+    PER_LOGIN_SEPARATOR,
     SpecError,
     describe_validation_error,
     parse_duration,
     parse_fraction,
     parse_int,
+    parse_per_login,
     split_items,
     split_key_value,
     stable_fraction,
@@ -57,6 +67,10 @@ _DECIDED = frozenset({ReviewStatus.ACCEPTED, ReviewStatus.REJECTED})
 # next poll, and every step is safe to repeat because it starts from the job's current state.
 _CREW_RETRY_POLICY = RetryPolicy.no_retries()
 _LOGINS_SEPARATOR = "+"
+DEFAULT_PACE_SECONDS = 30.0
+"""Simulated annotation time per image of a labeler without its own pace."""
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class CrewConfig(BaseModel):
@@ -69,6 +83,32 @@ class CrewConfig(BaseModel):
     )
     review_seconds_per_image: float = Field(
         default=0.0, ge=0, description="Time a reviewer spends per image (0 = instant)"
+    )
+    label_seconds_by_login: dict[str, NonNegative] = Field(
+        default_factory=dict, description="Labeling time per image of these logins (others: the default)"
+    )
+    review_seconds_by_login: dict[str, NonNegative] = Field(
+        default_factory=dict, description="Review time per image of these logins (others: the default)"
+    )
+    skill: Fraction | None = Field(
+        default=None,
+        description="Skill of every labeler (see crew_labeling); None: labelers only mark images done",
+    )
+    skill_by_login: dict[str, Fraction] = Field(
+        default_factory=dict, description="Skill of these logins (others: `skill`)"
+    )
+    pace_seconds_per_image: float = Field(
+        default=DEFAULT_PACE_SECONDS,
+        ge=0,
+        description="Simulated annotation time per image (±25%), recorded for jobs.stats; never waited for",
+    )
+    pace_by_login: dict[str, NonNegative] = Field(
+        default_factory=dict, description="Simulated annotation time per image of these logins"
+    )
+    min_f1: Fraction | None = Field(
+        default=None,
+        description="The reviewers also reject an image whose annotation scores an F1 under this against the "
+        "truth (images without truth are never rejected for it)",
     )
     reject_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of reviewed images the reviewers reject"
@@ -93,8 +133,11 @@ class CrewConfig(BaseModel):
         """Build a config from the compact command-line form, e.g. `speed=0,reject=0.3,seed=7`.
 
         Keys: `speed` (seconds per image for labeling and review), `label`, `review` (each on its own),
-        `reject` (0..1), `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`), `mode`
-        (`http` or `instant`). Durations accept a unit: `250ms`, `2s`. An empty spec gives the defaults.
+        `skill` (0..1), `pace` (simulated seconds per image), `reject` (0..1), `min-f1` (0..1),
+        `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`), `mode` (`http` or `instant`).
+        Durations accept a unit: `250ms`, `2s`. `speed`, `label`, `review`, `skill` and `pace` take one value
+        for everyone or values per login joined with `+`, a bare value being everyone else's:
+        `skill=labeler_1:0.95+labeler_2:0.7`, `pace=40s+labeler_3:90s`. An empty spec gives the defaults.
 
         Raises:
             SpecError: an unknown key, a repeated key or a value out of range; the message names it.
@@ -120,13 +163,19 @@ class CrewConfig(BaseModel):
     def to_spec(self) -> str:
         """This config in the compact command-line form (parses back to an equal config)."""
         items = [
-            f"label={self.label_seconds_per_image:g}s",
-            f"review={self.review_seconds_per_image:g}s",
+            f"label={_per_login_spec(self.label_seconds_per_image, self.label_seconds_by_login, 's')}",
+            f"review={_per_login_spec(self.review_seconds_per_image, self.review_seconds_by_login, 's')}",
             f"reject={self.reject_rate:g}",
             f"max-rejections={self.max_rejections_per_image}",
             f"poll={self.poll_interval:g}s",
             f"seed={self.seed}",
         ]
+        if self.skill is not None or self.skill_by_login:
+            items.append(f"skill={_per_login_spec(self.skill, self.skill_by_login, '')}")
+        if self.pace_seconds_per_image != DEFAULT_PACE_SECONDS or self.pace_by_login:
+            items.append(f"pace={_per_login_spec(self.pace_seconds_per_image, self.pace_by_login, 's')}")
+        if self.min_f1 is not None:
+            items.append(f"min-f1={self.min_f1:g}")
         if self.logins is not None:
             items.append(f"logins={_LOGINS_SEPARATOR.join(self.logins)}")
         if self.mode != "http":
@@ -136,6 +185,23 @@ class CrewConfig(BaseModel):
     def rejects(self, job_id: int, image_id: int) -> bool:
         """Whether the reviewers want to reject this image in this job (before the rejection limit applies)."""
         return stable_fraction(self.seed, job_id, image_id) < self.reject_rate
+
+    def label_seconds(self, login: str) -> float:
+        """Seconds this labeler waits per image."""
+        return self.label_seconds_by_login.get(login, self.label_seconds_per_image)
+
+    def review_seconds(self, login: str) -> float:
+        """Seconds this reviewer waits per image."""
+        return self.review_seconds_by_login.get(login, self.review_seconds_per_image)
+
+    def skill_of(self, login: str) -> Skill | None:
+        """This labeler's skill, or None when it only marks images done (no skill given for it)."""
+        level = self.skill_by_login.get(login, self.skill)
+        return None if level is None else Skill.from_level(level)
+
+    def pace_of(self, login: str) -> float:
+        """Simulated seconds this labeler spends per image (before the ±25% per-image spread)."""
+        return self.pace_by_login.get(login, self.pace_seconds_per_image)
 
 
 def _parse_mode(value: str, what: str) -> dict[str, Any]:
@@ -154,12 +220,41 @@ def _parse_logins(value: str, what: str) -> dict[str, Any]:
     return {"logins": logins}
 
 
+def _per_login_option(
+    default_field: str, by_login_field: str, parse_one: Callable[..., float]
+) -> Callable[[str, str], dict[str, Any]]:
+    """A parser of `value` or `login:value+login:value(+value)` into a default and per-login values."""
+
+    def parse(value: str, what: str) -> dict[str, Any]:
+        default, by_login = parse_per_login(value, what=what, parse_one=parse_one)
+        fields: dict[str, Any] = {by_login_field: by_login}
+        if default is not None:
+            fields[default_field] = default
+        return fields
+
+    return parse
+
+
+def _parse_speed(value: str, what: str) -> dict[str, Any]:
+    label = _per_login_option("label_seconds_per_image", "label_seconds_by_login", parse_duration)(value, what)
+    review = _per_login_option("review_seconds_per_image", "review_seconds_by_login", parse_duration)(value, what)
+    return label | review
+
+
+def _per_login_spec(default: float | None, by_login: dict[str, float], unit: str) -> str:
+    """`value+login:value…` as `parse_per_login` reads it (the default left out when None)."""
+    items = [] if default is None else [f"{default:g}{unit}"]
+    items += [f"{login}:{value:g}{unit}" for login, value in sorted(by_login.items())]
+    return PER_LOGIN_SEPARATOR.join(items)
+
+
 _CREW_OPTIONS: dict[str, Callable[[str, str], dict[str, Any]]] = {
-    "speed": lambda value, what: dict.fromkeys(
-        ("label_seconds_per_image", "review_seconds_per_image"), parse_duration(value, what=what)
-    ),
-    "label": lambda value, what: {"label_seconds_per_image": parse_duration(value, what=what)},
-    "review": lambda value, what: {"review_seconds_per_image": parse_duration(value, what=what)},
+    "speed": _parse_speed,
+    "label": _per_login_option("label_seconds_per_image", "label_seconds_by_login", parse_duration),
+    "review": _per_login_option("review_seconds_per_image", "review_seconds_by_login", parse_duration),
+    "skill": _per_login_option("skill", "skill_by_login", parse_fraction),
+    "pace": _per_login_option("pace_seconds_per_image", "pace_by_login", parse_duration),
+    "min-f1": lambda value, what: {"min_f1": parse_fraction(value, what=what)},
     "reject": lambda value, what: {"reject_rate": parse_fraction(value, what=what)},
     "max-rejections": lambda value, what: {
         "max_rejections_per_image": parse_int(value, what=what, minimum=0)
@@ -453,13 +548,29 @@ class _Worker:
                     self._report_failure(job.id, error)
 
     async def _label(self, api: SuperviselyClient, job: LabelingJobInfo) -> None:
-        """Open the job, mark every unlabeled image done at the labeling speed, and submit it for review."""
+        """Open the job, label every unlabeled image at the labeling speed, and submit it for review.
+
+        Labeling an image: with a skill, write the annotation drawn from its truth (`crew_labeling`); then record
+        the simulated annotation time and mark the image done.
+        """
         if job.status == JobStatus.PENDING:
             await api.set_job_status(job.id, JobStatus.IN_PROGRESS)
             self._record(CrewAction.JOB_STARTED, job.id)
         info = await self._job_with_entities(api, job.id)
-        for image_id in info.entity_ids(ReviewStatus.NONE):
-            await self._pause(self.config.label_seconds_per_image)
+        image_ids = info.entity_ids(ReviewStatus.NONE)
+        login, seed = self.member.login, self.config.seed
+        skill = self.config.skill_of(login)
+        context = await asyncio.to_thread(read_labeling_context, self.store, job.id, image_ids if skill else ())
+        for image_id in image_ids:
+            await self._pause(self.config.label_seconds(login))
+            truth = context.truth.get(image_id)
+            if skill is not None and truth is not None and context.dataset_id is not None:
+                drawn = simulate_annotation(
+                    truth, skill, context.class_shapes, seed=seed, job_id=job.id, image_id=image_id
+                )
+                await api.upload_annotations(context.dataset_id, {image_id: Annotation.model_validate(drawn)})
+            seconds = annotation_seconds(self.config.pace_of(login), seed=seed, job_id=job.id, image_id=image_id)
+            await asyncio.to_thread(record_annotation_time, self.store, job.id, image_id, seconds)
             await api.set_entity_review_status(job.id, image_id, ReviewStatus.DONE)
             self._record(CrewAction.IMAGE_LABELED, job.id)
         await api.set_job_status(job.id, JobStatus.ON_REVIEW)
@@ -472,11 +583,12 @@ class _Worker:
         """
         info = await self._job_with_entities(api, job.id)
         rejected_before = await asyncio.to_thread(past_rejections, self.store, job.id)
-        for image_id in info.entity_ids(ReviewStatus.DONE):
-            await self._pause(self.config.review_seconds_per_image)
-            reject = self.config.rejects(job.id, image_id) and (
-                rejected_before.get(image_id, 0) < self.config.max_rejections_per_image
-            )
+        image_ids = info.entity_ids(ReviewStatus.DONE)
+        below_quality = await self._below_quality(api, job.id, image_ids)
+        for image_id in image_ids:
+            await self._pause(self.config.review_seconds(self.member.login))
+            wanted = self.config.rejects(job.id, image_id) or image_id in below_quality
+            reject = wanted and rejected_before.get(image_id, 0) < self.config.max_rejections_per_image
             await api.set_entity_review_status(
                 job.id, image_id, ReviewStatus.REJECTED if reject else ReviewStatus.ACCEPTED
             )
@@ -488,6 +600,22 @@ class _Worker:
         else:
             await api.set_job_status(job.id, JobStatus.IN_PROGRESS)
             self._record(CrewAction.JOB_SENT_BACK, job.id)
+
+    async def _below_quality(self, api: SuperviselyClient, job_id: int, image_ids: list[int]) -> set[int]:
+        """The images whose annotation (read over the API) scores an F1 under `min_f1` against their truth."""
+        threshold = self.config.min_f1
+        if threshold is None or not image_ids:
+            return set()
+        context = await asyncio.to_thread(read_labeling_context, self.store, job_id, image_ids)
+        judged = [image_id for image_id in image_ids if image_id in context.truth]
+        if not judged or context.dataset_id is None:
+            return set()
+        annotations = await api.get_annotations(context.dataset_id, judged)
+        return {
+            info.image_id
+            for info in annotations
+            if score_annotations(context.truth[info.image_id], info.annotation.to_wire()).f1 < threshold
+        }
 
     async def _job_with_entities(self, api: SuperviselyClient, job_id: int) -> LabelingJobInfo:
         info = await api.get_job(job_id)

@@ -186,6 +186,12 @@ CREATE TABLE IF NOT EXISTS annotations (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS annotation_time (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    PRIMARY KEY (job_id, image_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ground_truth (
     image_hash TEXT PRIMARY KEY,
     annotation TEXT NOT NULL

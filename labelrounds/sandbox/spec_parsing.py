@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
+PER_LOGIN_SEPARATOR = "+"
 _DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>ms|s)?\s*$")
 
 
@@ -87,6 +89,39 @@ def parse_int(text: str, *, what: str, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise SpecError(f"{what}: {value} is below the minimum {minimum}")
     return value
+
+
+def parse_per_login(
+    text: str, *, what: str, parse_one: Callable[..., float]
+) -> tuple[float | None, dict[str, float]]:
+    """Parse `value` or `login:value` items joined with `+`: a bare value is everyone else's.
+
+    Args:
+        text: e.g. `0.9`, `labeler_1:0.95+labeler_2:0.7` or `40s+labeler_3:90s`.
+        what: what the values are for, used in error messages.
+        parse_one: parses one value (called with the value and `what=`), e.g. `parse_fraction`.
+
+    Returns:
+        The value for everyone (None if no bare value) and the value of each named login.
+
+    Raises:
+        SpecError: an empty item or login, a login given twice, two bare values, or a bad value (named).
+    """
+    default: float | None = None
+    by_login: dict[str, float] = {}
+    for item in text.split(PER_LOGIN_SEPARATOR):
+        login, colon, value = (part.strip() for part in item.rpartition(":"))
+        if not value or (colon and not login):
+            raise SpecError(f"{what}: empty login or value in {text!r} (write e.g. labeler_1:0.9+labeler_2:0.7)")
+        if not colon:
+            if default is not None:
+                raise SpecError(f"{what}: more than one value for everyone in {text!r}")
+            default = parse_one(value, what=what)
+        elif login in by_login:
+            raise SpecError(f"{what}: login {login!r} is given twice")
+        else:
+            by_login[login] = parse_one(value, what=f"{what} for {login!r}")
+    return default, by_login
 
 
 def stable_fraction(*parts: object) -> float:

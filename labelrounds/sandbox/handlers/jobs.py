@@ -284,8 +284,11 @@ def job_stats(ctx: Context, body: IdBody) -> dict[str, Any]:
     job = read_job(ctx.db, body.id)
     (meta_json,) = ctx.db.execute("SELECT meta FROM jobs WHERE id = ?", (body.id,)).fetchone()
     meta = orjson.loads(meta_json)
+    # Annotation time is recorded by the sandbox's crew (`annotation_time`, seconds per image of this job).
     images = ctx.db.execute(
-        "SELECT e.image_id, i.name, e.review_status FROM job_entities e JOIN images i ON i.id = e.image_id"
+        "SELECT e.image_id, i.name, e.review_status, coalesce(t.seconds, 0) FROM job_entities e"
+        " JOIN images i ON i.id = e.image_id"
+        " LEFT JOIN annotation_time t ON t.job_id = e.job_id AND t.image_id = e.image_id"
         " WHERE e.job_id = ? ORDER BY e.image_id",
         (body.id,),
     ).fetchall()
@@ -304,7 +307,7 @@ def job_stats(ctx: Context, body: IdBody) -> dict[str, Any]:
             "finishedImagesCount": job["finishedImagesCount"],
             "acceptedImagesCount": job["acceptedImagesCount"],
             "rejectedImagesCount": job["rejectedImagesCount"],
-            "annotationDuration": 0,
+            "annotationDuration": sum(seconds for *_, seconds in images),
             "editingDuration": 0,
             "tagsStats": [],
         },
@@ -328,11 +331,11 @@ def job_stats(ctx: Context, body: IdBody) -> dict[str, Any]:
                     "id": image_id,
                     "name": name,
                     "reviewStatus": status,
-                    "annotationDuration": 0,
-                    "totalDuration": 0,
+                    "annotationDuration": seconds,
+                    "totalDuration": seconds,
                     "labelsCount": 0,
                 }
-                for image_id, name, status in images
+                for image_id, name, status, seconds in images
             ],
         },
     }
