@@ -68,6 +68,9 @@ def enqueue_event(
         selection, params = "team_id = ? AND action = ?", (team_id, action)
     else:
         selection, params = "team_id = ? AND id = ?", (team_id, webhook_id)
-    insert = f"INSERT INTO webhook_deliveries(webhook_id, event, next_attempt_at, created_at) SELECT id, ?, ?, ? FROM webhooks WHERE {selection} ORDER BY id"  # noqa: S608, E501 - fixed predicates, values bound
-    cursor = db.execute(insert, (event, time.time(), timestamp, *params))
+    columns = "webhook_deliveries(webhook_id, event, next_attempt_at, created_at) SELECT id, ?, ?, ?"
+    cursor = db.execute(
+        f"INSERT INTO {columns} FROM webhooks WHERE {selection} ORDER BY id",  # noqa: S608 - fixed SQL, values bound
+        (event, time.time(), timestamp, *params),
+    )
     return cursor.rowcount

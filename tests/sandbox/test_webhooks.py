@@ -8,7 +8,7 @@ Oracles are independent of the code under test: what the capture server received
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -75,7 +75,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def faults(sandbox: SandboxServer) -> FaultInjector:
+def faults(sandbox: SandboxServer) -> Iterator[FaultInjector]:
     """The session sandbox's fault injector, restored to no faults afterwards."""
     yield sandbox.traffic
     sandbox.traffic.plan = FaultPlan()
