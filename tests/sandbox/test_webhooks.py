@@ -14,9 +14,13 @@ from typing import Any
 import pytest
 from capture_server import Captured, capture_server
 
+from labelrounds.sandbox.auth import Actor
 from labelrounds.sandbox.faults import FaultInjector, FaultPlan
+from labelrounds.sandbox.jobs_core import set_job_status
 from labelrounds.sandbox.permissions import Role
+from labelrounds.sandbox.registry import Context, PageSizes
 from labelrounds.sandbox.server import SandboxServer
+from labelrounds.sandbox.wire import now_iso
 
 from .api_client import Api
 
@@ -243,3 +247,26 @@ def test_delivery_faults_are_deterministic_per_seed() -> None:
 def test_delivery_rules_are_checked(spec: str) -> None:
     with pytest.raises(ValueError, match="webhook|dup|delay"):
         FaultPlan.parse(spec)
+
+
+def test_a_rolled_back_request_sends_nothing(sandbox: SandboxServer, admin: Api) -> None:
+    """The event is written in the request's transaction: when that rolls back, no delivery exists."""
+    assert sandbox.store is not None
+    with capture_server() as capture:
+        add_webhook(admin, sandbox, capture.url, retriesDelay=0)
+        rolled_back, committed = new_job(admin, sandbox, "rolled back"), new_job(admin, sandbox, "committed")
+        actor = Actor(id=sandbox.admin_id, login=sandbox.admin_login, is_instance_admin=True)
+        with pytest.raises(RuntimeError, match="after the status"):
+            with sandbox.store.transaction(write=True) as db:
+                set_job_status(Context(db, actor, now_iso(), PageSizes()), rolled_back, "completed")
+                raise RuntimeError("the request fails after the status was set")
+        assert admin.job(rolled_back)["status"] == "pending"
+        complete(admin, committed)  # a later delivery as the sync point
+        captured = capture.wait_for(lambda got: len(got) >= 1)
+        wait_until(lambda: [state for state, _ in delivery_states(sandbox)] == ["delivered"])
+    assert job_ids_delivered(captured) == [committed]
+
+
+def test_delivery_rules_round_trip_through_the_spec() -> None:
+    plan = FaultPlan.parse("webhook:drop=0.1,webhook:delay=0.2@1.5s,webhook:dup=0.3,jobs.add:drop=0.5,seed=4")
+    assert FaultPlan.parse(plan.to_spec()) == plan
