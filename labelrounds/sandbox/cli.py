@@ -74,8 +74,11 @@ def serve(
         str | None,
         typer.Option(
             help="Run simulated labelers and reviewers, e.g. 'speed=0,reject=0.3,seed=7' ('' for the defaults). "
-            "Keys: speed, label, review (seconds per image), reject (0..1), max-rejections, poll, seed, "
-            "logins (a+b)."
+            "Keys: speed, label, review (seconds waited per image), skill (0..1: share of truth objects drawn; "
+            "expected F1), pace (simulated seconds per image, reported by jobs.stats), reject (0..1), "
+            "min-f1 (reject images scoring under it against the truth), max-rejections, poll, seed, logins (a+b), "
+            "mode (http, instant). speed, label, review, skill and pace also take values per login: "
+            "'skill=labeler_1:0.95+labeler_2:0.7', a bare value for everyone else ('pace=40s+labeler_3:90s')."
         ),
     ] = None,
     faults: Annotated[
