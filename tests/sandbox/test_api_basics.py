@@ -210,6 +210,12 @@ def test_openapi_documents_every_method(http: httpx.Client) -> None:
         "jobs.restart",
         "jobs.editInfo",
         "instance.version",
+        "webhooks.add",
+        "webhooks.list",
+        "webhooks.info",
+        "webhooks.update",
+        "webhooks.bulk.remove",
+        "webhooks.test",
     }
     assert {path.removeprefix("/public/api/v3/") for path in paths if path.startswith("/public")} == expected
     jobs_add = paths["/public/api/v3/jobs.add"]["post"]
