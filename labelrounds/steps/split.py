@@ -36,24 +36,23 @@ async def list_images(api: SuperviselyClient, datasets: Sequence[DatasetInfo]) -
     """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS.
 
     One dataset after another (the server answers one request at a time anyway). Each listing is decoded straight
-    into columns (`list_image_columns`, no model per image), which the frame takes over without building rows.
+    into columns (`list_image_columns`, no model per image), turned into arrays before the next dataset is listed
+    (ids stop being Python ints), and the frame takes the arrays over without building rows.
     """
-    listed = [(dataset, await api.list_image_columns(dataset.id)) for dataset in datasets]
-    counts = [len(columns) for _, columns in listed]
-    frame = pd.DataFrame(
-        {
-            "dataset_id": np.repeat(np.array([dataset.id for dataset, _ in listed], dtype="int64"), counts),
-            "dataset_name": np.repeat(
-                np.array([dataset.name for dataset, _ in listed], dtype=object), counts
-            ),
-            "image_id": _concatenated(columns.ids for _, columns in listed),
-            "image_name": _concatenated((columns.names for _, columns in listed), dtype=object),
-            "labels_count": _concatenated(columns.labels_counts for _, columns in listed),
-            "tag_ids": _concatenated((columns.tag_ids for _, columns in listed), dtype=object),
-        },
-        columns=list(LISTED_COLUMNS),
+    parts: dict[str, list[np.ndarray]] = {column: [] for column in LISTED_COLUMNS}
+    for dataset in datasets:
+        columns = await api.list_image_columns(dataset.id)
+        count = len(columns)
+        parts["dataset_id"].append(np.full(count, dataset.id, dtype="int64"))
+        parts["dataset_name"].append(_objects([dataset.name] * count))
+        parts["image_id"].append(np.array(columns.ids, dtype="int64"))
+        parts["image_name"].append(_objects(columns.names))
+        parts["labels_count"].append(np.array(columns.labels_counts, dtype="int64"))
+        parts["tag_ids"].append(_objects(columns.tag_ids))
+        del columns  # this dataset's Python lists go before the next listing
+    return pd.DataFrame(
+        {column: _joined(arrays, column) for column, arrays in parts.items()}, columns=list(LISTED_COLUMNS)
     )
-    return frame
 
 
 async def images_in_other_jobs(
@@ -148,16 +147,18 @@ async def split_images(api: SuperviselyClient, target: RoundTarget, spec: RoundS
     return plan_round(await select_round_images(api, target, spec), target, spec)
 
 
-def _concatenated(parts: Iterable[Sequence[Any]], dtype: str | type = "int64") -> np.ndarray:
-    """One array of the parts' values in order (one allocation, no per-dataset intermediate arrays)."""
-    values: list[Any] = []
-    for part in parts:
-        values.extend(part)
-    if dtype is object:
-        array = np.empty(len(values), dtype=object)
-        array[:] = values  # a plain constructor would turn a column of tuples into a 2-D array
-        return array
-    return np.array(values, dtype=dtype)
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """An object array of the values (a plain constructor would turn a list of tuples into a 2-D array)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _joined(arrays: list[np.ndarray], column: str) -> np.ndarray:
+    """The datasets' arrays of one column end to end (typed empty when there are no datasets)."""
+    if not arrays:
+        return np.empty(0, dtype=object if column in ("dataset_name", "image_name", "tag_ids") else "int64")
+    return np.concatenate(arrays)
 
 
 def _apply_tag_filters(images: pd.DataFrame, spec: RoundSpec, meta: ProjectMeta | None) -> pd.DataFrame:
