@@ -237,9 +237,12 @@ def _palette_png(png: bytes) -> Image.Image | None:
 
 
 def _mask_of(image: Image.Image) -> np.ndarray:
-    pixels = np.asarray(image)
     if image.mode == "P":
+        width, height = image.size
+        pixels = np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(height, width)
         transparency = image.info.get("transparency")
+        if transparency == b"\x00":  # the SDK's form: index 0 transparent, every other index opaque
+            return pixels != 0
         if isinstance(transparency, int):
             return pixels != transparency
         if isinstance(transparency, bytes):
@@ -250,6 +253,7 @@ def _mask_of(image: Image.Image) -> np.ndarray:
                 return pixels != transparent[0]
             return alpha[pixels] > 0
         return pixels != 0
+    pixels = np.asarray(image)
     if image.mode in ("RGBA", "LA", "PA"):
         return pixels[..., -1] > 0
     if pixels.ndim == 3:

@@ -184,3 +184,14 @@ def test_skipping_pairs_below_min_iou_never_hides_a_pair_at_or_above_it(
     at_or_above = full >= threshold
     np.testing.assert_allclose(pruned[at_or_above], full[at_or_above])
     assert np.all((pruned[~at_or_above] == 0) | np.isclose(pruned[~at_or_above], full[~at_or_above]))
+
+
+def test_a_palette_png_with_several_transparent_entries() -> None:
+    """A 4-colour palette PNG whose entries 0 and 2 are transparent: set pixels are those of entries 1 and 3."""
+    indices = np.array([[0, 1, 2, 3], [3, 2, 1, 0]], dtype=np.uint8)
+    image = Image.fromarray(indices, "L").convert("P")
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", transparency=b"\x00\xff\x00\xff")
+    data = base64.b64encode(zlib.compress(buffer.getvalue())).decode()
+    np.testing.assert_array_equal(decode_bitmap(data), np.isin(indices, [1, 3]))
