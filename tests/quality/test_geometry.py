@@ -8,6 +8,8 @@ import zlib
 
 import numpy as np
 import pytest
+import shapely
+import shapely.errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -195,3 +197,17 @@ def test_a_palette_png_with_several_transparent_entries() -> None:
     image.save(buffer, format="PNG", transparency=b"\x00\xff\x00\xff")
     data = base64.b64encode(zlib.compress(buffer.getvalue())).decode()
     np.testing.assert_array_equal(decode_bitmap(data), np.isin(indices, [1, 3]))
+
+
+def test_a_failing_overlay_falls_back_to_snap_rounding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mock (GEOS's TopologyException cannot be produced on demand): when the plain overlay raises, the
+    snap-rounded one gives the same IoU for a polygon pair (here 50/150 for two 10x10 squares 5 apart)."""
+    real_intersection = shapely.intersection
+
+    def fragile_intersection(a, b, grid_size=None, **kwargs):
+        if grid_size is None:
+            raise shapely.errors.GEOSException("TopologyException: side location conflict")
+        return real_intersection(a, b, grid_size=grid_size, **kwargs)
+
+    monkeypatch.setattr(shapely, "intersection", fragile_intersection)
+    assert iou(region((0, 0, 10, 10), "polygon"), region((5, 0, 10, 10), "polygon")) == pytest.approx(50 / 150)
