@@ -35,8 +35,10 @@ from labelrounds.quality import score_annotations
 from labelrounds.sandbox.crew_labeling import (
     Skill,
     annotation_seconds,
+    label_job_in_store,
     read_labeling_context,
     record_annotation_time,
+    record_times_in_store,
     simulate_annotation,
 )
 from labelrounds.sandbox.jobs_core import recount
@@ -185,6 +187,11 @@ class CrewConfig(BaseModel):
     def rejects(self, job_id: int, image_id: int) -> bool:
         """Whether the reviewers want to reject this image in this job (before the rejection limit applies)."""
         return stable_fraction(self.seed, job_id, image_id) < self.reject_rate
+
+    @property
+    def draws(self) -> bool:
+        """Whether some labeler has a skill, i.e. the crew writes annotations drawn from the truth."""
+        return self.skill is not None or bool(self.skill_by_login)
 
     def label_seconds(self, login: str) -> float:
         """Seconds this labeler waits per image."""
@@ -449,7 +456,9 @@ def finish_active_jobs(store: Store, config: CrewConfig, stats: CrewStats) -> in
 
     Each job ends `completed` with every image accepted, or rejected by the same deterministic rule as the
     http crew (`reject_rate`, `max_rejections_per_image`); counters and timestamps are kept consistent. Nothing
-    goes over HTTP, so nothing is counted as a request. Returns the number of jobs finished.
+    goes over HTTP, so nothing is counted as a request. Returns the number of jobs finished. A labeler with a
+    skill also gets its annotations drawn and stored and its annotation time recorded, in bulk, and `min_f1`
+    rejects the images drawn under it, as the http crew does; without skills nothing more is done (fast).
 
     Args:
         store: the sandbox store.
@@ -476,11 +485,16 @@ def _finish_job(db: sqlite3.Connection, config: CrewConfig, stats: CrewStats, jo
             "SELECT image_id FROM job_entities WHERE job_id = ? AND review_status IN ('none', 'done')", (job_id,)
         )
     ]
-    rejected_before = dict(db.execute(_PAST_REJECTIONS_SQL, (job_id,)).fetchall()) if config.reject_rate else {}
+    below_quality = _label_in_store(db, config, job_id, pending, now) if config.draws else set()
+    rejected_before = (
+        dict(db.execute(_PAST_REJECTIONS_SQL, (job_id,)).fetchall())
+        if config.reject_rate or below_quality
+        else {}
+    )
     rejected = [
         image_id
         for image_id in pending
-        if config.rejects(job_id, image_id)
+        if (config.rejects(job_id, image_id) or image_id in below_quality)
         and rejected_before.get(image_id, 0) < config.max_rejections_per_image
     ]
     db.execute(
@@ -503,6 +517,29 @@ def _finish_job(db: sqlite3.Connection, config: CrewConfig, stats: CrewStats, jo
     stats.record(CrewAction.IMAGE_ACCEPTED, len(pending) - len(rejected))
     stats.record(CrewAction.IMAGE_REJECTED, len(rejected))
     stats.record(CrewAction.JOB_COMPLETED)
+
+
+def _label_in_store(
+    db: sqlite3.Connection, config: CrewConfig, job_id: int, image_ids: list[int], now: str
+) -> set[int]:
+    """Instant mode with skills: draw, store and time the job's annotations in bulk (if its labeler has a skill).
+
+    Returns the images whose drawn annotation scores an F1 under `min_f1` against the truth.
+    """
+    row = db.execute("SELECT u.login FROM jobs AS j JOIN users AS u ON u.id = j.user_id WHERE j.id = ?", (job_id,))
+    login = row.fetchone()[0]
+    skill = config.skill_of(login)
+    if skill is None:
+        return set()
+    drawn = label_job_in_store(db, job_id, image_ids, skill=skill, login=login, seed=config.seed, now=now)
+    record_times_in_store(db, job_id, image_ids, pace=config.pace_of(login), seed=config.seed)
+    if config.min_f1 is None:
+        return set()
+    return {
+        image_id
+        for image_id, (truth, annotation) in drawn.items()
+        if score_annotations(truth, annotation).f1 < config.min_f1
+    }
 
 
 class _Worker:

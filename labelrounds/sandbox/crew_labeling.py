@@ -14,14 +14,22 @@ the same annotation in every run. The sandbox also keeps, per job and image, the
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from labelrounds.sandbox.annotation_format import ANY_SHAPE, MetaIndex
+from labelrounds.sandbox.annotation_format import (
+    ANY_SHAPE,
+    ImageTarget,
+    MetaIndex,
+    ids_needed,
+    stored_annotation,
+)
 from labelrounds.sandbox.bitmaps import png_size
+from labelrounds.sandbox.models import AnnotationBody
 from labelrounds.sandbox.spec_parsing import stable_fraction
-from labelrounds.sandbox.store import Store
+from labelrounds.sandbox.store import Store, allocate_ids
 from labelrounds.sandbox.truth import read_truth
 
 MAX_JITTER = 0.25
@@ -53,21 +61,26 @@ class LabelingContext:
 
     dataset_id: int | None
     truth: dict[int, dict[str, Any]]
-    class_shapes: dict[str, str]
+    meta: MetaIndex
+
+    @property
+    def class_shapes(self) -> dict[str, str]:
+        """Class title → shape of the project's classes."""
+        return {title: shape for title, (_, shape) in self.meta.classes.items()}
 
 
 def read_labeling_context(store: Store, job_id: int, image_ids: Sequence[int]) -> LabelingContext:
     """The truth of these images and the shapes of the job's project classes (in-process, sandbox-only)."""
     with store.transaction(write=False) as db:
-        row = db.execute("SELECT project_id, dataset_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            return LabelingContext(dataset_id=None, truth={}, class_shapes={})
-        classes = MetaIndex.load(db, row[0]).classes
-        return LabelingContext(
-            dataset_id=row[1],
-            truth=read_truth(db, image_ids),
-            class_shapes={title: shape for title, (_, shape) in classes.items()},
-        )
+        return labeling_context(db, job_id, image_ids)
+
+
+def labeling_context(db: sqlite3.Connection, job_id: int, image_ids: Sequence[int]) -> LabelingContext:
+    """`read_labeling_context` inside the caller's transaction."""
+    row = db.execute("SELECT project_id, dataset_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        return LabelingContext(dataset_id=None, truth={}, meta=MetaIndex({}, {}))
+    return LabelingContext(dataset_id=row[1], truth=read_truth(db, image_ids), meta=MetaIndex.load(db, row[0]))
 
 
 def simulate_annotation(
@@ -192,3 +205,66 @@ def record_annotation_time(store: Store, job_id: int, image_id: int, seconds: fl
             " ON CONFLICT(job_id, image_id) DO UPDATE SET seconds = excluded.seconds",
             (job_id, image_id, seconds, job_id),
         )
+
+
+def label_job_in_store(
+    db: sqlite3.Connection,
+    job_id: int,
+    image_ids: Sequence[int],
+    *,
+    skill: Skill,
+    login: str,
+    seed: int,
+    now: str,
+) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    """Instant mode: draw and store the annotations of these images of a job, inside the caller's transaction.
+
+    Images without truth are left as they are. Returns image id → (truth, drawn annotation) of the images drawn.
+
+    Args:
+        db: the store's connection, in a write transaction.
+        job_id: the job being labeled.
+        image_ids: its images to label.
+        skill: the labeler's skill.
+        login: the labeler's login (written as the objects' `labelerLogin`).
+        seed: the crew's seed.
+        now: the write time.
+    """
+    context = labeling_context(db, job_id, image_ids)
+    shapes = context.class_shapes
+    drawn = {
+        image_id: simulate_annotation(truth, skill, shapes, seed=seed, job_id=job_id, image_id=image_id)
+        for image_id, truth in context.truth.items()
+    }
+    if not drawn:
+        return {}
+    bodies = {image_id: AnnotationBody.model_validate(annotation) for image_id, annotation in drawn.items()}
+    next_id = allocate_ids(db, max(1, sum(ids_needed(body) for body in bodies.values())))
+    rows = []
+    for image_id, body in bodies.items():
+        size = drawn[image_id]["size"]
+        target = ImageTarget(image_id, size["width"], size["height"])
+        document, objects = stored_annotation(body, context.meta, target, login=login, now=now, ids=next_id)
+        next_id += ids_needed(body)
+        rows.append((image_id, document, objects, now, now))
+    db.executemany(
+        "INSERT INTO annotations(image_id, annotation, objects_count, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT(image_id) DO UPDATE SET annotation = excluded.annotation,"
+        " objects_count = excluded.objects_count, updated_at = excluded.updated_at",
+        rows,
+    )
+    return {image_id: (context.truth[image_id], drawn[image_id]) for image_id in drawn}
+
+
+def record_times_in_store(
+    db: sqlite3.Connection, job_id: int, image_ids: Sequence[int], *, pace: float, seed: int
+) -> None:
+    """Instant mode: record the simulated annotation time of these images of a job (caller's transaction)."""
+    db.executemany(
+        "INSERT INTO annotation_time(job_id, image_id, seconds) VALUES (?, ?, ?)"
+        " ON CONFLICT(job_id, image_id) DO UPDATE SET seconds = excluded.seconds",
+        [
+            (job_id, image_id, annotation_seconds(pace, seed=seed, job_id=job_id, image_id=image_id))
+            for image_id in image_ids
+        ],
+    )

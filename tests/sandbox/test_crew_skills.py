@@ -28,7 +28,7 @@ from labelrounds.sandbox.server import SandboxServer
 from labelrounds.sandbox.spec_parsing import SpecError
 from labelrounds.sandbox.truth import TRUTH_PATH, synthetic_truth
 
-SEED = "synthetic:3x40"
+SEED = "synthetic:1x120"
 SKILLS = {"labeler_1": 0.95, "labeler_2": 0.85, "labeler_3": 0.6}
 PACES = {"labeler_1": 20.0, "labeler_2": 40.0, "labeler_3": 80.0}
 PACE_SPREAD = 0.25  # stated by the spec: each image's time is the pace ±25%
@@ -141,46 +141,52 @@ class CrewRun:
 
 
 async def run_crew(spec: str) -> CrewRun:
-    """Start a sandbox with a crew of this spec, give each labeler a dataset, and read everything back."""
+    """Start a sandbox with a crew of this spec, split its images between the labelers, read everything back.
+
+    One `jobs.add` creates every labeler's job at once, so job ids (which the draws depend on) are the same in
+    every run of the same spec.
+    """
     with SandboxServer(seed=SEED, crew=CrewConfig.parse(spec)) as server:
         assert server.store is not None
         user_ids = {
             login: add_user(server.store, login, role=role, team_id=server.team_id).id
             for login, role in [*((login, Role.ANNOTATOR) for login in SKILLS), ("reviewer", Role.REVIEWER)]
         }
+        login_of = {user_id: login for login, user_id in user_ids.items()}
         settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
         headers = {"x-api-key": server.admin_token.get_secret_value()}
         async with (
             SuperviselyClient(settings) as api,
             httpx.AsyncClient(base_url=server.url, headers=headers) as raw,
         ):
-            jobs, labeler_of, truth, annotations = {}, {}, {}, {}
-            for login, dataset_id in zip(SKILLS, server.dataset_ids, strict=True):
-                image_ids = [image.id for image in await api.list_images(dataset_id)]
-                (jobs[login],) = await api.add_jobs(
-                    f"job of {login}",
-                    dataset_id,
-                    [user_ids[login]],
-                    classes=["crate", "leaf"],
-                    tags=[],
-                    entity_ids=image_ids,
-                    reviewer_id=user_ids["reviewer"],
-                )
-                labeler_of.update(dict.fromkeys(image_ids, login))
-            await wait_until_completed(api, list(jobs.values()))
-            for dataset_id in server.dataset_ids:
-                reply = await raw.get(TRUTH_PATH, params={"dataset_id": dataset_id})
-                truth.update(
-                    (item["imageId"], item["annotation"]) for item in reply.raise_for_status().json()
-                )
-                for info in await api.list_annotations(dataset_id):
-                    annotations[info.image_id] = info.annotation.to_wire()
-                    writers = {label.labeler_login for label in info.annotation.objects}
-                    assert writers <= {labeler_of[info.image_id]}, f"image {info.image_id} drawn by {writers}"
-            stats = {}
-            for login, job_id in jobs.items():
+            image_ids = [image.id for image in await api.list_images(server.dataset_id)]
+            job_ids = await api.add_jobs(
+                "skilled",
+                server.dataset_id,
+                [user_ids[login] for login in SKILLS],
+                classes=["crate", "leaf"],
+                tags=[],
+                entity_ids=image_ids,
+                reviewer_id=user_ids["reviewer"],
+            )
+            await wait_until_completed(api, job_ids)
+            jobs, labeler_of, stats = {}, {}, {}
+            for job_id in job_ids:
+                job = await api.get_job(job_id)
+                assert job is not None and job.user_id is not None
+                login = login_of[job.user_id]
+                jobs[login] = job_id
+                labeler_of.update(dict.fromkeys(job.entity_ids(), login))
                 reply = await raw.post("/public/api/v3/jobs.stats", json={"id": job_id})
                 stats[login] = reply.raise_for_status().json()
+            assert sorted(labeler_of) == sorted(image_ids)
+            reply = await raw.get(TRUTH_PATH, params={"dataset_id": server.dataset_id})
+            truth = {item["imageId"]: item["annotation"] for item in reply.raise_for_status().json()}
+            annotations = {}
+            for info in await api.list_annotations(server.dataset_id):
+                annotations[info.image_id] = info.annotation.to_wire()
+                writers = {label.labeler_login for label in info.annotation.objects}
+                assert writers <= {labeler_of[info.image_id]}, f"image {info.image_id} drawn by {writers}"
     return CrewRun(jobs, truth, annotations, labeler_of, stats)
 
 
@@ -196,9 +202,40 @@ async def wait_until_completed(api: SuperviselyClient, job_ids: list[int]) -> No
 
 
 @pytest.fixture(scope="module")
-async def skilled() -> CrewRun:
-    """The crew of SPEC (skills 0.95 / 0.85 / 0.6, paces 20 / 40 / 80 s, reviewer at F1 0.8)."""
-    return await run_crew(SPEC)
+async def http_run() -> CrewRun:
+    """The crew of SPEC (skills 0.95 / 0.85 / 0.6, paces 20 / 40 / 80 s, reviewer at F1 0.8) over HTTP."""
+    return await run_crew(f"{SPEC},mode=http")
+
+
+@pytest.fixture(scope="module")
+async def instant_run() -> CrewRun:
+    """The crew of SPEC in instant mode: everything drawn, stored and reviewed in bulk inside the store."""
+    return await run_crew(f"{SPEC},mode=instant")
+
+
+@pytest.fixture(params=["http", "instant"])
+def skilled(request: pytest.FixtureRequest) -> CrewRun:
+    """The crew of SPEC, in each mode."""
+    return request.getfixturevalue(f"{request.param}_run")
+
+
+def drawings(run: CrewRun) -> dict[int, list[tuple[str, Any]]]:
+    """Each image's objects as (class, geometry), without ids, logins and dates."""
+    return {
+        image_id: [
+            (obj["classTitle"], obj.get("points") or obj.get("bitmap")) for obj in annotation["objects"]
+        ]
+        for image_id, annotation in run.annotations.items()
+    }
+
+
+async def test_the_same_spec_and_seed_draw_the_same_annotations_in_both_modes(
+    http_run: CrewRun, instant_run: CrewRun
+) -> None:
+    assert len(drawings(http_run)) == 120
+    assert drawings(http_run) == drawings(instant_run)
+    other_seed = await run_crew(f"{SPEC.replace('seed=11', 'seed=12')},mode=instant")
+    assert drawings(other_seed) != drawings(instant_run)
 
 
 def measured_f1(run: CrewRun) -> dict[str, float]:
@@ -238,7 +275,8 @@ def test_each_labeler_writes_about_skill_times_the_truth_objects(skilled: CrewRu
 
 
 async def test_mutant_a_crew_that_ignores_skill_fails_the_ranking() -> None:
-    uniform = await run_crew(SPEC.replace("labeler_2:0.85+labeler_3:0.6", "labeler_2:0.95+labeler_3:0.95"))
+    uniform_skill = SPEC.replace("labeler_2:0.85+labeler_3:0.6", "labeler_2:0.95+labeler_3:0.95")
+    uniform = await run_crew(f"{uniform_skill},mode=instant")
     assert ranking_problems(measured_f1(uniform), SKILLS) != []
 
 
