@@ -3,6 +3,8 @@ registration is idempotent (one webhook per team and URL, updated in place)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -10,11 +12,12 @@ import pytest
 from pydantic import SecretStr
 
 from deployments.deploy import register_receiver
+from deployments.names import RECEIVER_SECRET_ENV
 from labelrounds.client import ConnectionSettings
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.webhook_setup import require_http_url
 
-from .test_deploy_command import deploy
+from .test_deploy_command import LABELROUNDS, deploy
 
 SANDBOX_ENV = {"SERVER_ADDRESS": "http://127.0.0.1:9", "API_TOKEN": "t"}
 
@@ -59,3 +62,18 @@ async def test_registering_twice_keeps_one_webhook_per_team(sandbox: SandboxServ
     assert [(hook["id"], hook["url"], hook["action"]) for hook in listed["entities"]] == [
         (first[0].webhook_id, url, "labeling_job.completed")
     ]
+
+
+def test_the_receiver_command_needs_its_secret_from_the_environment(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if k != RECEIVER_SECRET_ENV}
+    done = subprocess.run(  # noqa: S603 - our own console script
+        [LABELROUNDS, "receiver", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env={**clean, **SANDBOX_ENV, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert RECEIVER_SECRET_ENV in done.stderr
