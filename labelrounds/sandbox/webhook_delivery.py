@@ -192,11 +192,12 @@ class WebhookDispatcher:
     def _record(
         self, delivery: _Due, *, state: str, status: int | None, next_attempt_at: float | None = None
     ) -> None:
+        # Matching the event too: after a wipe of an in-memory store (tests), a new delivery may reuse the id.
         with self._store.transaction(write=True) as db:
             db.execute(
                 "UPDATE webhook_deliveries SET state = ?, attempts = attempts + ?, last_status = ?,"
-                " next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
-                (state, 0 if state == "dropped" else 1, status, next_attempt_at, delivery.id),
+                " next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ? AND event = ?",
+                (state, 0 if state == "dropped" else 1, status, next_attempt_at, delivery.id, delivery.event),
             )
 
 
