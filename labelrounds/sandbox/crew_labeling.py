@@ -188,12 +188,13 @@ def _converted(exterior: Sequence[Sequence[float]], shape: str) -> dict[str, Any
     return {"exterior": [[left, top], [right, bottom]], "interior": []}
 
 
-def annotation_seconds(pace: float, *, seed: int, job_id: int, image_id: int) -> float:
-    """The simulated time a labeler of this pace (seconds per image) spends on one image: pace ±25%."""
-    return round(pace * (1 + PACE_SPREAD * (2 * stable_fraction(seed, job_id, image_id, "pace") - 1)), 3)
+def annotation_seconds(pace: float, *, seed: int, job_id: int, image_id: int) -> int:
+    """The simulated time a labeler of this pace (seconds per image) spends on one image: pace ±25%, in whole
+    seconds (as the real `jobs.stats` reports durations)."""
+    return round(pace * (1 + PACE_SPREAD * (2 * stable_fraction(seed, job_id, image_id, "pace") - 1)))
 
 
-def record_annotation_time(store: Store, job_id: int, image_id: int, seconds: float) -> None:
+def record_annotation_time(store: Store, job_id: int, image_id: int, seconds: int) -> None:
     """Keep the time spent on an image of a job (the latest labeling pass counts), for `jobs.stats`.
 
     Nothing is kept for a job removed meanwhile.

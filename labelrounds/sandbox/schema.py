@@ -11,6 +11,9 @@ SCHEMA_VERSION = 1
 # Jobs carry denormalised review counters so that a page of `jobs.list` needs no aggregation.
 # `annotations` holds one JSON annotation per image (images without a row have an empty one); `ground_truth` is
 # sandbox-only (never served by the API), keyed by the picture's hash so that a copy shares its source's truth.
+# A labeling queue (`labeling_queues`) owns one job per labeler (`labeling_queue_jobs`); each of its images
+# (`labeling_queue_entities`) belongs to the job that took it last (`job_id`, null while never taken): its queue
+# status is derived from that job's `job_entities` row (a rejected or vanished row means back in the queue).
 # `webhook_deliveries` is an outbox: a request's transaction adds a row (so a rolled-back request sends nothing)
 # and the delivery worker (`webhook_delivery`) sends it after the commit, recording attempts and the outcome.
 SCHEMA = """
@@ -189,7 +192,7 @@ CREATE TABLE IF NOT EXISTS annotations (
 CREATE TABLE IF NOT EXISTS annotation_time (
     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     image_id INTEGER NOT NULL,
-    seconds REAL NOT NULL,
+    seconds INTEGER NOT NULL,
     PRIMARY KEY (job_id, image_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ground_truth (
@@ -218,6 +221,42 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS due_webhook_deliveries ON webhook_deliveries(state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS labeling_queues (
+    id INTEGER PRIMARY KEY,
+    team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    workspace_id INTEGER NOT NULL,
+    project_id INTEGER NOT NULL,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    readme TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'pending',
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_by INTEGER NOT NULL REFERENCES users(id),
+    meta TEXT NOT NULL,
+    queue_meta TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS labeling_queues_by_team ON labeling_queues(team_id, id);
+CREATE TABLE IF NOT EXISTS labeling_queue_reviewers (
+    queue_id INTEGER NOT NULL REFERENCES labeling_queues(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    position INTEGER NOT NULL,
+    PRIMARY KEY (queue_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS labeling_queue_jobs (
+    job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    queue_id INTEGER NOT NULL REFERENCES labeling_queues(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS labeling_queue_jobs_by_queue ON labeling_queue_jobs(queue_id, job_id);
+CREATE TABLE IF NOT EXISTS labeling_queue_entities (
+    queue_id INTEGER NOT NULL REFERENCES labeling_queues(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    PRIMARY KEY (queue_id, image_id)
+) WITHOUT ROWID;
 """
 
 _ROLES_CREATED_AT = "2024-01-01T00:00:00.000Z"
