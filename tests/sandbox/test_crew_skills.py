@@ -15,18 +15,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import JobStatus
 from labelrounds.quality import score_annotations, score_many
+from labelrounds.sandbox.bitmaps import png_size
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.crew_labeling import Skill, simulate_annotation
 from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.seed import add_user
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.sandbox.spec_parsing import SpecError
-from labelrounds.sandbox.truth import TRUTH_PATH, synthetic_truth
+from labelrounds.sandbox.truth import LEMON_OBJECTS, TRUTH_PATH, lemon_truth_documents, synthetic_truth
+
+from .test_crew import CrewSandbox, crew_config, crew_sandbox
 
 SEED = "synthetic:1x120"
 SKILLS = {"labeler_1": 0.95, "labeler_2": 0.85, "labeler_3": 0.6}
@@ -39,6 +43,8 @@ SPEC = (
 )
 F1_TOLERANCE = 0.07  # about two standard deviations of an F1 over ~140 truth objects at skill 0.6
 WAIT_LIMIT = 60.0  # a bound so that a broken crew fails the test instead of hanging it; never a speed check
+__all__ = ["crew_sandbox"]  # the fixture, shared with the http crew's tests
+LEMON_CLASSES = {"kiwi": "bitmap", "lemon": "bitmap"}
 SYNTHETIC_CLASSES = {"kiwi": "bitmap", "lemon": "bitmap", "crate": "rectangle", "leaf": "polygon"}
 
 
@@ -121,6 +127,25 @@ class TestDrawing:
             )
             for obj in drawn["objects"]:
                 assert all(0 <= x <= 640 and 0 <= y <= 480 for x, y in obj["points"]["exterior"])
+
+    def test_bitmaps_are_shifted_inside_the_image_and_swap_to_the_other_fruit(self) -> None:
+        truth = {"size": {"width": 1000, "height": 750}, "objects": []}
+        for document in lemon_truth_documents(1000, 750).values():
+            truth["objects"] += orjson.loads(document)["objects"]
+        drawings = [
+            simulate_annotation(truth, Skill.from_level(0.2), LEMON_CLASSES, seed=seed, job_id=1, image_id=1)
+            for seed in range(20)
+        ]
+        drawn = [obj for drawing in drawings for obj in drawing["objects"]]
+        assert drawn and all(obj["geometryType"] == "bitmap" for obj in drawn)
+        for obj in drawn:
+            width, height = png_size(obj["bitmap"]["data"])
+            left, top = obj["bitmap"]["origin"]
+            assert 0 <= left <= 1000 - width and 0 <= top <= 750 - height
+        truth_origins = {tuple(obj["bitmap"]["origin"]) for obj in truth["objects"]}
+        assert any(tuple(obj["bitmap"]["origin"]) not in truth_origins for obj in drawn)
+        swapped = [obj for obj in drawn if not obj["tags"]]  # a swapped object loses its size tag
+        assert swapped and all(obj["classTitle"] in LEMON_CLASSES for obj in swapped)
 
 
 # --- the crew at work ------------------------------------------------------------------------------------------
@@ -363,3 +388,24 @@ def test_mutant_swapped_durations_are_caught(skilled: CrewRun) -> None:
         "labeler_3": skilled.stats["labeler_1"],
     }
     assert duration_problems(swapped) != []
+
+
+@crew_config(skill_by_login={"labeler_1": 0.5}, seed=3)
+async def test_on_lemons_the_crew_writes_shifted_bitmaps_with_tags_through_the_api(
+    crew_sandbox: CrewSandbox,
+) -> None:
+    job_id = await crew_sandbox.add_job("labeler_1", crew_sandbox.image_ids)
+    await crew_sandbox.wait_for([job_id], JobStatus.COMPLETED)
+    assert (await crew_sandbox.wait_for_crew(job_completed=1))["failed_call"] == 0
+
+    dataset_id = crew_sandbox.server.dataset_id
+    infos = await crew_sandbox.api.list_annotations(dataset_id)
+    objects = [obj for info in infos for obj in info.annotation.to_wire()["objects"]]
+    truth_objects = sum(len(fruits) for fruits in LEMON_OBJECTS.values())
+    assert 0 < len(objects) < truth_objects
+    assert {(obj["classTitle"], obj["geometryType"]) for obj in objects} <= {
+        ("kiwi", "bitmap"),
+        ("lemon", "bitmap"),
+    }
+    assert {label.labeler_login for info in infos for label in info.annotation.objects} == {"labeler_1"}
+    assert any(obj["tags"] for obj in objects)  # the size tags of objects drawn with their class survive
