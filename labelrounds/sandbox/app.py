@@ -95,8 +95,14 @@ def _endpoint(store: Store, method: ApiMethod, page_sizes: PageSizes) -> Callabl
 
     async def endpoint(body: Any = None, api_key: str | None = None) -> Response:
         request_body = body if body is not None else method.body()
-        # Slow work (bcrypt) goes to a worker thread, outside the store's lock: other requests are served meanwhile.
-        prepared = await to_thread.run_sync(method.prepare, request_body) if method.prepare else None
+        prepared = None
+        if method.prepare is not None:
+            if method.authenticated:
+                # A refused token gets its 401 before any slow work: no bcrypt hash for unauthenticated callers.
+                with store.transaction(write=False) as db:
+                    authenticate(db, api_key)
+            # Slow work (bcrypt) goes to a worker thread, outside the store's lock: other requests are served meanwhile.
+            prepared = await to_thread.run_sync(method.prepare, request_body)
         return _execute(store, method, request_body, api_key, page_sizes, prepared)
 
     parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -118,3 +118,18 @@ async def test_mutant_hashing_inside_the_transaction_reverses_the_order(
     monkeypatch.setattr(user_handlers, "hash_password", held)
 
     assert await finishing_order(sandbox, held, add_user) == ["slow", "users.me"]
+
+
+async def test_a_refused_token_gets_its_401_without_a_hash(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No bcrypt work for a caller without a valid token: the 401 comes first (oracle: the hash function's calls)."""
+    calls: list[object] = []
+    monkeypatch.setattr(auth, "hash_password", lambda password: calls.append(password) or "never-stored")
+    body = {"login": "labeler_9", "password": "11111abc", "isRestricted": True}
+    async with httpx.AsyncClient(base_url=sandbox.url, headers={"x-api-key": "not-a-token"}, timeout=60) as http:
+        reply = await http.post("/public/api/v3/users.add", json=body)
+    assert reply.status_code == 401 and calls == []
+    async with admin_http(sandbox) as http:  # the same body with the admin's token does hash: the oracle can fail
+        assert (await http.post("/public/api/v3/users.add", json=body)).status_code == 200
+    assert len(calls) == 1
