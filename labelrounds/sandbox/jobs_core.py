@@ -21,7 +21,7 @@ JOB_COLUMNS = (
     " j.dataset_id, d.name, j.created_by, cu.login, j.user_id, lu.login, j.reviewer_id, ru.login,"
     " j.created_at, j.updated_at, j.started_at, j.finished_at, j.status, j.disabled, j.priority, j.meta,"
     " j.custom_data, j.images_count, j.done_count, j.accepted_count, j.rejected_count, j.parent_job_id,"
-    " j.annotation_finished_at, j.review_finished_at"
+    " j.annotation_finished_at, j.review_finished_at, (SELECT q.queue_id FROM labeling_queue_jobs q WHERE q.job_id = j.id)"
 )
 JOB_SOURCE = (
     "jobs j JOIN workspaces w ON w.id = j.workspace_id JOIN projects p ON p.id = j.project_id"
@@ -74,6 +74,7 @@ def job_entity(row: Sequence[Any]) -> dict[str, Any]:
         parent_job_id,
         annotation_finished_at,
         review_finished_at,
+        labeling_queue_id,
     ) = row
     return {
         "id": job_id,
@@ -101,7 +102,7 @@ def job_entity(row: Sequence[Any]) -> dict[str, Any]:
         "reviewFinishedAt": review_finished_at,
         "status": status,
         "disabled": bool(disabled),
-        "labelingQueueId": None,
+        "labelingQueueId": labeling_queue_id,
         "labelingExamId": None,
         "priority": priority,
         "meta": json_fragment(meta),

@@ -534,3 +534,55 @@ class WebhooksTestBody(Body):
     id: ObjectId | None = None
     action: WebhookAction | None = None
     payload: JsonObject = Field(default_factory=dict)
+
+
+# labeling queues
+
+QueueEntityStatus = Literal["none", "done", "accepted"]
+MAX_TAKE = 1_000
+
+
+class QueuesAddBody(Body):
+    """`labeling-queues.add`: a queue over a dataset's images for labelers and reviewers (one job per labeler)."""
+
+    name: Name
+    datasetId: ObjectId | None = None
+    collectionId: ObjectId | None = None
+    userIds: list[ObjectId] = Field(min_length=1, max_length=1_000)
+    reviewerIds: list[ObjectId] = Field(default_factory=list, max_length=1_000)
+    reviewerId: ObjectId | None = None
+    meta: JobMetaBody = Field(default_factory=JobMetaBody)
+    queueMeta: JsonObject | None = None
+    qualityCheckUserIds: list[ObjectId] | None = Field(default=None, max_length=1_000)
+    readme: Text | None = None
+    description: Text | None = None
+
+
+class QueuesListBody(TeamScopedListBody):
+    """`labeling-queues.list`: a team's labeling queues; archived ones only with `showDisabled`."""
+
+    showDisabled: bool = False
+
+
+class QueuesSetStatusBody(IdBody):
+    """`labeling-queues.set-status`: move a queue to a status (job managers only)."""
+
+    status: Literal["pending", "in_progress", "on_review", "completed", "stopped"]
+
+
+class QueueEntitiesBody(ListBody):
+    """`labeling-queues.stats.entities`: a queue's images with their queue status, paginated.
+
+    `entityStatus` keeps images whose status is one of the list (`null` = pending in the queue).
+    """
+
+    id: ObjectId
+    sort: Annotated[str, Field(max_length=100)] = "name"
+    entityStatus: list[QueueEntityStatus | None] | None = Field(default=None, max_length=4)
+    filters: list[JsonObject] | None = Field(default=None, max_length=10)
+
+
+class QueueTakeBody(IdBody):
+    """`labeling-queues.entities.take` (sandbox extension): the caller takes up to `count` images into its job."""
+
+    count: Annotated[int, Field(ge=1, le=MAX_TAKE)] = 1

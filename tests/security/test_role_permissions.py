@@ -84,6 +84,15 @@ CASES: dict[str, tuple[str, Body | None, dict[str, int]]] = {
         JOB_MANAGERS,
     ),
     "annotations.bulk.copy": ("annotations.bulk.copy", None, {**JOB_MANAGERS, "annotator": 200}),
+    # Queues are created and closed by job managers; only the queue's labelers take images (viewers and
+    # outsiders do not even see it).
+    "labeling-queues.add": ("labeling-queues.add", None, JOB_MANAGERS),
+    "labeling-queues.set-status": ("labeling-queues.set-status", None, ON_THE_JOB),
+    "labeling-queues.entities.take": (
+        "labeling-queues.entities.take",
+        None,
+        row(403, annotator=200, viewer=404, outsider=404),
+    ),
     # Webhooks are the team managers'; by id, an outsider does not even see them.
     "webhooks.add": ("webhooks.add", None, TEAM_MANAGERS),
     "webhooks.update": ("webhooks.update", None, row(403, admin=200, manager=200, outsider=404)),

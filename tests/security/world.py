@@ -150,6 +150,27 @@ def spare_dataset(world: World) -> int:
 
 _SPARES: list[int] = []
 
+
+def queue_body(world: World, name: str) -> dict[str, Any]:
+    """A `labeling-queues.add` body: image_ids[3:] for the annotator, reviewed by the reviewer."""
+    return {
+        "name": name,
+        "datasetId": world.dataset_id,
+        "userIds": [world.user_ids["annotator"]],
+        "reviewerIds": [world.user_ids["reviewer"]],
+        "meta": {"classes": ["lemon"], "entityIds": list(world.image_ids[3:])},
+    }
+
+
+def spare_queue(world: World) -> int:
+    """A new labeling queue (made by the instance admin) that the annotator labels and the reviewer reviews."""
+    body = queue_body(world, f"spare queue {len(_SPARE_QUEUES)}")
+    _SPARE_QUEUES.append(ok(world.url, world.instance_admin_token, "labeling-queues.add", body)["id"])
+    return _SPARE_QUEUES[-1]
+
+
+_SPARE_QUEUES: list[int] = []
+
 LEMON_ANNOTATION: dict[str, Any] = {
     "description": "",
     "size": {"height": 800, "width": 1067},
@@ -231,6 +252,12 @@ SAMPLE_BODIES: dict[str, Callable[[World], Any]] = {
     },
     "jobs.reject": lambda w: {"id": w.job_id, "mode": "all"},
     "jobs.restart": lambda w: {"id": w.job_id},
+    "labeling-queues.add": lambda w: queue_body(w, "queue made by a role"),
+    "labeling-queues.info": lambda w: {"id": spare_queue(w)},
+    "labeling-queues.list": lambda w: {"teamId": w.team_id},
+    "labeling-queues.set-status": lambda w: {"id": spare_queue(w), "status": "stopped"},
+    "labeling-queues.stats.entities": lambda w: {"id": spare_queue(w), "entityStatus": [None]},
+    "labeling-queues.entities.take": lambda w: {"id": spare_queue(w), "count": 2},
     "webhooks.add": lambda w: webhook_body(w.team_id),
     "webhooks.list": lambda w: {"teamId": w.team_id},
     "webhooks.info": lambda w: {"id": w.webhook_id},

@@ -45,7 +45,7 @@ _JOB_FIELDS = {
     "disabled": Column("j.disabled"),
     "priority": Column("j.priority"),
     "parentJobId": Column("j.parent_job_id"),
-    "labelingQueueId": Column("NULL"),
+    "labelingQueueId": Column("(SELECT q.queue_id FROM labeling_queue_jobs q WHERE q.job_id = j.id)"),
     "labelingExamId": Column("NULL"),
     "createdAt": Column("j.created_at", text=True),
     "updatedAt": Column("j.updated_at", text=True),
