@@ -6,6 +6,11 @@ from labelrounds.sandbox.permissions import Role
 
 SCHEMA_VERSION = 1
 
+#: Columns added to a table after it first shipped: a database file made before gets them when it is opened.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "jobs": ("annotation_finished_at TEXT", "review_finished_at TEXT"),
+}
+
 # Ids come from one instance-wide counter (`id_counter`), so an id never names two objects of different kinds,
 # like on a real instance; a seed may place a few objects at fixed ids (`reserved_ids`) that the counter skips.
 # Jobs carry denormalised review counters so that a page of `jobs.list` needs no aggregation.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from labelrounds.sandbox.schema import ROLES_SQL, SCHEMA
+from labelrounds.sandbox.schema import ADDED_COLUMNS, ROLES_SQL, SCHEMA
 
 MEMORY = ":memory:"
 
@@ -43,6 +43,7 @@ class Store:
         connection.execute("PRAGMA temp_store = MEMORY")
         connection.executescript(SCHEMA)
         connection.execute("BEGIN IMMEDIATE")
+        add_missing_columns(connection)
         connection.execute("INSERT OR IGNORE INTO id_counter(singleton, last_id) VALUES (1, 0)")
         for statement in ROLES_SQL.splitlines():
             connection.execute(statement)
@@ -88,6 +89,15 @@ class Store:
         with self.transaction(write=False) as db:
             row = db.execute("SELECT api_token FROM users WHERE login = ?", (login,)).fetchone()
         return SecretStr(row[0]) if row else None
+
+
+def add_missing_columns(db: sqlite3.Connection) -> None:
+    """Give a database made by an earlier version the columns added since (`schema.ADDED_COLUMNS`)."""
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")  # fixed names from schema.py
 
 
 def allocate_ids(db: sqlite3.Connection, count: int) -> int:

@@ -186,3 +186,27 @@ def test_serve_on_a_busy_port_says_so_and_writes_nothing(tmp_path: Path) -> None
         )
     assert result.returncode == 1 and f"Cannot listen on 127.0.0.1:{port}" in result.stderr
     assert not (tmp_path / "b.db").exists()
+
+
+def test_a_database_made_before_the_added_columns_gets_them(tmp_path: Path) -> None:
+    """An old file (jobs without the phase stamps) opens, gains the columns, and keeps its rows."""
+    import sqlite3
+
+    from labelrounds.sandbox.schema import ADDED_COLUMNS
+    from labelrounds.sandbox.store import Store
+
+    database = tmp_path / "old.db"
+    Store(database).close()
+    with sqlite3.connect(database) as old:  # make it look like the earlier version: drop the added columns
+        for table, columns in ADDED_COLUMNS.items():
+            for column in columns:
+                old.execute(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}")
+    with sqlite3.connect(database) as old:
+        assert "review_finished_at" not in {row[1] for row in old.execute("PRAGMA table_info(jobs)")}
+    store = Store(database)
+    try:
+        with store.transaction(write=False) as db:
+            present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    finally:
+        store.close()
+    assert {"annotation_finished_at", "review_finished_at"} <= present
