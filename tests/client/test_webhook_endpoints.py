@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from capture_server import capture_server
 from pydantic import SecretStr
 
+from bench.capture_server import capture_server
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models.webhooks import LABELING_JOB_COMPLETED
 from labelrounds.sandbox.server import SandboxServer

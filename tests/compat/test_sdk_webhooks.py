@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer, capture_server
 
+from bench.capture_server import CaptureServer, capture_server
 from labelrounds.sandbox.server import SandboxServer
 
 from .sdk_runner import SdkRun, run_sdk_script

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from capture_server import Captured, capture_server
 
+from bench.capture_server import Captured, capture_server
 from labelrounds.sandbox.auth import Actor
 from labelrounds.sandbox.faults import FaultInjector, FaultPlan
 from labelrounds.sandbox.jobs_core import set_job_status

@@ -1,4 +1,4 @@
-"""A local HTTP capture server on 127.0.0.1 that records every POST (headers and JSON body) and answers with
+"""A local HTTP capture server on 127.0.0.1 that records every POST (headers, JSON body, arrival time) and answers
 scripted statuses: the stand-in for a webhook receiver or a notification endpoint."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Captured:
-    """One request received: path, lower-cased headers and the decoded JSON body."""
+    """One request received: path, lower-cased headers, the decoded JSON body, and when (`time.time()`)."""
 
     path: str
     headers: dict[str, str]
     body: Any
+    received_at: float = 0.0
 
 
 class CaptureServer:
@@ -41,7 +42,12 @@ class CaptureServer:
                 raw = self.rfile.read(length)
                 with capture._lock:
                     capture.requests.append(
-                        Captured(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw))
+                        Captured(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            json.loads(raw),
+                            time.time(),
+                        )
                     )
                     status = capture._statuses.pop(0) if capture._statuses else 200
                 self.send_response(status)
