@@ -1,8 +1,10 @@
 """Simulated labelers and reviewers that work the sandbox's jobs through the public API with their own tokens.
 
 The crew is part of the sandbox so that a round can finish by itself in the demo, the tests and the benchmarks.
-It reads from the store only *who* may act and their tokens; every job transition goes over HTTP with that
-user's own token, so it passes the same permission checks as a person would. Its requests carry the header
+It reads from the store only *who* may act and their tokens, and (sandbox-only knowledge) the ground truth it
+draws from and judges by; every job transition and annotation goes over HTTP with that user's own token, so it
+passes the same permission checks as a person would. The one thing it writes in-process is the simulated
+annotation time per image (`crew_labeling`), which the real platform measures in its labeling tool. Its requests carry the header
 `x-labelrounds-actor: crew`, which lets the sandbox's request counters and fault injection tell them apart.
 """
 
