@@ -6,6 +6,7 @@ from labelrounds.client.endpoints.annotations import AnnotationEndpoints
 from labelrounds.client.endpoints.dataset_contents import DatasetContentEndpoints
 from labelrounds.client.endpoints.images import ImageEndpoints
 from labelrounds.client.endpoints.jobs import JobEndpoints
+from labelrounds.client.endpoints.labeling_queues import LabelingQueueEndpoints
 from labelrounds.client.endpoints.organization import OrganizationEndpoints
 from labelrounds.client.endpoints.projects import ProjectEndpoints
 from labelrounds.client.endpoints.users import UserEndpoints
@@ -20,6 +21,7 @@ class SuperviselyClient(
     DatasetContentEndpoints,
     AnnotationEndpoints,
     JobEndpoints,
+    LabelingQueueEndpoints,
     WebhookEndpoints,
 ):
     """Async client over one pooled connection, with a concurrency limit, retries and typed replies.
