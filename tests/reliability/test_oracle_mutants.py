@@ -15,12 +15,10 @@ from labelrounds.round_spec import RoundSpec
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps import validate
-from labelrounds.steps.archive import finish_jobs
-from labelrounds.steps.gate import wait_until_ready
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.meta import prepare_round_meta
-from labelrounds.steps.report import RoundReport, build_round_report
-from labelrounds.steps.rework import create_rework_jobs
+from labelrounds.steps.report import RoundReport
+from labelrounds.steps.sequence import ClientRoundSteps, run_round
 from labelrounds.steps.users import ensure_round_users
 from labelrounds.steps.validate import validate_round
 
@@ -45,22 +43,9 @@ async def create_first_cycle(api: SuperviselyClient, spec: RoundSpec) -> pd.Data
     return await create_jobs(api, validated.target, spec, validated.plan, people.user_ids)
 
 
-async def run_round(api: SuperviselyClient, spec: RoundSpec) -> RoundReport:
-    """Every step of the round up to the report, waiting at the gate for the crew; jobs are kept."""
-    validated = await validate_round(api, spec, PASSWORD)
-    target = validated.target
-    people = await ensure_round_users(api, spec, PASSWORD)
-    await prepare_round_meta(api, target.project.id, spec)
-    cycle = await create_jobs(api, target, spec, validated.plan, people.user_ids)
-    every_job: list[int] = []
-    while not cycle.empty:
-        every_job += cycle["job_id"].tolist()
-        await wait_until_ready(
-            api, target.team.id, cycle["job_id"].tolist(), spec.target_status, poll_interval=0.05, timeout=60
-        )
-        cycle = await create_rework_jobs(api, target, spec, cycle, people.user_ids)
-    await finish_jobs(api, target.team.id, every_job, spec.end_action, spec.target_status)
-    return await build_round_report(api, target.team.id, target.project.id, target.round_key)
+async def run_whole_round(api: SuperviselyClient, spec: RoundSpec) -> RoundReport:
+    """The whole round (the one composition, `steps.sequence.run_round`), waiting at the gate for the crew."""
+    return (await run_round(ClientRoundSteps(api, PASSWORD), spec)).report
 
 
 def store_write(server: SandboxServer, sql: str, *params: object) -> None:
@@ -145,7 +130,7 @@ async def test_check_round_fails_when_planning_silently_drops_an_image(
 async def test_report_matches_read_back_statuses_and_fails_on_a_changed_one(lemons: SandboxServer) -> None:
     spec = round_spec(round_name="statuses", end_action="keep", max_rework_cycles=1)
     async with admin_client(lemons) as api:
-        report = await run_round(api, spec)
+        report = await run_whole_round(api, spec)
     check: RoundCheck = check_round(lemons, spec)
     assert report.totals.rework_jobs >= 1, "the crew rejected nothing: no rework to check"
     assert report.problems(check.selected_images) == []
