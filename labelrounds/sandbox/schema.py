@@ -262,6 +262,7 @@ CREATE TABLE IF NOT EXISTS labeling_queue_entities (
     job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
     PRIMARY KEY (queue_id, image_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS labeling_queue_entities_by_job ON labeling_queue_entities(queue_id, job_id, image_id);
 """
 
 _ROLES_CREATED_AT = "2024-01-01T00:00:00.000Z"
