@@ -86,7 +86,8 @@ def serve(
         typer.Option(
             help="Inject faults, e.g. 'jobs.add:drop=0.02,write:5xx=0.1,*:latency=0.05@200ms,seed=7'. "
             "Rules METHODS:KIND=RATE[@DURATION], METHODS a method, a glob or 'write'; KIND latency, 429, 500, "
-            "502, 503, 5xx or drop; settings seed=N, crew=on."
+            "502, 503, 5xx or drop; webhook deliveries: webhook:drop=R, webhook:delay=R@D, webhook:dup=R; "
+            "settings seed=N, crew=on."
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option(hidden=True)] = False,
