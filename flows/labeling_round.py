@@ -16,6 +16,7 @@ from labelrounds.steps.archive import EndResult
 from labelrounds.steps.report import RoundReport
 from labelrounds.steps.sequence import run_round
 from tasks.credentials import aconnection_settings
+from tasks.events import announce_failure, announce_finished
 from tasks.gate import GateMode, require_deployment_for_suspend
 
 RoundNameSuffix = Literal["none", "iso-week", "date"]
@@ -99,7 +100,15 @@ async def labeling_round(
         require_deployment_for_suspend()
     settings = await aconnection_settings(credentials_block)
     steps = TaskRoundSteps(settings, password_secret, gate_mode, report_dir)
-    run = await run_round(steps, spec)
+    try:
+        run = await run_round(steps, spec)
+    except Exception as error:  # a suspension is a BaseException (Pause): not a failure
+        announce_failure(spec.round_name, error)
+        raise
+    announce_finished(
+        run.target.round_key,
+        {"cycles": len(run.cycles), "jobs": sum(map(len, run.job_ids_per_cycle)), "end": run.end.summary()},
+    )
     return RoundOutcome(
         round_name=spec.round_name,
         round_key=run.target.round_key,

@@ -14,7 +14,8 @@ from labelrounds.steps.sequence import RoundPhase
 from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.validate import ValidatedRound
 from tasks.archive import archive_jobs
-from tasks.gate import GateMode, tag_round_run, wait_for_review
+from tasks.events import announce_started
+from tasks.gate import GateMode, round_due, tag_round_run, wait_for_review
 from tasks.jobs import create_jobs
 from tasks.meta import prepare_meta
 from tasks.report import PublishedReport, publish_report
@@ -44,9 +45,28 @@ class TaskRoundSteps:
         return nullcontext()
 
     async def validate(self, spec: RoundSpec) -> ValidatedRound:
-        """Validate, then tag the flow run with the round's key and team (before any suspension) for the watcher."""
+        """Refuse a past `due`, validate, tag the run for the watcher (before any suspension), emit `started`.
+
+        The deadline is checked here, against the flow run's first start, rather than in the spec model: the
+        parameters are validated again at each resume, when a deadline may have passed meanwhile.
+        """
+        due = await round_due(spec)
         validated = await validate_round(self.settings, spec, self.password_secret)
-        await tag_round_run(validated.target.round_key, validated.target.team.id)
+        target = validated.target
+        await tag_round_run(target.round_key, target.team.id)
+        announce_started(
+            target.round_key,
+            {
+                "round_name": spec.round_name,
+                "team_id": target.team.id,
+                "project_id": target.project.id,
+                "images": len(validated.selected),
+                "labelers": [labeler.login for labeler in spec.labelers],
+                "reviewer": spec.reviewer.login,
+                "target_status": spec.target_status.value,
+                "due": None if due is None else due.isoformat(),
+            },
+        )
         return validated
 
     async def ensure_users(self, spec: RoundSpec) -> dict[str, int]:

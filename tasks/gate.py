@@ -20,8 +20,10 @@ from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, TargetStatus
 from labelrounds.steps import gate
 from labelrounds.steps.errors import RoundNotReadyError, RoundTimeoutError
+from labelrounds.steps.eta import RoundEstimate, estimate_round, resolve_due
 from labelrounds.steps.gate import GateSnapshot
 from labelrounds.steps.targets import RoundTarget
+from tasks.events import announce_check, announce_deadline
 from tasks.options import artifact_key
 from tasks.retrying import retry_until_ready
 from tasks.run_tags import tag_gate_jobs
@@ -47,25 +49,30 @@ def gate_progress(snapshot: GateSnapshot) -> float:
     return round(100 * share, 1)
 
 
-async def publish_progress(snapshot: GateSnapshot, round_name: str, cycle: int) -> None:
-    """Create the gate's progress artifact on the first attempt, update it later; a markdown artifact on changes."""
+async def publish_progress(
+    snapshot: GateSnapshot, round_name: str, cycle: int, estimate: RoundEstimate | None = None
+) -> None:
+    """Create the gate's progress artifact on the first attempt, update it later; a markdown artifact on changes.
+
+    With an estimate, the description carries the ETA (and deadline, who is behind) and the markdown its table.
+    """
     context = TaskRunContext.get()
     if context is None:
         return
     run_id = context.task_run.id
-    description = f"Round {round_name}, cycle {cycle}: {snapshot.summary()}"
+    eta = f"; {estimate.summary()}" if estimate is not None else ""
+    description = f"Round {round_name}, cycle {cycle}: {snapshot.summary()}{eta}"
     if run_id not in _progress_artifacts:
         _progress_artifacts[run_id] = await acreate_progress_artifact(
             gate_progress(snapshot), description=description
         )
     else:
         await aupdate_progress_artifact(_progress_artifacts[run_id], gate_progress(snapshot), description=description)
-    if _last_summaries.get(run_id) != snapshot.summary():
-        _last_summaries[run_id] = snapshot.summary()
+    if _last_summaries.get(run_id) != description:
+        _last_summaries[run_id] = description
+        markdown = snapshot.markdown() + (f"\n\n{estimate.markdown()}" if estimate is not None else "")
         await acreate_markdown_artifact(
-            key=artifact_key(round_name, "gate-cycle", cycle),
-            markdown=snapshot.markdown(),
-            description=description,
+            key=artifact_key(round_name, "gate-cycle", cycle), markdown=markdown, description=description
         )
 
 
@@ -91,8 +98,13 @@ async def check_review(
     target: TargetStatus,
     cycle: int,
     round_name: str = "round",
+    round_key: str | None = None,
+    due: datetime | None = None,
 ) -> GateSnapshot:
     """Check the cycle's jobs once (one `jobs.list`), publish progress, raise RoundNotReadyError until all reached `target`.
+
+    Each check also estimates the finish (no extra API call) for the artifacts and, with a round key, emits the
+    round's events: the cycle's end, a stall, the deadline at risk or recovered (`tasks.events`).
 
     Args:
         settings: the connection.
@@ -101,12 +113,18 @@ async def check_review(
         target: the status every job must reach (on_review or completed).
         cycle: the cycle (0 first pass, then rework cycles), for names.
         round_name: the round's name, for names and artifact keys.
+        round_key: the round's key, the events' resource (None: no event).
+        due: the round's resolved deadline (`round_due`), or None.
     """
     async with SuperviselyClient(settings) as api:
         snapshot = await gate.check_round_jobs(api, team_id, job_ids, target)
     for listener in list(gate_listeners):
         listener(snapshot)
-    await publish_progress(snapshot, round_name, cycle)
+    estimate = estimate_round(snapshot, due)
+    await publish_progress(snapshot, round_name, cycle, estimate)
+    if round_key is not None:
+        announce_check(snapshot, estimate, round_key, cycle)
+        await announce_deadline(snapshot, estimate, round_key, cycle)
     if snapshot.ready or snapshot.stalled_job_ids:
         forget_progress()
     snapshot.raise_if_not_ready()
@@ -149,6 +167,29 @@ def require_deployment_for_suspend() -> None:
         )
 
 
+async def round_started_at() -> datetime:
+    """When the flow run first started (kept across suspensions and resumes); now outside a flow run."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None:
+        return datetime.now(UTC)
+    if run.start_time is None:  # the context's copy predates the Running state: ask the server once
+        async with get_client() as client:
+            run = await client.read_flow_run(run.id)
+    return run.start_time or datetime.now(UTC)
+
+
+async def round_due(spec: RoundSpec) -> datetime | None:
+    """The round's deadline as a date-time, a duration counted from the flow run's first start.
+
+    Raises:
+        DueInPastError: the deadline was already past when the round first started.
+    """
+    if spec.due is None:
+        return None
+    return resolve_due(spec.due, await round_started_at())
+
+
 def _seconds_since_run_start() -> float:
     """Seconds since the flow run first started (kept across suspensions)."""
     context = FlowRunContext.get()
@@ -183,7 +224,8 @@ async def wait_for_review(
         RoundStalledError: some jobs were stopped or removed.
     """
     job_ids = [int(job_id) for job_id in jobs["job_id"]]
-    arguments = (settings, target.team.id, job_ids, spec.target_status, cycle, spec.round_name)
+    due = await round_due(spec)
+    arguments = (settings, target.team.id, job_ids, spec.target_status, cycle, spec.round_name, target.round_key, due)
     if gate_mode == "poll":
         gate_check = check_review.with_options(
             retries=polling_retries(spec), retry_delay_seconds=spec.poll_interval_seconds
