@@ -290,3 +290,17 @@ def test_who_sees_and_acts_on_a_queue(admin: Api, crew: dict[str, Api], make_use
     reviewer.error("labeling-queues.entities.take", {"id": queue_id}, 403)
     admin.error("labeling-queues.entities.take", {"id": queue_id}, 403)
     admin.error("labeling-queues.set-status", {"id": queue_id, "status": "archived"}, 400)
+
+
+def test_a_removed_job_gives_its_images_back_to_the_queue(admin: Api, crew: dict[str, Api]) -> None:
+    a, b = crew["a"], crew["b"]
+    queue_id = admin.ok("labeling-queues.add", queue_body([a, b], crew["reviewer"]))["id"]
+    got_a = take(a, queue_id, 4)
+    job_a = next(job_id for job_id, images in job_entities(admin, queue_id).items() if images)
+    admin.ok("jobs.bulk.remove", {"ids": [job_a]})
+    assert counters(admin, queue_id) == (6, 6, 0, 0, 0)
+    assert [person["id"] for person in admin.ok("labeling-queues.info", {"id": queue_id})["labelers"]] == [
+        b.user_id
+    ]
+    assert sorted(take(b, queue_id, 6)) == LEMON_IDS and len(got_a) == 4
+    a.error("labeling-queues.info", {"id": queue_id}, 404)  # no longer one of its labelers

@@ -73,7 +73,7 @@ def _names_to_ids(
     return {name: known[name] for name in names}
 
 
-def _job_meta(ctx: Context, project_id: int, meta: JobMetaBody) -> str:
+def job_meta(ctx: Context, project_id: int, meta: JobMetaBody) -> str:
     """The stored job meta: classes and tags resolved to `{id, name}`, the image list left out."""
     class_ids = _names_to_ids(ctx, "object_classes", "title", project_id, meta.classes, "classes")
     tag_names = [*meta.projectTags, *(tag.name for tag in meta.imageTags), *(meta.readOnlyTags or [])]
@@ -101,7 +101,7 @@ def _job_meta(ctx: Context, project_id: int, meta: JobMetaBody) -> str:
     return dump_user_json(stored, "meta")
 
 
-def _selected_images(ctx: Context, dataset_id: int, meta: JobMetaBody) -> list[int]:
+def selected_images(ctx: Context, dataset_id: int, meta: JobMetaBody) -> list[int]:
     """The job's images in id order: explicit `entityIds` (all in the dataset), or the whole dataset.
 
     For the whole dataset, `imageTags` filters apply: sandbox images carry no tags, so an include filter
@@ -154,7 +154,7 @@ def add_jobs(ctx: Context, body: JobsAddBody) -> list[dict[str, int]]:
     reviewer_id = body.reviewerId if body.reviewerId is not None else ctx.actor.id
     require_workers(ctx.db, dataset.team_id, body.userIds, "userIds")
     require_workers(ctx.db, dataset.team_id, [reviewer_id], "reviewerId")
-    meta_json = _job_meta(ctx, dataset.project_id, body.meta)
+    meta_json = job_meta(ctx, dataset.project_id, body.meta)
     new = NewJobs(
         team_id=dataset.team_id,
         workspace_id=dataset.workspace_id,
@@ -164,7 +164,7 @@ def add_jobs(ctx: Context, body: JobsAddBody) -> list[dict[str, int]]:
         labeler_ids=body.userIds,
         reviewer_id=reviewer_id,
         meta_json=meta_json,
-        image_ids=_selected_images(ctx, dataset.id, body.meta),
+        image_ids=selected_images(ctx, dataset.id, body.meta),
         readme=body.readme or "",
         description=body.description or "",
         custom_data_json=dump_user_json(body.customData or {}, "customData"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from labelrounds.sandbox.errors import BadRequest, Conflict, Existing, Forbidden, NotFound
-from labelrounds.sandbox.handlers.jobs import _job_meta, _selected_images
+from labelrounds.sandbox.handlers.jobs import job_meta, selected_images
 from labelrounds.sandbox.jobs_core import (
     NewJobs,
     create_jobs,
@@ -93,8 +93,8 @@ def add_queue(ctx: Context, body: QueuesAddBody) -> dict[str, int]:
     if body.qualityCheckUserIds is not None:
         require_workers(ctx.db, dataset.team_id, body.qualityCheckUserIds, "qualityCheckUserIds")
         queue_meta["qualityCheckUserIds"] = body.qualityCheckUserIds
-    meta_json = _job_meta(ctx, dataset.project_id, body.meta)
-    image_ids = _selected_images(ctx, dataset.id, body.meta)
+    meta_json = job_meta(ctx, dataset.project_id, body.meta)
+    image_ids = selected_images(ctx, dataset.id, body.meta)
     _refuse_duplicate_name(ctx, dataset.team_id, body.name)
     queue_id = allocate_ids(ctx.db, 1)
     ctx.db.execute(
