@@ -10,12 +10,15 @@ import pandas as pd
 from labelrounds.client import ConnectionSettings
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.archive import EndResult
+from labelrounds.steps.errors import RoundError
+from labelrounds.steps.gold import hidden_entities
 from labelrounds.steps.sequence import RoundPhase
 from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.validate import ValidatedRound
 from tasks.archive import archive_jobs
 from tasks.events import announce_started
 from tasks.gate import GateMode, round_due, tag_round_run, wait_for_review
+from tasks.gold import copy_gold, publish_gold_report, remove_gold, score_gold
 from tasks.jobs import create_jobs
 from tasks.meta import prepare_meta
 from tasks.report import PublishedReport, publish_report
@@ -79,7 +82,9 @@ class TaskRoundSteps:
 
     async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
         """The `create-jobs` task over the validated plan."""
-        return await create_jobs(self.settings, validated.target, spec, validated.plan, user_ids)
+        return await create_jobs(
+            self.settings, validated.target, spec, validated.plan, user_ids, hidden_entities(validated.gold_plan)
+        )
 
     async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
         """The gate in the flow's mode: `check-review` retried every poll interval, or one check and a suspension."""
@@ -100,3 +105,25 @@ class TaskRoundSteps:
         return await publish_report(
             self.settings, target.team.id, target.project.id, target.round_key, spec.round_name, self.report_dir
         )
+
+    # --- gold checks (`labelrounds.steps.sequence.GoldSteps`) ---------------------------------------------------
+
+    async def copy_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
+        """The `copy-gold` task."""
+        if validated.gold_plan is None:
+            raise RoundError("the round has no gold plan")
+        return await copy_gold(self.settings, validated.target, validated.gold_plan)
+
+    async def score_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
+        """The `score-gold` task (a table artifact of the scores)."""
+        if validated.gold_plan is None:
+            raise RoundError("the round has no gold plan")
+        return await score_gold(self.settings, validated.gold_plan, spec.round_name)
+
+    async def remove_gold(self, spec: RoundSpec, validated: ValidatedRound) -> int:
+        """The `remove-gold` task."""
+        return await remove_gold(self.settings, validated.gold_plan, spec.round_name)
+
+    async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> PublishedReport:
+        """The `publish-report` task with the per-labeler gold columns."""
+        return await publish_gold_report(self.settings, target, spec.round_name, gold, self.report_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -234,6 +235,38 @@ class TagSpec(_SpecModel):
         return self
 
 
+# --- gold checks (issue 11) ---------------------------------------------------------------------------------------
+
+
+class GoldSpec(_SpecModel):
+    """Gold checks: reference images hidden in every first-pass job and scored after labeling."""
+
+    source: IdOrName = Field(
+        description="Dataset of the round's project (id or name) whose images carry reference annotations."
+    )
+    per_job: PositiveInt | None = Field(default=None, description="Gold images added to each job.")
+    share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Gold images per job as a share of the job's images (rounded up, at least one).",
+    )
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> Self:
+        """Exactly one of per_job and share."""
+        if (self.per_job is None) == (self.share is None):
+            raise ValueError("give exactly one of gold.per_job and gold.share")
+        return self
+
+    def count_for(self, job_images: int) -> int:
+        """How many gold images a job of `job_images` planned images gets."""
+        if self.share is None:
+            return self.per_job or 0
+        return max(1, math.ceil(self.share * job_images - 1e-9))
+
+
 class RoundSpec(_SpecModel):
     """Everything a labeling round needs to know; contains no secret."""
 
@@ -311,6 +344,12 @@ class RoundSpec(_SpecModel):
         description="Deadline (optional): a date-time with its timezone (2026-12-04T17:00:00+01:00), or a "
         "duration from the round's first start (3d, 36h, P3D). The round warns once when its estimated finish "
         "passes it; a deadline already past at the start is refused.",
+    )
+
+    gold: GoldSpec | None = Field(
+        default=None,
+        description="Gold checks (optional): reference images copied into every first-pass job under neutral "
+        "names, scored per labeler, never counted in the round's figures, removed when the round ends.",
     )
 
     @field_validator("datasets", "include_images_with_tags", "exclude_images_with_tags", "image_ids")

@@ -19,6 +19,7 @@ async def create_jobs(
     spec: RoundSpec,
     plan: pd.DataFrame,
     user_ids: dict[str, int],
+    hidden: dict[tuple[int, str], list[int]] | None = None,
 ) -> pd.DataFrame:
     """One job per planned share, found by identity when it exists already (never a duplicate, even after a lost reply).
 
@@ -28,8 +29,9 @@ async def create_jobs(
         spec: the round's parameters.
         plan: the split plan (`split_images`).
         user_ids: login → user id of the labelers and the reviewer (`ensure_users`).
+        hidden: gold copy ids per (dataset id, labeler) to add to the jobs (`steps.gold.hidden_entities`).
     """
     async with SuperviselyClient(settings) as api:
-        created = await jobs.create_jobs(api, target, spec, plan, user_ids)
+        created = await jobs.create_jobs(api, target, spec, plan, user_ids, hidden)
     get_run_logger().info("jobs: %s", outcome_counts(created))
     return created

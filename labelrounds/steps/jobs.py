@@ -31,8 +31,16 @@ def plan_lineages(plan: pd.DataFrame) -> list[JobLineage]:
     return [share_lineage(share) for share in summarize_plan(plan).itertuples(index=False)]
 
 
-def planned_jobs(plan: pd.DataFrame, user_ids: Mapping[str, int], reviewer_id: int) -> list[PlannedJob]:
+def planned_jobs(
+    plan: pd.DataFrame,
+    user_ids: Mapping[str, int],
+    reviewer_id: int,
+    hidden: Mapping[tuple[int, str], list[int]] | None = None,
+) -> list[PlannedJob]:
     """One first-cycle job per share of a plan (`planning.PLAN_COLUMNS`), in plan order.
+
+    `hidden` adds images (gold copies) to the job of each (dataset id, labeler) without making them planned
+    images: the share key and the job's `images` count stay those of the plan.
 
     Raises:
         RoundError: a labeler of the plan has no user id (run the users step first).
@@ -49,6 +57,7 @@ def planned_jobs(plan: pd.DataFrame, user_ids: Mapping[str, int], reviewer_id: i
             entity_ids=list(share.image_ids),
             user_id=user_ids[str(share.labeler)],
             reviewer_id=reviewer_id,
+            hidden_ids=(hidden or {}).get((int(share.dataset_id), str(share.labeler)), []),
         )
         for share in summary.itertuples(index=False)
     ]
@@ -65,6 +74,7 @@ async def create_jobs(
     spec: RoundSpec,
     plan: pd.DataFrame,
     user_ids: Mapping[str, int],
+    hidden: Mapping[tuple[int, str], list[int]] | None = None,
 ) -> pd.DataFrame:
     """Make one job exist per planned share; return the jobs frame (`lineage.JOB_COLUMNS`).
 
@@ -77,6 +87,7 @@ async def create_jobs(
         spec: the round's parameters (classes, tags, readme, limits, reviewer).
         plan: the split plan (`planning.PLAN_COLUMNS`).
         user_ids: user id by login, for every labeler and the reviewer (from `steps.users`).
+        hidden: gold copy ids to add to the job of each (dataset id, labeler) (`steps.gold.hidden_entities`).
 
     Raises:
         RoundConflictError: jobs of this round exist with other content; nothing was created.
@@ -84,7 +95,7 @@ async def create_jobs(
     """
     if spec.reviewer.login not in user_ids:
         raise RoundError(f"no user id for the reviewer {spec.reviewer.login!r}; ensure the users first")
-    planned = planned_jobs(plan, user_ids, user_ids[spec.reviewer.login])
+    planned = planned_jobs(plan, user_ids, user_ids[spec.reviewer.login], hidden)
     records = await create_or_adopt(
         api,
         team_id=target.team.id,

@@ -126,6 +126,7 @@ class PlannedJob(BaseModel):
     entity_ids: list[int] = Field(min_length=1)
     user_id: int
     reviewer_id: int
+    hidden_ids: list[int] = Field(default_factory=list)  # gold copies: in the job, never in its planned images
 
 
 class JobRecord(BaseModel):
@@ -283,7 +284,7 @@ async def _create(api: SuperviselyClient, job: PlannedJob, settings: JobSettings
         [job.user_id],
         classes=settings.classes,
         tags=settings.tags,
-        entity_ids=job.entity_ids,
+        entity_ids=[*job.entity_ids, *job.hidden_ids],
         reviewer_id=job.reviewer_id,
         readme=settings.readme or None,
         description=settings.description or None,

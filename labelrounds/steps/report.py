@@ -65,6 +65,8 @@ LABELER_REPORT_COLUMNS: tuple[str, ...] = (
     "unreviewed",
     "duration_seconds",
 )
+#: Columns a round with gold checks adds to the per-labeler report (`RoundReport.with_gold`).
+LABELER_GOLD_COLUMNS: tuple[str, ...] = ("gold_images", "gold_precision", "gold_recall", "gold_f1")
 _SUMMED = ["images", "done", "accepted", "rejected", "still_rejected", "unreviewed", "duration_seconds"]
 
 
@@ -124,6 +126,14 @@ class RoundReport:
         """Totals, any impossible figure and the per-labeler table as markdown (for an artifact or a terminal)."""
         problems = "".join(f"- impossible figure: {problem}\n" for problem in self.problems())
         return f"**{self.totals.summary()}**\n\n{problems}{frame_markdown(self.labelers)}"
+
+    def with_gold(self, gold: pd.DataFrame) -> RoundReport:
+        """This report, its per-labeler table with LABELER_GOLD_COLUMNS from per-labeler gold scores (empty for a
+        labeler without gold images)."""
+        scores = gold.loc[:, ["labeler", *LABELER_GOLD_COLUMNS]]
+        labelers = self.labelers.drop(columns=list(LABELER_GOLD_COLUMNS), errors="ignore")
+        merged = labelers.merge(scores, on="labeler", how="left").astype({"gold_images": "Int64"})
+        return RoundReport(jobs=self.jobs, labelers=merged, totals=self.totals)
 
     def problems(self, selected_images: int | None = None) -> list[str]:
         """What is impossible in the totals (see `ReportTotals.problems`) and in the per-job figures."""

@@ -1,4 +1,5 @@
-"""The one composition of a round: validate → users → meta → jobs → gate → [rework → gate]* → end action → report.
+"""The one composition of a round: validate → users → meta → [gold copies] → jobs → gate → [gold score, gold removal]
+→ [rework → gate]* → end action → report (always: gold removal, also when the round fails).
 
 `run_round` holds the order of the steps and the rework loop; a `RoundSteps` says how each step is done. The
 Prefect flow runs it over its tasks (`flows.round_steps.TaskRoundSteps`), the benchmark and the tests over a
@@ -8,8 +9,8 @@ client (`ClientRoundSteps`, here), so adding a step or changing the loop touches
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext, suppress
+from dataclasses import dataclass, replace
 from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import pandas as pd
@@ -17,7 +18,9 @@ import pandas as pd
 from labelrounds.client import SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.archive import EndResult, finish_jobs
+from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gate import GateSnapshot, wait_until_ready
+from labelrounds.steps.gold import ensure_gold_copies, hidden_entities, remove_gold_copies, score_gold
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.meta import prepare_round_meta
 from labelrounds.steps.report import RoundReport, build_round_report
@@ -76,6 +79,27 @@ class RoundSteps(Protocol[ReportT_co]):
         ...
 
 
+@runtime_checkable
+class GoldSteps(Protocol[ReportT_co]):
+    """The gold-check steps (`steps.gold`); `run_round` uses them only for a round with `gold`. Safe to re-run."""
+
+    async def copy_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
+        """Make the gold copies of `validated.gold_plan` exist once; return the plan with `copy_id`."""
+        ...
+
+    async def score_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
+        """Each labeler's gold precision, recall and F1 (`steps.gold.score_gold` over `validated.gold_plan`)."""
+        ...
+
+    async def remove_gold(self, spec: RoundSpec, validated: ValidatedRound) -> int:
+        """Remove every gold copy of `validated.gold_plan` still in the datasets; idempotent."""
+        ...
+
+    async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> ReportT_co:
+        """The report step, its per-labeler table with the gold columns."""
+        ...
+
+
 @dataclass(frozen=True)
 class RoundRun(Generic[ReportT]):
     """What `run_round` did: the validation, the people, the jobs of each cycle, the end action and the report."""
@@ -85,6 +109,7 @@ class RoundRun(Generic[ReportT]):
     cycles: list[pd.DataFrame]
     end: EndResult
     report: ReportT
+    gold: pd.DataFrame | None = None  # per-labeler gold scores (`steps.gold.GOLD_SCORE_COLUMNS`); None without gold
 
     @property
     def target(self) -> RoundTarget:
@@ -102,36 +127,72 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
 
     After each cycle's gate the rejected images go back in new jobs, until a cycle has nothing rejected or the
     round ran `max_rework_cycles` rework cycles; then the end action applies to every job of every cycle and the
-    report is built. An error in any step propagates at once (the jobs are left as they are).
+    report is built. An error in any step propagates at once (the jobs are left as they are). With `spec.gold`,
+    gold copies join the first-pass jobs, are scored after the first gate and removed at once; when the round
+    fails they are removed too (a re-run finds and removes anything a killed run left).
 
     Args:
         steps: how each step is done (Prefect tasks, or library calls over one client).
         spec: the round.
     """
-    with steps.phase("setup"):
-        validated = await steps.validate(spec)
-        target = validated.target
-        user_ids = await steps.ensure_users(spec)
-        await steps.prepare_meta(spec, target)
-        jobs = await steps.create_jobs(spec, validated, user_ids)
-    cycles = [jobs]
-    cycle = 0
-    while True:
-        with steps.phase("gate"):
-            await steps.wait_for_review(spec, target, jobs, cycle)
-        if cycle >= spec.max_rework_cycles:
-            break
-        with steps.phase("rework"):
-            jobs = await steps.rework(spec, target, jobs, user_ids, cycle)
-        if jobs.empty:
-            break
-        cycles.append(jobs)
-        cycle += 1
-    every_job = [int(job_id) for frame in cycles for job_id in frame["job_id"]]
-    with steps.phase("finish"):
-        end = await steps.finish(spec, target, every_job)
-        report = await steps.report(spec, target)
-    return RoundRun(validated=validated, user_ids=user_ids, cycles=cycles, end=end, report=report)
+    gold = _gold_steps(steps, spec)
+    validated: ValidatedRound | None = None
+    try:
+        with steps.phase("setup"):
+            validated = await steps.validate(spec)
+            target = validated.target
+            user_ids = await steps.ensure_users(spec)
+            await steps.prepare_meta(spec, target)
+            if gold is not None:
+                validated = replace(validated, gold_plan=await gold.copy_gold(spec, validated))
+            jobs = await steps.create_jobs(spec, validated, user_ids)
+        cycles = [jobs]
+        cycle = 0
+        gold_scores = None
+        while True:
+            with steps.phase("gate"):
+                await steps.wait_for_review(spec, target, jobs, cycle)
+            if gold is not None and cycle == 0:
+                # Removed right after scoring: the server drops the copies from the jobs, so rework, later gates
+                # and the report never see them.
+                gold_scores = await gold.score_gold(spec, validated)
+                await gold.remove_gold(spec, validated)
+            if cycle >= spec.max_rework_cycles:
+                break
+            with steps.phase("rework"):
+                jobs = await steps.rework(spec, target, jobs, user_ids, cycle)
+            if jobs.empty:
+                break
+            cycles.append(jobs)
+            cycle += 1
+        every_job = [int(job_id) for frame in cycles for job_id in frame["job_id"]]
+        with steps.phase("finish"):
+            end = await steps.finish(spec, target, every_job)
+            if gold is not None and gold_scores is not None:
+                report = await gold.report_with_gold(spec, target, gold_scores)
+            else:
+                report = await steps.report(spec, target)
+        return RoundRun(
+            validated=validated, user_ids=user_ids, cycles=cycles, end=end, report=report, gold=gold_scores
+        )
+    except BaseException:
+        if gold is not None and validated is not None and validated.gold_plan is not None:
+            with suppress(Exception):  # the round's own error is the one to raise; a re-run removes the rest
+                await gold.remove_gold(spec, validated)
+        raise
+
+
+def _gold_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> GoldSteps[ReportT] | None:
+    """The gold steps of `steps` for a round with gold checks; None without them.
+
+    Raises:
+        RoundError: the round has gold checks but `steps` cannot run them (checked before anything is done).
+    """
+    if spec.gold is None:
+        return None
+    if not isinstance(steps, GoldSteps):
+        raise RoundError(f"these round steps ({type(steps).__name__}) cannot run gold checks")
+    return steps
 
 
 GateListener = Callable[[GateSnapshot], Awaitable[None] | None]
@@ -172,7 +233,9 @@ class ClientRoundSteps:
 
     async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
         """`steps.jobs.create_jobs` over the validated plan."""
-        return await create_jobs(self.api, validated.target, spec, validated.plan, user_ids)
+        return await create_jobs(
+            self.api, validated.target, spec, validated.plan, user_ids, hidden_entities(validated.gold_plan)
+        )
 
     async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
         """`steps.gate.wait_until_ready` with the round's poll interval and timeout."""
@@ -199,3 +262,26 @@ class ClientRoundSteps:
     async def report(self, spec: RoundSpec, target: RoundTarget) -> RoundReport:
         """`steps.report.build_round_report`."""
         return await build_round_report(self.api, target.team.id, target.project.id, target.round_key)
+
+    async def copy_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
+        """`steps.gold.ensure_gold_copies`."""
+        return await ensure_gold_copies(self.api, validated.target, _gold_plan(validated))
+
+    async def score_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
+        """`steps.gold.score_gold`."""
+        return await score_gold(self.api, _gold_plan(validated))
+
+    async def remove_gold(self, spec: RoundSpec, validated: ValidatedRound) -> int:
+        """`steps.gold.remove_gold_copies`."""
+        return await remove_gold_copies(self.api, validated.gold_plan)
+
+    async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> RoundReport:
+        """`steps.report.build_round_report` with the gold columns."""
+        return (await self.report(spec, target)).with_gold(gold)
+
+
+def _gold_plan(validated: ValidatedRound) -> pd.DataFrame:
+    """The validated round's gold plan; a RoundError when validation planned none."""
+    if validated.gold_plan is None:
+        raise RoundError("the round has no gold plan (validate a round with gold checks first)")
+    return validated.gold_plan

@@ -13,6 +13,7 @@ from labelrounds.client.models import ProjectMeta, TeamInfo
 from labelrounds.planning import round_key
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundError, RoundValidationError
+from labelrounds.steps.gold import gold_problems, plan_gold
 from labelrounds.steps.jobs import is_first_cycle, plan_lineages
 from labelrounds.steps.lineage import lineage_conflicts, list_round_jobs
 from labelrounds.steps.meta import merge_meta
@@ -49,6 +50,7 @@ class ValidatedRound:
     existing_users: dict[str, int]
     users_to_create: list[str]
     warnings: list[str] = field(default_factory=list)
+    gold_plan: pd.DataFrame | None = None  # `steps.gold.GOLD_PLAN_COLUMNS`; None without gold checks
 
 
 async def validate_round(
@@ -104,6 +106,13 @@ async def validate_round(
     if selected is None:
         raise RoundValidationError(problems)
     plan = plan_round(selected, target, spec)
+    gold_plan = None
+    if spec.gold is not None:
+        class_names = [obj_class.name for obj_class in spec.classes]
+        gold_found, gold_set = await gold_problems(api, spec.gold, target, plan, class_names)
+        problems += gold_found
+        if gold_set is not None and not gold_found:
+            gold_plan = plan_gold(spec.gold, gold_set, plan, target.round_key)
     earlier = await list_round_jobs(api, team.id, project.id, target.round_key)
     conflicts = lineage_conflicts(earlier, plan_lineages(plan), is_first_cycle)
     if conflicts:
@@ -121,6 +130,7 @@ async def validate_round(
         existing_users={login: user.id for login, user in existing.items()},
         users_to_create=[login for login in logins if login not in existing],
         warnings=idle_labeler_warnings(spec, plan),
+        gold_plan=gold_plan,
     )
 
 

@@ -1,0 +1,229 @@
+"""Gold checks: reference images hidden in every first-pass job, scored per labeler, removed when the round ends.
+
+A gold source is a dataset of the round's project whose images carry reference annotations. Each first-pass share
+(one labeler's job in one dataset) gets `GoldSpec.count_for(images)` gold images, chosen deterministically from the
+share key, copied into the share's dataset under a neutral name derived from a keyed digest of the round key, the
+gold image and the share key (so a re-run finds its copies by name and never copies twice). The copies go into
+the job's `entityIds` next to its planned images, without changing the share key. After the first gate each
+labeler's annotations of their copies are scored against the references (`labelrounds.quality`), then the copies
+are removed: the server drops them from the jobs, so rework, the later gates and the report never see them.
+`remove_gold_copies` is idempotent and also runs when the round fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import pandas as pd
+
+from labelrounds.client import AmbiguousWriteError, Filter, SuperviselyClient
+from labelrounds.client.models import AnnotationInfo, DatasetInfo
+from labelrounds.planning import summarize_plan
+from labelrounds.quality import score_many
+from labelrounds.round_spec import GoldSpec
+from labelrounds.steps.errors import RoundError, UnresolvedWriteError
+from labelrounds.steps.lineage import list_round_jobs
+from labelrounds.steps.targets import RoundTarget, resolve_datasets
+
+#: Columns of the gold plan: one row per gold image of a first-pass share.
+GOLD_PLAN_COLUMNS: tuple[str, ...] = (
+    "dataset_id",
+    "labeler",
+    "share_key",
+    "gold_dataset_id",
+    "gold_image_id",
+    "copy_name",
+)
+#: Per-labeler gold figures, as the report's gold columns.
+GOLD_SCORE_COLUMNS: tuple[str, ...] = ("gold_images", "gold_precision", "gold_recall", "gold_f1")
+
+
+@dataclass(frozen=True)
+class GoldSet:
+    """The gold source as validated: its dataset and its annotated images (id → name), by id."""
+
+    dataset: DatasetInfo
+    image_names: dict[int, str]
+
+
+async def gold_problems(
+    api: SuperviselyClient, gold: GoldSpec, target: RoundTarget, plan: pd.DataFrame, class_names: Iterable[str]
+) -> tuple[list[str], GoldSet | None]:
+    """Check the gold source against the server without writing; return every problem and the gold set.
+
+    Refused: a source that is missing, one of the round's datasets, empty, without annotated images, with classes
+    the round does not label, or holding fewer annotated images than a job should get.
+
+    Args:
+        api: the client.
+        gold: the round's gold parameters.
+        target: the resolved round.
+        plan: the round's split plan (`planning.PLAN_COLUMNS`), for the job sizes.
+        class_names: the classes the round labels.
+    """
+    try:
+        (dataset,) = await resolve_datasets(api, target.project, [gold.source])
+    except RoundError as error:
+        return [f"gold source: {error}"], None
+    where = f"gold source dataset {dataset.name!r} (id {dataset.id})"
+    if dataset.id in target.dataset_ids:
+        return [f"{where} is one of the round's datasets: its images would be both gold and round images"], None
+    images = await api.list_images(dataset.id)
+    if not images:
+        return [f"{where} is empty"], None
+    annotations = await api.list_annotations(dataset.id)
+    annotated = {info.image_id for info in annotations if info.annotation.objects or info.annotation.tags}
+    if not annotated:
+        return [f"{where} has no annotated image"], None
+    problems = []
+    unknown = sorted(_classes_of(annotations) - set(class_names))
+    if unknown:
+        problems.append(f"{where} has objects of classes the round does not label: {', '.join(unknown)}")
+    largest_job = int(summarize_plan(plan)["images"].max()) if len(plan) else 0
+    wanted = gold.count_for(largest_job)
+    if wanted > len(annotated):
+        problems.append(f"each job should get {wanted} gold images but {where} has {len(annotated)} annotated")
+    names = {image.id: image.name for image in images if image.id in annotated}
+    return problems, GoldSet(dataset=dataset, image_names=dict(sorted(names.items())))
+
+
+def _classes_of(annotations: Iterable[AnnotationInfo]) -> set[str]:
+    """Every object class the annotations use."""
+    return {label.class_title for info in annotations for label in info.annotation.objects}
+
+
+def _digest(*parts: object, key: str) -> str:
+    """A keyed 16-hex-digit digest of the parts (derivable by anyone who knows the key, meaningless otherwise)."""
+    text = "|".join(str(part) for part in parts).encode()
+    return hashlib.blake2b(text, key=key.encode()[:64], digest_size=8).hexdigest()
+
+
+def copy_name(round_key: str, gold_image_id: int, share: str, source_name: str) -> str:
+    """The neutral name of one gold copy: a digest with the source's file extension (e.g. `3f9a….jpeg`)."""
+    return _digest(gold_image_id, share, key=round_key) + PurePosixPath(source_name).suffix.lower()
+
+
+def plan_gold(gold: GoldSpec, gold_set: GoldSet, plan: pd.DataFrame, round_key: str) -> pd.DataFrame:
+    """Which gold images each first-pass share gets and their copies' names (GOLD_PLAN_COLUMNS); pure."""
+    rows = []
+    ids = list(gold_set.image_names)
+    for share in summarize_plan(plan).itertuples(index=False):
+        chosen = sorted(ids, key=lambda image_id, key=str(share.share_key): _digest(image_id, key=key))
+        for image_id in chosen[: gold.count_for(int(share.images))]:
+            rows.append(
+                (
+                    int(share.dataset_id),
+                    str(share.labeler),
+                    str(share.share_key),
+                    gold_set.dataset.id,
+                    image_id,
+                    copy_name(round_key, image_id, str(share.share_key), gold_set.image_names[image_id]),
+                )
+            )
+    return pd.DataFrame.from_records(rows, columns=list(GOLD_PLAN_COLUMNS))
+
+
+async def _copies_by_name(api: SuperviselyClient, dataset_id: int, names: list[str]) -> dict[str, int]:
+    """Image id by name of the dataset's images named in `names`."""
+    if not names:
+        return {}
+    return {image.name: image.id for image in await api.list_images(dataset_id, [Filter.in_("name", names)])}
+
+
+async def ensure_gold_copies(api: SuperviselyClient, target: RoundTarget, gold_plan: pd.DataFrame) -> pd.DataFrame:
+    """Make each planned gold copy exist once; return the gold plan with `copy_id` (NA: no copy for that share).
+
+    Shares whose first-pass job exists already get no new copy (the job keeps whatever gold it holds), so a
+    re-run never copies twice; copies found by name are reused; a lost `images.bulk.add` reply is reconciled by
+    listing again.
+
+    Raises:
+        UnresolvedWriteError: a copy's outcome stayed unknown and no such image exists; re-running is safe.
+    """
+    jobs = await list_round_jobs(api, target.team.id, target.project.id, target.round_key)
+    with_job = {(lineage.dataset, lineage.labeler) for _, lineage in jobs if lineage.cycle == 0}
+    found: dict[tuple[int, str], int] = {}
+    for dataset_id, rows in gold_plan.groupby("dataset_id", sort=False):
+        names = list(rows["copy_name"])
+        existing = await _copies_by_name(api, int(dataset_id), names)
+        needed = rows[
+            [
+                name not in existing and (int(dataset_id), labeler) not in with_job
+                for name, labeler in zip(rows["copy_name"], rows["labeler"], strict=True)
+            ]
+        ]
+        if len(needed):
+            try:
+                copies = await api.copy_images(
+                    int(dataset_id), [int(i) for i in needed["gold_image_id"]], list(needed["copy_name"])
+                )
+                existing.update((copy.name, copy.id) for copy in copies)
+            except AmbiguousWriteError:
+                existing = await _copies_by_name(api, int(dataset_id), names)
+                lost = sorted(set(needed["copy_name"]) - set(existing))
+                if lost:
+                    raise UnresolvedWriteError(
+                        f"copying {len(lost)} gold images into dataset {dataset_id} had an unknown outcome and "
+                        "no such image exists; run the round again (it reuses the copies that exist)"
+                    ) from None
+        found.update(((int(dataset_id), name), image_id) for name, image_id in existing.items())
+    copied = gold_plan.copy()
+    copied["copy_id"] = pd.array(
+        [found.get((int(d), n)) for d, n in zip(copied["dataset_id"], copied["copy_name"], strict=True)],
+        dtype="Int64",
+    )
+    return copied
+
+
+def hidden_entities(gold_copies: pd.DataFrame | None) -> dict[tuple[int, str], list[int]]:
+    """The gold copy ids to add to each first-pass job, by (dataset id, labeler)."""
+    if gold_copies is None or "copy_id" not in gold_copies.columns:
+        return {}
+    present = gold_copies.dropna(subset=["copy_id"])
+    return {
+        (int(dataset_id), str(labeler)): sorted(int(i) for i in rows["copy_id"])
+        for (dataset_id, labeler), rows in present.groupby(["dataset_id", "labeler"], sort=False)
+    }
+
+
+async def score_gold(api: SuperviselyClient, gold_copies: pd.DataFrame) -> pd.DataFrame:
+    """Each labeler's gold precision, recall and F1: their annotations of their copies against the references.
+
+    Returns:
+        One row per labeler with copies (`labeler` + GOLD_SCORE_COLUMNS), in order of first appearance.
+    """
+    present = gold_copies.dropna(subset=["copy_id"])
+    if present.empty:
+        return pd.DataFrame(columns=["labeler", *GOLD_SCORE_COLUMNS])
+    references: dict[int, AnnotationInfo] = {}
+    for gold_dataset_id, rows in present.groupby("gold_dataset_id"):
+        ids = sorted({int(i) for i in rows["gold_image_id"]})
+        references.update((info.image_id, info) for info in await api.get_annotations(int(gold_dataset_id), ids))
+    drawn: dict[int, AnnotationInfo] = {}
+    for dataset_id, rows in present.groupby("dataset_id"):
+        ids = sorted(int(i) for i in rows["copy_id"])
+        drawn.update((info.image_id, info) for info in await api.get_annotations(int(dataset_id), ids))
+    rows_out = []
+    for labeler, rows in present.groupby("labeler", sort=False):
+        score = score_many(
+            (references[int(gold)].annotation.to_wire(), drawn[int(copy)].annotation.to_wire())
+            for gold, copy in zip(rows["gold_image_id"], rows["copy_id"], strict=True)
+        )
+        rows_out.append((str(labeler), score.images, score.precision, score.recall, score.f1))
+    return pd.DataFrame.from_records(rows_out, columns=["labeler", *GOLD_SCORE_COLUMNS])
+
+
+async def remove_gold_copies(api: SuperviselyClient, gold_plan: pd.DataFrame | None) -> int:
+    """Remove every gold copy of the plan still in the datasets (found by name); return how many. Idempotent."""
+    if gold_plan is None or gold_plan.empty:
+        return 0
+    ids: list[int] = []
+    for dataset_id, rows in gold_plan.groupby("dataset_id"):
+        ids += (await _copies_by_name(api, int(dataset_id), list(rows["copy_name"]))).values()
+    if ids:
+        await api.remove_images(ids)
+    return len(ids)
+
