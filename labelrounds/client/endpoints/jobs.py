@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from labelrounds.client.core import ClientCore
-from labelrounds.client.endpoints.validation import optional_limit, require_ids, require_names, require_text
+from labelrounds.client.endpoints.validation import labeling_meta, require_ids, require_text
 from labelrounds.client.errors import ResponseFormatError
 from labelrounds.client.filters import Filter, filters_to_wire
 from labelrounds.client.models import (
@@ -66,20 +66,16 @@ class JobEndpoints(ClientCore):
             The ids of the created jobs, in the server's order.
         """
         require_text("name", name)
-        included = require_names("include_tags", include_tags)
-        excluded = require_names("exclude_tags", exclude_tags)
-        if overlap := sorted(set(included) & set(excluded)):
-            raise ValueError(f"tags both included and excluded: {overlap}")
         meta = {
-            "classes": require_names("classes", classes),
-            "projectTags": require_names("tags", tags),
-            "imageTags": [{"name": tag, "positive": True} for tag in included]
-            + [{"name": tag, "positive": False} for tag in excluded],
-            "imageFiguresLimit": optional_limit("objects_limit", objects_limit),
-            "imageTagsLimit": optional_limit("tags_limit", tags_limit),
+            **labeling_meta(
+                classes=classes,
+                tags=tags,
+                objects_limit=objects_limit,
+                tags_limit=tags_limit,
+                include_tags=include_tags,
+                exclude_tags=exclude_tags,
+            ),
             "entityIds": require_ids("entity_ids", entity_ids, allow_empty=True),
-            "dynamicClasses": False,
-            "dynamicTags": False,
             "allowRestore": False,
         }
         body: dict[str, Any] = {

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from labelrounds.client.core import ClientCore
-from labelrounds.client.endpoints.validation import optional_limit, require_ids, require_names, require_text
+from labelrounds.client.endpoints.validation import labeling_meta, require_ids, require_text
 from labelrounds.client.errors import PaginationError
 from labelrounds.client.filters import Filter, filters_to_wire
 from labelrounds.client.models import IdReply, JobStatus, LabelingJobInfo
@@ -69,13 +69,7 @@ class LabelingQueueEndpoints(ClientCore):
             The new queue's id.
         """
         meta: dict[str, Any] = {
-            "classes": require_names("classes", classes),
-            "projectTags": require_names("tags", tags),
-            "imageTags": [],
-            "imageFiguresLimit": optional_limit("objects_limit", objects_limit),
-            "imageTagsLimit": optional_limit("tags_limit", tags_limit),
-            "dynamicClasses": False,
-            "dynamicTags": False,
+            **labeling_meta(classes=classes, tags=tags, objects_limit=objects_limit, tags_limit=tags_limit),
             "hideFigureAuthor": False,
         }
         if entity_ids := require_ids("entity_ids", entity_ids, allow_empty=True):

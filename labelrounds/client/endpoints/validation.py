@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 
 def require_text(name: str, value: str) -> str:
@@ -45,3 +46,29 @@ def optional_limit(name: str, value: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer or None")
     return value
+
+
+def labeling_meta(
+    *,
+    classes: Iterable[str],
+    tags: Iterable[str],
+    objects_limit: int | None,
+    tags_limit: int | None,
+    include_tags: Iterable[str] = (),
+    exclude_tags: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The `meta` shared by `jobs.add` and `labeling-queues.add`: classes, tags, image tag filters and limits, checked."""
+    included = require_names("include_tags", include_tags)
+    excluded = require_names("exclude_tags", exclude_tags)
+    if overlap := sorted(set(included) & set(excluded)):
+        raise ValueError(f"tags both included and excluded: {overlap}")
+    return {
+        "classes": require_names("classes", classes),
+        "projectTags": require_names("tags", tags),
+        "imageTags": [{"name": tag, "positive": True} for tag in included]
+        + [{"name": tag, "positive": False} for tag in excluded],
+        "imageFiguresLimit": optional_limit("objects_limit", objects_limit),
+        "imageTagsLimit": optional_limit("tags_limit", tags_limit),
+        "dynamicClasses": False,
+        "dynamicTags": False,
+    }
