@@ -3,8 +3,9 @@
 A gold source is a dataset of the round's project whose images carry reference annotations. Each first-pass share
 (one labeler's job in one dataset) gets `GoldSpec.count_for(images)` gold images, chosen deterministically from the
 share key, copied into the share's dataset under a neutral name derived from a keyed digest of the round key, the
-gold image and the share key (so a re-run finds its copies by name and never copies twice). The copies go into
-the job's `entityIds` next to its planned images, without changing the share key. After the first gate each
+gold image, the dataset and the labeler (so a re-run finds its copies by name and never copies twice, and the
+selection leaves them out). The copies go into the job's `entityIds` next to its planned images, without changing
+the share key. After the first gate each
 labeler's annotations of their copies are scored against the references (`labelrounds.quality`), then the copies
 are removed: the server drops them from the jobs, so rework, the later gates and the report never see them.
 `remove_gold_copies` is idempotent and also runs when the round fails.
@@ -49,19 +50,18 @@ class GoldSet:
     image_names: dict[int, str]
 
 
-async def gold_problems(
-    api: SuperviselyClient, gold: GoldSpec, target: RoundTarget, plan: pd.DataFrame, class_names: Iterable[str]
+async def gold_source_problems(
+    api: SuperviselyClient, gold: GoldSpec, target: RoundTarget, class_names: Iterable[str]
 ) -> tuple[list[str], GoldSet | None]:
     """Check the gold source against the server without writing; return every problem and the gold set.
 
-    Refused: a source that is missing, one of the round's datasets, empty, without annotated images, with classes
-    the round does not label, or holding fewer annotated images than a job should get.
+    Refused: a source that is missing, one of the round's datasets, empty, without annotated images, or with
+    classes the round does not label (the count per job is checked against the plan by `gold_count_problems`).
 
     Args:
         api: the client.
         gold: the round's gold parameters.
         target: the resolved round.
-        plan: the round's split plan (`planning.PLAN_COLUMNS`), for the job sizes.
         class_names: the classes the round labels.
     """
     try:
@@ -78,16 +78,39 @@ async def gold_problems(
     annotated = {info.image_id for info in annotations if info.annotation.objects or info.annotation.tags}
     if not annotated:
         return [f"{where} has no annotated image"], None
-    problems = []
     unknown = sorted(_classes_of(annotations) - set(class_names))
+    names = {image.id: image.name for image in images if image.id in annotated}
+    gold_set = GoldSet(dataset=dataset, image_names=dict(sorted(names.items())))
     if unknown:
-        problems.append(f"{where} has objects of classes the round does not label: {', '.join(unknown)}")
+        return [f"{where} has objects of classes the round does not label: {', '.join(unknown)}"], gold_set
+    return [], gold_set
+
+
+def gold_count_problems(gold: GoldSpec, gold_set: GoldSet, plan: pd.DataFrame) -> list[str]:
+    """A job of the plan would get more gold images than the gold set holds (empty when none would); pure."""
     largest_job = int(summarize_plan(plan)["images"].max()) if len(plan) else 0
     wanted = gold.count_for(largest_job)
-    if wanted > len(annotated):
-        problems.append(f"each job should get {wanted} gold images but {where} has {len(annotated)} annotated")
-    names = {image.id: image.name for image in images if image.id in annotated}
-    return problems, GoldSet(dataset=dataset, image_names=dict(sorted(names.items())))
+    held = len(gold_set.image_names)
+    if wanted > held:
+        return [
+            f"each job should get {wanted} gold images but gold source dataset {gold_set.dataset.name!r} "
+            f"has {held} annotated"
+        ]
+    return []
+
+
+def without_gold_copies(
+    selected: pd.DataFrame, gold_set: GoldSet, round_key: str, labelers: Iterable[str]
+) -> pd.DataFrame:
+    """The selected images (`planning.IMAGE_COLUMNS`) without any copy of this round's gold (left by a killed run)."""
+    logins = list(labelers)
+    names = {
+        copy_name(round_key, image_id, int(dataset_id), login, source)
+        for dataset_id in selected["dataset_id"].unique()
+        for image_id, source in gold_set.image_names.items()
+        for login in logins
+    }
+    return selected[~selected["image_name"].isin(names)].reset_index(drop=True)
 
 
 def _classes_of(annotations: Iterable[AnnotationInfo]) -> set[str]:
@@ -101,9 +124,10 @@ def _digest(*parts: object, key: str) -> str:
     return hashlib.blake2b(text, key=key.encode()[:64], digest_size=8).hexdigest()
 
 
-def copy_name(round_key: str, gold_image_id: int, share: str, source_name: str) -> str:
-    """The neutral name of one gold copy: a digest with the source's file extension (e.g. `3f9a….jpeg`)."""
-    return _digest(gold_image_id, share, key=round_key) + PurePosixPath(source_name).suffix.lower()
+def copy_name(round_key: str, gold_image_id: int, dataset_id: int, labeler: str, source_name: str) -> str:
+    """The neutral name of one gold copy for one labeler's job in one dataset: a digest keyed by the round key,
+    with the source's file extension (e.g. `3f9a….jpeg`)."""
+    return _digest(gold_image_id, dataset_id, labeler, key=round_key) + PurePosixPath(source_name).suffix.lower()
 
 
 def plan_gold(gold: GoldSpec, gold_set: GoldSet, plan: pd.DataFrame, round_key: str) -> pd.DataFrame:
@@ -120,7 +144,13 @@ def plan_gold(gold: GoldSpec, gold_set: GoldSet, plan: pd.DataFrame, round_key: 
                     str(share.share_key),
                     gold_set.dataset.id,
                     image_id,
-                    copy_name(round_key, image_id, str(share.share_key), gold_set.image_names[image_id]),
+                    copy_name(
+                        round_key,
+                        image_id,
+                        int(share.dataset_id),
+                        str(share.labeler),
+                        gold_set.image_names[image_id],
+                    ),
                 )
             )
     return pd.DataFrame.from_records(rows, columns=list(GOLD_PLAN_COLUMNS))

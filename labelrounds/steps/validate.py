@@ -13,7 +13,7 @@ from labelrounds.client.models import ProjectMeta, TeamInfo
 from labelrounds.planning import round_key
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundError, RoundValidationError
-from labelrounds.steps.gold import gold_problems, plan_gold
+from labelrounds.steps.gold import gold_count_problems, gold_source_problems, plan_gold, without_gold_copies
 from labelrounds.steps.jobs import is_first_cycle, plan_lineages
 from labelrounds.steps.lineage import lineage_conflicts, list_round_jobs
 from labelrounds.steps.meta import merge_meta
@@ -105,14 +105,19 @@ async def validate_round(
     selected = await _collect(problems, select_round_images(api, target, spec, meta))
     if selected is None:
         raise RoundValidationError(problems)
-    plan = plan_round(selected, target, spec)
-    gold_plan = None
+    gold_set = None
     if spec.gold is not None:
         class_names = [obj_class.name for obj_class in spec.classes]
-        gold_found, gold_set = await gold_problems(api, spec.gold, target, plan, class_names)
+        gold_found, gold_set = await gold_source_problems(api, spec.gold, target, class_names)
         problems += gold_found
-        if gold_set is not None and not gold_found:
-            gold_plan = plan_gold(spec.gold, gold_set, plan, target.round_key)
+        if gold_set is not None:
+            logins = [labeler.login for labeler in spec.labelers]
+            selected = without_gold_copies(selected, gold_set, target.round_key, logins)
+    plan = plan_round(selected, target, spec)
+    gold_plan = None
+    if spec.gold is not None and gold_set is not None:
+        problems += gold_count_problems(spec.gold, gold_set, plan)
+        gold_plan = plan_gold(spec.gold, gold_set, plan, target.round_key)
     earlier = await list_round_jobs(api, team.id, project.id, target.round_key)
     conflicts = lineage_conflicts(earlier, plan_lineages(plan), is_first_cycle)
     if conflicts:
