@@ -175,7 +175,7 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
         return RoundRun(
             validated=validated, user_ids=user_ids, cycles=cycles, end=end, report=report, gold=gold_scores
         )
-    except BaseException:
+    except Exception:  # not BaseException: a flow suspended at the gate (Prefect's Pause) keeps its gold
         if gold is not None and validated is not None and validated.gold_plan is not None:
             with suppress(Exception):  # the round's own error is the one to raise; a re-run removes the rest
                 await gold.remove_gold(spec, validated)
