@@ -9,8 +9,9 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from flow_support import PASSWORD, round_spec, write_requests
+from flow_support import PASSWORD, admin_client, round_jobs, round_spec, write_requests
 from prefect import flow, get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.events.schemas.events import ReceivedEvent
 
@@ -19,6 +20,7 @@ from labelrounds.client.models import JobStatus
 from labelrounds.round_spec import TargetStatus
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.errors import RoundStalledError
 from labelrounds.steps.eta import DueInPastError, estimate_round
 from labelrounds.steps.gate import GateSnapshot, JobProgress
 from tasks import events
@@ -92,6 +94,13 @@ async def test_an_unreachable_deadline_is_announced_at_risk_once(steady: Sandbox
     at_risk = next(event for event in received if event.event == events.DEADLINE_AT_RISK)
     assert at_risk.payload["images"] == 6 and at_risk.payload["at_risk"] is True and at_risk.payload["due"]
     assert_no_secret(received, (*SECRET_VALUES, steady.admin_token.get_secret_value()))
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
+    gate_markdown = [str(item.data) for item in artifacts if item.key and "gate-cycle" in item.key]
+    assert gate_markdown and all("labeling ends" in text for text in gate_markdown)
+    assert any("AT RISK" in text and "behind" in text for text in gate_markdown)
 
 
 async def test_a_reachable_deadline_is_never_at_risk(steady: SandboxServer) -> None:
@@ -196,3 +205,36 @@ async def _wait_for_count(flow_run_id: Any, name: str, count: int, timeout: floa
         if sum(event.event == name for event in received) >= count or loop.time() > deadline:
             return received
         await asyncio.sleep(0.5)
+
+
+async def test_a_stopped_job_is_announced_stalled_then_failed(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, prefect_backend: None
+) -> None:
+    """Nobody works (no crew); a job stopped while the gate waits: `stalled` names it, then `failed`."""
+    monkeypatch.setenv("SERVER_ADDRESS", sandbox.url)
+    monkeypatch.setenv("API_TOKEN", sandbox.admin_token.get_secret_value())
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD.get_secret_value())
+    spec = round_spec(round_name="stalls", poll_interval_seconds=0.2, max_rework_cycles=0)
+    running = asyncio.ensure_future(labeling_round(spec, return_state=True))
+    stopped = await _stop_first_job_when_created(sandbox)
+    state = await running
+    with pytest.raises(RoundStalledError):
+        await state.result()
+
+    received = await read_round_events(state.state_details.flow_run_id, until=events.ROUND_FAILED)
+    names = [event.event for event in received]
+    assert names == [events.ROUND_STARTED, events.ROUND_STALLED, events.ROUND_FAILED]
+    assert received[1].payload["stalled_job_ids"] == [stopped]
+    assert received[2].payload["error"] == "RoundStalledError"
+
+
+async def _stop_first_job_when_created(sandbox: SandboxServer, timeout: float = 60.0) -> int:
+    """Wait for the round's jobs (raw listing), stop the first one; its id."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (jobs := await round_jobs(sandbox)) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    first = min(job.id for job in jobs)
+    async with admin_client(sandbox) as api:
+        await api.stop_job(first)
+    return first
