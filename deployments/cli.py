@@ -7,6 +7,7 @@ import typer
 from deployments.commands import deploy, serve
 from deployments.receiver_commands import receiver_app
 from deployments.round_commands import demo, report, round_app
+from deployments.scorecard_commands import scorecard
 from labelrounds.sandbox.cli import sandbox_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Labeling rounds on Supervisely, orchestrated by Prefect.")
@@ -17,6 +18,7 @@ app.command()(demo)
 app.add_typer(round_app, name="round")
 app.add_typer(receiver_app, name="receiver", help="Receive Supervisely webhooks as Prefect events.")
 app.command()(report)
+app.command()(scorecard)
 
 if __name__ == "__main__":
     app()
