@@ -14,6 +14,10 @@ from prefect import flow, get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.events.schemas.events import ReceivedEvent
+from prefect.exceptions import Pause
+from prefect.flow_engine import run_flow
+from prefect.flow_runs import aresume_flow_run
+from test_flow_suspend import finish_jobs_as_manager
 
 from flows.labeling_round import labeling_round
 from labelrounds.client.models import JobStatus
@@ -238,3 +242,30 @@ async def _stop_first_job_when_created(sandbox: SandboxServer, timeout: float = 
     async with admin_client(sandbox) as api:
         await api.stop_job(first)
     return first
+
+
+async def test_a_suspended_round_resumed_twice_announces_start_and_risk_once(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, prefect_backend: None
+) -> None:
+    """Suspend mode re-runs the flow from the top at each resume: still one `started` and one "at risk"."""
+    monkeypatch.setenv("SERVER_ADDRESS", sandbox.url)
+    monkeypatch.setenv("API_TOKEN", sandbox.admin_token.get_secret_value())
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD.get_secret_value())
+    spec = round_spec(round_name="resumed", due="PT1S", poll_interval_seconds=1, timeout_seconds=600)
+    deployment_id = await (await labeling_round.ato_deployment(name="events-test")).apply()  # type: ignore[misc]
+    async with get_client() as client:
+        created = await client.create_flow_run_from_deployment(
+            deployment_id, parameters={"spec": spec.model_dump(mode="json"), "gate_mode": "suspend"}
+        )
+        for _ in range(2):  # nobody works: each run checks, is at risk, and suspends again
+            with pytest.raises(Pause):
+                await run_flow(labeling_round, flow_run=await client.read_flow_run(created.id), return_type="state")  # type: ignore[misc]
+            await aresume_flow_run(created.id)
+        await finish_jobs_as_manager(sandbox, [job.id for job in await round_jobs(sandbox)])
+        state = await run_flow(labeling_round, flow_run=await client.read_flow_run(created.id), return_type="state")  # type: ignore[misc]
+    assert state.is_completed(), state
+
+    received = await read_round_events(created.id, until=events.ROUND_FINISHED)
+    names = [event.event for event in received]
+    assert names.count(events.ROUND_STARTED) == 1 and names.count(events.ROUND_FINISHED) == 1, names
+    assert_one_at_risk(received)
