@@ -26,7 +26,7 @@ from deployments.run_round import (
 
 #: Columns of the terminal table (the CSV and the table artifact have them all).
 SCORECARD_VIEW = [
-    "round_key",
+    "round",
     "labeler",
     "jobs",
     "images",
@@ -80,8 +80,9 @@ def run_scorecard(
     except EXPECTED_FAILURES as error:
         console.print(f"[red]scorecard failed:[/red] {type(error).__name__}: {error}")
         return EXIT_FAILED
-    rows = published.scorecard.rows.loc[:, SCORECARD_VIEW].round(2)
-    console.print(frame_table(rows, SCORECARD_VIEW, f"Labeler scorecard of team {team} (rounds in order)"))
+    rows = published.scorecard.rows
+    rows = rows.assign(round=rows["round_key"].str.rpartition("@")[0]).loc[:, SCORECARD_VIEW].round(2)
+    console.print(frame_table(rows, SCORECARD_VIEW, f"Labeler scorecard of team {team} (rounds in order; keys in the CSV)"))
     for metric, path in published.chart_paths.items():
         console.print(f"{metric}: {path}")
     if published.csv_path is not None:
