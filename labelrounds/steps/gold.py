@@ -27,6 +27,7 @@ from labelrounds.quality import score_many
 from labelrounds.round_spec import GoldSpec
 from labelrounds.steps.errors import RoundError, UnresolvedWriteError
 from labelrounds.steps.lineage import list_round_jobs
+from labelrounds.steps.report import LABELER_GOLD_COLUMNS
 from labelrounds.steps.targets import RoundTarget, resolve_datasets
 
 #: Columns of the gold plan: one row per gold image of a first-pass share.
@@ -38,8 +39,8 @@ GOLD_PLAN_COLUMNS: tuple[str, ...] = (
     "gold_image_id",
     "copy_name",
 )
-#: Per-labeler gold figures, as the report's gold columns.
-GOLD_SCORE_COLUMNS: tuple[str, ...] = ("gold_images", "gold_precision", "gold_recall", "gold_f1")
+#: Per-labeler gold figures: the report's gold columns.
+GOLD_SCORE_COLUMNS = LABELER_GOLD_COLUMNS
 
 
 @dataclass(frozen=True)
