@@ -17,17 +17,10 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events import Event, emit_event
 
 from labelrounds.job_notices import ConfirmedCompletion
+from tasks.events import round_resource_id
 from tasks.gate import ROUND_TAG_PREFIX
 
 JOB_COMPLETED_EVENT = "labelrounds.job.completed"
-ROUND_RESOURCE_PREFIX = "labelrounds.round."
-
-
-def round_resource_id(round_key: str) -> str:
-    """The event resource id of a round."""
-    return ROUND_RESOURCE_PREFIX + round_key
-
-
 def completion_event_id(completion: ConfirmedCompletion) -> UUID:
     """The same id for every announcement of one completion."""
     return uuid5(NAMESPACE_URL, f"labelrounds:{JOB_COMPLETED_EVENT}:{completion.key}")
