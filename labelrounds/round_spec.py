@@ -128,6 +128,7 @@ class SplitStrategy(StrEnum):
 
     EVEN = "even"
     WEIGHTED = "weighted"
+    THROUGHPUT = "throughput"  # weights from measured images per hour (steps.throughput)
 
 
 class TargetStatus(StrEnum):
@@ -308,7 +309,8 @@ class RoundSpec(_SpecModel):
     )
     split_strategy: SplitStrategy = Field(
         default=SplitStrategy.EVEN,
-        description="even: shares differ by at most one image; weighted: shares proportional to labeler weights.",
+        description="even: shares differ by at most one image; weighted: shares proportional to labeler weights; "
+        "throughput: shares proportional to each labeler's images per hour in the team's earlier finished rounds.",
     )
     rework_labeler: Login | None = Field(
         default=None,
@@ -377,8 +379,8 @@ def _cross_field_problems(spec: RoundSpec) -> list[str]:
         problems.append(f"duplicate labelers: {', '.join(duplicated)}")
     if spec.reviewer.login.lower() in logins:
         problems.append(f"the reviewer {spec.reviewer.login!r} is also a labeler")
-    if spec.split_strategy is SplitStrategy.EVEN and any(labeler.weight != 1.0 for labeler in spec.labelers):
-        problems.append("labeler weights are set but split_strategy is 'even' (use 'weighted')")
+    if spec.split_strategy is not SplitStrategy.WEIGHTED and any(labeler.weight != 1.0 for labeler in spec.labelers):
+        problems.append(f"labeler weights are set but split_strategy is {spec.split_strategy.value!r} (use 'weighted')")
     if not spec.classes and not spec.tags:
         problems.append("nothing to label: give at least one class or tag")
     for kind, names in (("class", [c.name for c in spec.classes]), ("tag", [t.name for t in spec.tags])):

@@ -24,6 +24,7 @@ from labelrounds.steps.targets import (
     resolve_project,
     resolve_team,
 )
+from labelrounds.steps.throughput import with_throughput_weights
 from labelrounds.steps.users import (
     PasswordSource,
     creation_problems,
@@ -113,7 +114,7 @@ async def validate_round(
         if gold_set is not None:
             logins = [labeler.login for labeler in spec.labelers]
             selected = without_gold_copies(selected, gold_set, target.round_key, logins)
-    plan = plan_round(selected, target, spec)
+    plan = plan_round(selected, target, await with_throughput_weights(api, target, spec))
     gold_plan = None
     if spec.gold is not None and gold_set is not None:
         problems += gold_count_problems(spec.gold, gold_set, plan)

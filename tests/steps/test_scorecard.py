@@ -8,6 +8,7 @@ within the ±25% jitter of 3600 / pace), each first-pass job's review statuses a
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ import pandas as pd
 import pytest
 from oracles import RawApi, RawJob
 
-from labelrounds.round_spec import RoundSpec, parse_round_spec
+from labelrounds.round_spec import RoundSpec, RoundSpecError, SplitStrategy, parse_round_spec
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.crew_labeling import PACE_SPREAD
 from labelrounds.sandbox.seed import TEAM_NAME
@@ -35,6 +36,7 @@ from labelrounds.steps.scorecard import (
 )
 from labelrounds.steps.scorecard_charts import write_charts
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
+from labelrounds.steps.validate import validate_round
 
 from .support import PASSWORD, admin_client
 
@@ -44,6 +46,7 @@ CREW = (
     "seed=5,poll=20ms,mode=instant"
 )
 SEED = "synthetic:3x12"
+IMAGES_PER_DATASET = 12
 #: The rounds the test runs, in this order (names not in alphabetical order), each on its own dataset.
 ROUNDS = [("r-west", "ds1"), ("r-east", "ds2"), ("r-central", "ds3")]
 CLASSES = [{"name": "crate", "shape": "rectangle"}, {"name": "leaf", "shape": "polygon"}]
@@ -202,3 +205,37 @@ async def test_one_chart_per_metric_is_written(ran: RanRounds, tmp_path: Path) -
     assert set(written) == set(CHART_METRICS) - {"gold_f1"}  # no gold values: no gold chart
     for path in written.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def assert_throughput_split(plan: pd.DataFrame, images: int) -> None:
+    """Each labeler's share lies between the bounds the crew's paces allow (each pace ±25%, largest remainder)."""
+    fastest = {login: 3600 / round(pace * (1 - PACE_SPREAD)) for login, pace in PACES.items()}
+    slowest = {login: 3600 / round(pace * (1 + PACE_SPREAD)) for login, pace in PACES.items()}
+    counts = plan.groupby("labeler")["image_id"].nunique()
+    for login in PACES:
+        others_fast = sum(rate for other, rate in fastest.items() if other != login)
+        others_slow = sum(rate for other, rate in slowest.items() if other != login)
+        low = math.floor(images * slowest[login] / (slowest[login] + others_fast))
+        high = math.ceil(images * fastest[login] / (fastest[login] + others_slow))
+        assert low <= counts.get(login, 0) <= high, (login, counts.get(login, 0), low, high)
+
+
+async def test_a_throughput_split_follows_the_measured_paces_and_is_stable(ran: RanRounds) -> None:
+    spec = round_spec("r-next", "ds1").model_copy(update={"split_strategy": SplitStrategy.THROUGHPUT})
+    async with admin_client(ran.server) as api:
+        planned = await validate_round(api, spec, PASSWORD)
+        again = await validate_round(api, spec, PASSWORD)
+        even = await validate_round(api, round_spec("r-next", "ds1"), PASSWORD)
+
+    assert_throughput_split(planned.plan, IMAGES_PER_DATASET)
+    pd.testing.assert_frame_equal(planned.plan, again.plan)
+    with pytest.raises(AssertionError):  # mutant: the even split does not follow the paces
+        assert_throughput_split(even.plan, IMAGES_PER_DATASET)
+
+
+def test_weights_with_a_throughput_split_are_refused() -> None:
+    fields = round_spec("r-next", "ds1").model_dump(mode="json")
+    fields["split_strategy"] = "throughput"
+    fields["labelers"][0]["weight"] = 2.0
+    with pytest.raises(RoundSpecError, match="split_strategy is 'throughput'"):
+        parse_round_spec(fields)

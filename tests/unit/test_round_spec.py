@@ -161,7 +161,7 @@ def test_every_field_is_described_for_the_ui_form() -> None:
         ({"max_rework_cycles": -1}, "max_rework_cycles: Input should be greater than or equal to 0"),
         ({"target_status": "done"}, "target_status: Input should be 'on_review' or 'completed'"),
         ({"end_action": "delete"}, "end_action: Input should be 'archive', 'stop' or 'keep'"),
-        ({"split_strategy": "random"}, "split_strategy: Input should be 'even' or 'weighted'"),
+        ({"split_strategy": "random"}, "split_strategy: Input should be 'even', 'weighted' or 'throughput'"),
         ({"labellers": ["a"]}, "labellers: Extra inputs are not permitted"),
     ],
 )
