@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.round_spec import RoundSpec, SplitStrategy
-from labelrounds.steps.scorecard import JobFacts, collect_job_facts
+from labelrounds.steps.scorecard import JobFacts, build_scorecard, collect_job_facts
 from labelrounds.steps.selection import FINISHED_STATUSES
 from labelrounds.steps.targets import RoundTarget
 
@@ -33,20 +34,20 @@ def measured_images_per_hour(facts: Sequence[JobFacts], round_key: str) -> dict[
         by_round[fact.lineage.round].append(fact)
     own = [fact.job.created_at for fact in by_round.pop(round_key, []) if fact.job.created_at is not None]
     cutoff = min(own) if own else None
-    images: dict[str, int] = defaultdict(int)
-    seconds: dict[str, float] = defaultdict(float)
-    for jobs in by_round.values():
-        created = [fact.job.created_at for fact in jobs if fact.job.created_at is not None]
-        finished = all(fact.job.status in FINISHED_STATUSES for fact in jobs)
-        if not finished or (cutoff is not None and (not created or min(created) >= cutoff)):
-            continue
-        for fact in jobs:
-            labeler = fact.job.labeler_login or fact.lineage.labeler
-            for image in fact.stats.images.images if fact.stats.images is not None else ():
-                if (image.annotation_duration or 0) > 0:
-                    images[labeler] += 1
-                    seconds[labeler] += float(image.annotation_duration or 0)
-    return {labeler: images[labeler] / (seconds[labeler] / _SECONDS_PER_HOUR) for labeler in images}
+    eligible = [fact for jobs in by_round.values() if _counts(jobs, cutoff) for fact in jobs]
+    rows = build_scorecard(eligible, objects={}).rows
+    totals = rows.groupby("labeler")[["labeled_images", "annotation_seconds"]].sum()
+    timed = totals[totals["annotation_seconds"] > 0]
+    hours = timed["annotation_seconds"] / _SECONDS_PER_HOUR
+    return {str(labeler): float(rate) for labeler, rate in (timed["labeled_images"] / hours).items()}
+
+
+def _counts(jobs: Sequence[JobFacts], cutoff: datetime | None) -> bool:
+    """Whether a round's throughput counts: every job is over, and the round started before the cutoff (if any)."""
+    if not all(fact.job.status in FINISHED_STATUSES for fact in jobs):
+        return False
+    created = [fact.job.created_at for fact in jobs if fact.job.created_at is not None]
+    return cutoff is None or (bool(created) and min(created) < cutoff)
 
 
 def throughput_weights(logins: Sequence[str], measured: Mapping[str, float]) -> list[float]:

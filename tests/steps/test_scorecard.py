@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from oracles import RawApi, RawJob
 
+from labelrounds.client.models import JobStatus
 from labelrounds.round_spec import RoundSpec, RoundSpecError, SplitStrategy, parse_round_spec
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.crew_labeling import PACE_SPREAD
@@ -36,6 +37,7 @@ from labelrounds.steps.scorecard import (
 )
 from labelrounds.steps.scorecard_charts import write_charts
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
+from labelrounds.steps.throughput import measured_images_per_hour, throughput_weights
 from labelrounds.steps.validate import validate_round
 
 from .support import PASSWORD, admin_client
@@ -239,3 +241,17 @@ def test_weights_with_a_throughput_split_are_refused() -> None:
     fields["labelers"][0]["weight"] = 2.0
     with pytest.raises(RoundSpecError, match="split_strategy is 'throughput'"):
         parse_round_spec(fields)
+
+
+async def test_throughput_counts_only_finished_rounds_started_before_the_planned_one(ran: RanRounds) -> None:
+    async with admin_client(ran.server) as api:
+        facts = await collect_job_facts(api, TEAM_NAME)
+    first_only = [fact for fact in facts if fact.lineage.round == ran.round_keys[0]]
+
+    # planning the second round again: only the first round started before it
+    assert set(measured_images_per_hour(first_only, "another")) == set(PACES)
+    assert measured_images_per_hour(facts, ran.round_keys[1]) == measured_images_per_hour(first_only, "another")
+    # a round whose jobs are not all over does not count
+    unfinished = [replace(fact, job=fact.job.model_copy(update={"status": JobStatus.IN_PROGRESS})) for fact in first_only]
+    assert measured_images_per_hour(unfinished, "another") == {}
+    assert throughput_weights(["labeler_1", "new_labeler"], {"labeler_1": 120.0}) == [120.0, 120.0]
