@@ -69,6 +69,9 @@ CHART_METRICS: tuple[str, ...] = (
     "gold_f1",
 )
 _SECONDS_PER_HOUR = 3600.0
+_COUNTS = ("jobs", "rework_jobs", "rework_cycles", "images", "first_pass_accepted", "labeled_images", "objects")
+_RATES = ("first_pass_acceptance", "annotation_seconds", "images_per_hour", "objects_per_hour", "review_latency_seconds")
+_DTYPES = {**dict.fromkeys(_COUNTS, "int64"), **dict.fromkeys(_RATES, "float64")}
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def build_scorecard(
         for (round_key, labeler), jobs in grouped.items()
     ]
     frame = pd.DataFrame.from_records(rows, columns=list(SCORECARD_COLUMNS[: -len(GOLD_COLUMNS)]))
-    frame = _with_gold(frame, gold or {})
+    frame = _with_gold(frame.astype(_DTYPES), gold or {})
     frame["round_started_at"] = pd.to_datetime(frame["round_started_at"], utc=True)
     position = {key: index for index, key in enumerate(order)}
     frame = frame.sort_values(
