@@ -46,13 +46,17 @@ class FirstPassSteps(ClientRoundSteps):
 
     first_pass: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
 
-    async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
+    async def wait_for_review(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int
+    ) -> None:
         """The gate; after the first one, each labeler's images (gold copies left out) with their annotations."""
         await super().wait_for_review(spec, target, jobs, cycle)
         if cycle:
             return
         dataset_id = target.dataset_ids[0]
-        drawn = {info.image_id: info.annotation.to_wire() for info in await self.api.list_annotations(dataset_id)}
+        drawn = {
+            info.image_id: info.annotation.to_wire() for info in await self.api.list_annotations(dataset_id)
+        }
         for row in jobs.itertuples(index=False):
             job = await self.api.get_job(int(row.job_id))
             assert job is not None
@@ -62,7 +66,9 @@ class FirstPassSteps(ClientRoundSteps):
 def truth_of(server: SandboxServer, dataset_id: int) -> dict[int, dict[str, Any]]:
     """Each image's truth through the sandbox's truth endpoint."""
     headers = {"x-api-key": server.admin_token.get_secret_value()}
-    reply = httpx.get(server.url + TRUTH_PATH, params={"dataset_id": dataset_id}, headers=headers, timeout=300)
+    reply = httpx.get(
+        server.url + TRUTH_PATH, params={"dataset_id": dataset_id}, headers=headers, timeout=300
+    )
     return {item["imageId"]: item["annotation"] for item in reply.raise_for_status().json()}
 
 
@@ -71,7 +77,8 @@ async def one_run(images_per_labeler: int, share: float, gold_set: int, crew_see
     images = images_per_labeler * len(SKILLS)
     seed = f"synthetic:2x{max(images, gold_set)}"
     crew = CrewConfig.parse(
-        "skill=" + "+".join(f"{login}:{skill}" for login, skill in SKILLS.items())
+        "skill="
+        + "+".join(f"{login}:{skill}" for login, skill in SKILLS.items())
         + f",min-f1=0.8,seed={crew_seed},poll=20ms,mode=instant"
     )
     with SandboxServer(seed=seed, crew=crew) as server:
@@ -125,7 +132,12 @@ async def one_run(images_per_labeler: int, share: float, gold_set: int, crew_see
             }
         )
     ranked_right = [r["labeler"] for r in sorted(rows, key=lambda r: -r["gold_f1"])] == list(SKILLS)
-    return {"crew_seed": crew_seed, "round_seconds": round(seconds, 2), "ranked_right": ranked_right, "labelers": rows}
+    return {
+        "crew_seed": crew_seed,
+        "round_seconds": round(seconds, 2),
+        "ranked_right": ranked_right,
+        "labelers": rows,
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -142,7 +154,10 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {run['crew_seed']} | {row['labeler']} | {row['skill']} | {row['gold_images']} | "
                 f"{row['gold_f1']:.3f} | {row['full_truth_f1']:.3f} | {row['gap']:+.3f} | {run['ranked_right']} |"
             )
-    lines += ["", f"Largest gap: {result['max_abs_gap']:.3f}; every run ranked right: {result['all_ranked_right']}"]
+    lines += [
+        "",
+        f"Largest gap: {result['max_abs_gap']:.3f}; every run ranked right: {result['all_ranked_right']}",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,9 @@ from tasks.report import PublishedReport, publish, table_rows
 
 
 @api_task("copy-gold", "copy-gold-{target.round_key}")
-async def copy_gold(settings: ConnectionSettings, target: RoundTarget, gold_plan: pd.DataFrame) -> pd.DataFrame:
+async def copy_gold(
+    settings: ConnectionSettings, target: RoundTarget, gold_plan: pd.DataFrame
+) -> pd.DataFrame:
     """Make each planned gold copy exist once (found by name first); the gold plan with `copy_id`.
 
     Args:
@@ -34,7 +36,9 @@ async def score_gold(settings: ConnectionSettings, gold_copies: pd.DataFrame, ti
     async with SuperviselyClient(settings) as api:
         scores = await gold.score_gold(api, gold_copies)
     await acreate_table_artifact(
-        table=table_rows(scores), key=artifact_key(title, "gold"), description=f"{title}: gold scores per labeler"
+        table=table_rows(scores),
+        key=artifact_key(title, "gold"),
+        description=f"{title}: gold scores per labeler",
     )
     return scores
 

@@ -71,7 +71,9 @@ async def gold_source_problems(
         return [f"gold source: {error}"], None
     where = f"gold source dataset {dataset.name!r} (id {dataset.id})"
     if dataset.id in target.dataset_ids:
-        return [f"{where} is one of the round's datasets: its images would be both gold and round images"], None
+        return [
+            f"{where} is one of the round's datasets: its images would be both gold and round images"
+        ], None
     images = await api.list_images(dataset.id)
     if not images:
         return [f"{where} is empty"], None
@@ -128,7 +130,9 @@ def _digest(*parts: object, key: str) -> str:
 def copy_name(round_key: str, gold_image_id: int, dataset_id: int, labeler: str, source_name: str) -> str:
     """The neutral name of one gold copy for one labeler's job in one dataset: a digest keyed by the round key,
     with the source's file extension (e.g. `3f9a….jpeg`)."""
-    return _digest(gold_image_id, dataset_id, labeler, key=round_key) + PurePosixPath(source_name).suffix.lower()
+    return (
+        _digest(gold_image_id, dataset_id, labeler, key=round_key) + PurePosixPath(source_name).suffix.lower()
+    )
 
 
 def plan_gold(gold: GoldSpec, gold_set: GoldSet, plan: pd.DataFrame, round_key: str) -> pd.DataFrame:
@@ -164,7 +168,9 @@ async def _copies_by_name(api: SuperviselyClient, dataset_id: int, names: list[s
     return {image.name: image.id for image in await api.list_images(dataset_id, [Filter.in_("name", names)])}
 
 
-async def ensure_gold_copies(api: SuperviselyClient, target: RoundTarget, gold_plan: pd.DataFrame) -> pd.DataFrame:
+async def ensure_gold_copies(
+    api: SuperviselyClient, target: RoundTarget, gold_plan: pd.DataFrame
+) -> pd.DataFrame:
     """Make each planned gold copy exist once; return the gold plan with `copy_id` (NA: no copy for that share).
 
     Shares whose first-pass job exists already get no new copy (the job keeps whatever gold it holds), so a
@@ -232,7 +238,9 @@ async def score_gold(api: SuperviselyClient, gold_copies: pd.DataFrame) -> pd.Da
     references: dict[int, AnnotationInfo] = {}
     for gold_dataset_id, rows in present.groupby("gold_dataset_id"):
         ids = sorted({int(i) for i in rows["gold_image_id"]})
-        references.update((info.image_id, info) for info in await api.get_annotations(int(gold_dataset_id), ids))
+        references.update(
+            (info.image_id, info) for info in await api.get_annotations(int(gold_dataset_id), ids)
+        )
     drawn: dict[int, AnnotationInfo] = {}
     for dataset_id, rows in present.groupby("dataset_id"):
         ids = sorted(int(i) for i in rows["copy_id"])
@@ -257,4 +265,3 @@ async def remove_gold_copies(api: SuperviselyClient, gold_plan: pd.DataFrame | N
     if ids:
         await api.remove_images(ids)
     return len(ids)
-

@@ -54,6 +54,8 @@ async def test_the_flow_hides_gold_in_each_job_scores_it_and_leaves_no_copy(
     assert "gold_f1" in (tmp_path / "lemons-round-1_labelers.csv").read_text()
     async with get_client() as client:
         artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
         )
     assert "lemons-round-1-gold" in {artifact.key for artifact in artifacts}

@@ -146,12 +146,16 @@ def seed_images(server: SandboxServer) -> dict[int, set[int]]:
 def leftover_problems(server: SandboxServer, seeded: Mapping[int, set[int]]) -> list[str]:
     """Images in a dataset that the seed did not hold (gold copies left behind), or seed images gone."""
     now = seed_images(server)
-    problems = [f"dataset {d}: images {sorted(now[d] - ids)[:5]} not in the seed" for d, ids in seeded.items()]
+    problems = [
+        f"dataset {d}: images {sorted(now[d] - ids)[:5]} not in the seed" for d, ids in seeded.items()
+    ]
     problems += [f"dataset {d}: seed images {sorted(ids - now[d])[:5]} gone" for d, ids in seeded.items()]
     return [problem for problem in problems if "[]" not in problem]
 
 
-async def run(server: SandboxServer, spec: RoundSpec, **steps: Any) -> tuple[RoundRun[RoundReport], WatchedSteps]:
+async def run(
+    server: SandboxServer, spec: RoundSpec, **steps: Any
+) -> tuple[RoundRun[RoundReport], WatchedSteps]:
     """Run the round with watched steps; return what it did and what the steps saw."""
     async with admin_client(server) as api:
         watched = WatchedSteps(api, PASSWORD, server=server, **steps)
@@ -281,7 +285,9 @@ def ranking(values: Mapping[str, float]) -> list[str]:
 # --- killed and re-run ---------------------------------------------------------------------------------------------
 
 
-async def test_a_round_killed_after_copying_leaves_no_gold_and_a_rerun_copies_nothing(server: SandboxServer) -> None:
+async def test_a_round_killed_after_copying_leaves_no_gold_and_a_rerun_copies_nothing(
+    server: SandboxServer,
+) -> None:
     seeded = seed_images(server)
     spec = gold_spec()
     with pytest.raises(StopRound):
@@ -295,7 +301,9 @@ async def test_a_round_killed_after_copying_leaves_no_gold_and_a_rerun_copies_no
     assert done.report.problems(selected_images=150) == []
 
 
-async def test_a_hard_killed_round_is_cleaned_by_its_rerun_without_copying_twice(server: SandboxServer) -> None:
+async def test_a_hard_killed_round_is_cleaned_by_its_rerun_without_copying_twice(
+    server: SandboxServer,
+) -> None:
     seeded = seed_images(server)
     spec = gold_spec()
     with pytest.raises(StopRound):  # as if the process died: no cleanup ran
@@ -316,7 +324,12 @@ async def test_a_hard_killed_round_is_cleaned_by_its_rerun_without_copying_twice
 @pytest.mark.parametrize(
     ("gold", "datasets", "annotated", "complaint"),
     [
-        ({"source": "nowhere", "share": 0.1}, ["ds1"], True, "gold source: dataset 'nowhere' is not in project"),
+        (
+            {"source": "nowhere", "share": 0.1},
+            ["ds1"],
+            True,
+            "gold source: dataset 'nowhere' is not in project",
+        ),
         ({"source": "empty-gold", "per_job": 1}, ["ds1"], True, "dataset 'empty-gold'"),
         ({"source": "ds2", "per_job": 1}, ["ds1"], False, "has no annotated image"),
         ({"source": "ds2", "per_job": 61}, ["ds1"], True, "each job should get 61 gold images but"),

@@ -51,12 +51,16 @@ class RecordingGoldSteps(RecordingSteps):
             gold_plan=cast(pd.DataFrame, "gold plan"),
         )
 
-    async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
+    async def wait_for_review(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int
+    ) -> None:
         await super().wait_for_review(spec, target, jobs, cycle)
         if cycle == self.suspend_gate_at:
             raise Suspended
 
-    async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+    async def create_jobs(
+        self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]
+    ) -> pd.DataFrame:
         self.calls.append(f"jobs see {validated.gold_plan}")
         return await super().create_jobs(spec, validated, user_ids)
 
@@ -154,9 +158,11 @@ def test_the_gold_plan_is_deterministic_per_job_with_neutral_names() -> None:
     assert gold["copy_name"].is_unique and gold["copy_name"].str.fullmatch(r"[0-9a-f]{16}\.jpeg").all()
     for name in gold["copy_name"]:  # nothing of the gold image's name or id in a copy's name
         assert not any(str(i) in name or source in name for i, source in GOLD_SET.image_names.items())
-    assert not plan_gold(GoldSpec(source="gold", share=0.1), GOLD_SET, plan, "other@1")["copy_name"].isin(
-        gold["copy_name"]
-    ).any()
+    assert (
+        not plan_gold(GoldSpec(source="gold", share=0.1), GOLD_SET, plan, "other@1")["copy_name"]
+        .isin(gold["copy_name"])
+        .any()
+    )
 
 
 def test_copies_left_by_a_killed_run_are_not_selected_again() -> None:
@@ -167,4 +173,6 @@ def test_copies_left_by_a_killed_run_are_not_selected_again() -> None:
 
     kept = without_gold_copies(with_leftovers, GOLD_SET, "r@1", ["a", "b"])
     assert kept["image_id"].tolist() == seeded["image_id"].tolist()
-    assert len(without_gold_copies(with_leftovers, GOLD_SET, "another@1", ["a", "b"])) == 44  # mutant: other key
+    assert (
+        len(without_gold_copies(with_leftovers, GOLD_SET, "another@1", ["a", "b"])) == 44
+    )  # mutant: other key
