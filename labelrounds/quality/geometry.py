@@ -28,6 +28,9 @@ import shapely
 import shapely.errors
 from PIL import Image
 
+from labelrounds.quality.clipping import intersection_areas
+from labelrounds.quality.png import one_bit_rows, unfilter_masks
+
 RECTANGLE: Final = "rectangle"
 POLYGON: Final = "polygon"
 BITMAP: Final = "bitmap"
@@ -97,6 +100,7 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
     """
     regions: list[Region | None] = [None] * len(objects)
     polygons: list[tuple[int, Sequence[Sequence[float]], Sequence[Sequence[Sequence[float]]]]] = []
+    bitmaps: list[tuple[int, bytes, Sequence[int]]] = []
     for index, obj in enumerate(objects):
         kind = obj.get("geometryType")
         try:
@@ -105,7 +109,9 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
             elif kind == POLYGON:
                 polygons.append((index, obj["points"]["exterior"], obj["points"].get("interior") or []))
             elif kind == BITMAP:
-                regions[index] = bitmap_region(obj["bitmap"]["data"], obj["bitmap"]["origin"])
+                origin = obj["bitmap"]["origin"]
+                int(origin[0]), int(origin[1])  # malformed origins are refused here, where the index is known
+                bitmaps.append((index, _png_bytes(obj["bitmap"]["data"]), origin))
             else:
                 raise GeometryError(
                     f"geometry type {kind!r} cannot be scored; supported: {', '.join(SUPPORTED_GEOMETRIES)}"
@@ -115,6 +121,8 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
             raise GeometryError(f"object {index}: {detail}") from None
     for (index, _, _), region in zip(polygons, _polygon_regions(polygons), strict=True):
         regions[index] = region
+    for (index, _, origin), mask in zip(bitmaps, _decode_masks(bitmaps), strict=True):
+        regions[index] = _mask_region(mask, origin)
     return [region for region in regions if region is not None]
 
 
@@ -174,7 +182,10 @@ def _single_polygon(
 
 def bitmap_region(data: str, origin: Sequence[int]) -> Region:
     """A bitmap from its encoded mask and the `[x, y]` of its top-left pixel."""
-    mask = decode_bitmap(data)
+    return _mask_region(decode_bitmap(data), origin)
+
+
+def _mask_region(mask: np.ndarray, origin: Sequence[int]) -> Region:
     x, y = int(origin[0]), int(origin[1])
     rows, columns = mask.shape
     return Region(BITMAP, (x, y, x + columns, y + rows), float(np.count_nonzero(mask)), mask=mask)
@@ -186,14 +197,45 @@ def decode_bitmap(data: str) -> np.ndarray:
     Like the SDK's `Bitmap.base64_2_data`: a pixel is set where the PNG is opaque (palette or alpha transparency)
     or, for a PNG without transparency, non-zero.
     """
+    png = _png_bytes(data)
+    scanlines = one_bit_rows(png)
+    return _decode_png(png) if scanlines is None else unfilter_masks([scanlines])[0]
+
+
+def _png_bytes(data: str) -> bytes:
+    """The PNG inside a bitmap's `data`: base64, then zlib (a plain PNG is accepted)."""
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raise GeometryError("bitmap data is not base64") from None
     try:
-        png = zlib.decompress(raw)
+        return zlib.decompress(raw)
     except zlib.error:
-        png = raw
+        return raw
+
+
+def _decode_masks(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[np.ndarray]:
+    """Masks of (position, PNG, origin): the SDK's PNGs decoded together with numpy, any other PNG by Pillow."""
+    masks: list[np.ndarray | None] = [None] * len(bitmaps)
+    fast: list[int] = []
+    rows: list[tuple[int, np.ndarray]] = []
+    for i, (index, png, _) in enumerate(bitmaps):
+        scanlines = one_bit_rows(png)
+        if scanlines is None:
+            try:
+                masks[i] = _decode_png(png)
+            except GeometryError as error:
+                raise GeometryError(f"object {index}: {error}") from None
+        else:
+            fast.append(i)
+            rows.append(scanlines)
+    for i, mask in zip(fast, unfilter_masks(rows), strict=True):
+        masks[i] = mask
+    return [mask for mask in masks if mask is not None]
+
+
+def _decode_png(png: bytes) -> np.ndarray:
+    """The mask of any PNG Pillow reads (see `decode_bitmap` for which pixels are set)."""
     try:
         image = _palette_png(png)
         if image is not None:
@@ -296,6 +338,44 @@ def iou_matrix(
         min_iou: Pairs whose boxes and areas prove an IoU below this are not computed exactly and get 0 (for
             matching at a threshold, where only pairs at or above it matter).
     """
+    return iou_matrices([(first, second, where)], min_iou)[0]
+
+
+def iou_matrices(
+    jobs: Sequence[tuple[Sequence[Region] | RegionBatch, Sequence[Region] | RegionBatch, np.ndarray | None]],
+    min_iou: float = 0.0,
+) -> list[np.ndarray]:
+    """`iou_matrix(first, second, where, min_iou)` of many `(first, second, where)` at once.
+
+    The polygon intersections of all of them are computed together (numpy's per-call costs are paid once).
+    """
+    plans = [_plan(first, second, where, min_iou) for first, second, where in jobs]
+    vector_pairs: list[tuple[int, int, int]] = []  # (job, row, column)
+    for job, (a, b, intersection, union, exact) in enumerate(plans):
+        if exact.any():
+            vector_pairs.extend(
+                (job, row, column) for row, column in _fill_raster_intersections(intersection, union, exact, a, b)
+            )
+    if vector_pairs:
+        shapes_a = np.array([plans[job][0].regions[row].shape() for job, row, _ in vector_pairs], dtype=object)
+        shapes_b = np.array([plans[job][1].regions[column].shape() for job, _, column in vector_pairs], dtype=object)
+        overlaps = _vector_intersection_areas(shapes_a, shapes_b).tolist()
+        for (job, row, column), overlap in zip(vector_pairs, overlaps, strict=True):
+            a, b, intersection, union, _ = plans[job]
+            intersection[row, column] = overlap
+            union[row, column] = a.regions[row].area + b.regions[column].area - overlap
+    matrices = []
+    for _, _, intersection, union, _ in plans:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(union > 0, intersection / union, 0.0)
+        matrices.append(np.clip(ratio, 0.0, 1.0))
+    return matrices
+
+
+def _plan(
+    first: Sequence[Region] | RegionBatch, second: Sequence[Region] | RegionBatch, where: np.ndarray | None, min_iou: float
+) -> tuple[RegionBatch, RegionBatch, np.ndarray, np.ndarray, np.ndarray]:
+    """Both batches, the box-overlap intersections and unions, and the pairs to compute exactly."""
     a = first if isinstance(first, RegionBatch) else RegionBatch.of(first)
     b = second if isinstance(second, RegionBatch) else RegionBatch.of(second)
     overlap_width = np.minimum(a.boxes[:, None, 2], b.boxes[None, :, 2]) - np.maximum(
@@ -312,11 +392,7 @@ def iou_matrix(
         exact &= _may_reach(intersection, a, b, min_iou)
         intersection = np.where(exact | (a.rectangular[:, None] & b.rectangular[None, :]), intersection, 0.0)
     union = a.areas[:, None] + b.areas[None, :] - intersection
-    if exact.any():
-        _fill_exact_intersections(intersection, union, exact, a.regions, b.regions)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(union > 0, intersection / union, 0.0)
-    return np.clip(ratio, 0.0, 1.0)
+    return a, b, intersection, union, exact
 
 
 def _may_reach(box_overlap: np.ndarray, a: RegionBatch, b: RegionBatch, min_iou: float) -> np.ndarray:
@@ -333,37 +409,32 @@ def _may_reach(box_overlap: np.ndarray, a: RegionBatch, b: RegionBatch, min_iou:
     return mixed | (bound >= min_iou - 1e-9)
 
 
-def _fill_exact_intersections(
-    intersection: np.ndarray,
-    union: np.ndarray,
-    exact: np.ndarray,
-    first: Sequence[Region],
-    second: Sequence[Region],
-) -> None:
-    vector_rows, vector_columns = [], []
+def _fill_raster_intersections(
+    intersection: np.ndarray, union: np.ndarray, exact: np.ndarray, a: RegionBatch, b: RegionBatch
+) -> list[tuple[int, int]]:
+    """Fill the pairs involving a bitmap; return the (row, column) of the vector pairs, left to the caller."""
+    vector_pairs = []
     for row, column in zip(*np.nonzero(exact), strict=True):
-        a, b = first[row], second[column]
-        if a.mask is None and b.mask is None:
-            vector_rows.append(row)
-            vector_columns.append(column)
+        first, second = a.regions[row], b.regions[column]
+        if first.mask is None and second.mask is None:
+            vector_pairs.append((int(row), int(column)))
         else:
-            overlap, raster_areas = _raster_intersection(a, b)
+            overlap, raster_areas = _raster_intersection(first, second)
             intersection[row, column] = overlap
             union[row, column] = raster_areas - overlap
-    if vector_rows:
-        shapes_a = np.array([first[row].shape() for row in vector_rows], dtype=object)
-        shapes_b = np.array([second[column].shape() for column in vector_columns], dtype=object)
-        overlap = _vector_intersection_areas(shapes_a, shapes_b)
-        intersection[vector_rows, vector_columns] = overlap
-        union[vector_rows, vector_columns] = (
-            np.array([first[row].area for row in vector_rows])
-            + np.array([second[column].area for column in vector_columns])
-            - overlap
-        )
+    return vector_pairs
 
 
 def _vector_intersection_areas(shapes_a: np.ndarray, shapes_b: np.ndarray) -> np.ndarray:
     """Areas of the pairwise intersections of two arrays of plane figures."""
+    areas = intersection_areas(shapes_a, shapes_b)
+    left_out = np.isnan(areas)
+    if left_out.any():  # touching edges, holes, multi-part shapes: GEOS's overlay
+        areas[left_out] = _overlay_areas(shapes_a[left_out], shapes_b[left_out])
+    return areas
+
+
+def _overlay_areas(shapes_a: np.ndarray, shapes_b: np.ndarray) -> np.ndarray:
     try:
         return shapely.area(shapely.intersection(shapes_a, shapes_b))
     except shapely.errors.GEOSException:

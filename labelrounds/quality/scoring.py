@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from labelrounds.quality.geometry import GeometryError, RegionBatch, iou_matrix, regions_from_objects
+from labelrounds.quality.geometry import (
+    GeometryError,
+    Region,
+    RegionBatch,
+    iou_matrices,
+    iou_matrix,
+    regions_from_objects,
+)
 
 DEFAULT_IOU_THRESHOLD = 0.5
 
@@ -127,16 +134,66 @@ def parse_annotation(annotation: Mapping[str, Any] | ParsedAnnotation) -> Parsed
     if isinstance(annotation, ParsedAnnotation):
         return annotation
     objects = annotation.get("objects") or []
+    return _parsed(annotation, _classes(objects), regions_from_objects(objects))
+
+
+def _classes(objects: Sequence[Mapping[str, Any]]) -> list[str]:
     classes = [obj.get("classTitle") for obj in objects]
     for index, title in enumerate(classes):
         if not isinstance(title, str):
             raise GeometryError(f"object {index} has no classTitle")
+    return classes  # type: ignore[return-value] - checked above
+
+
+def _parsed(annotation: Mapping[str, Any], classes: list[str], regions: Sequence[Region]) -> ParsedAnnotation:
     return ParsedAnnotation(
         classes=np.array(classes, dtype=object),
-        regions=RegionBatch.of(regions_from_objects(objects)),
-        object_tags=tuple(_tag_set(obj.get("tags")) for obj in objects),
+        regions=RegionBatch.of(regions),
+        object_tags=tuple(_tag_set(obj.get("tags")) for obj in annotation.get("objects") or []),
         image_tags=_tag_set(annotation.get("tags")),
     )
+
+
+_OBJECTS_PER_READ = 500  # geometries read together: amortises per-call costs, bounds the bitmap work arrays
+_PAIRS_PER_READ = 64
+
+
+def parse_annotations(annotations: Sequence[Mapping[str, Any] | ParsedAnnotation]) -> list[ParsedAnnotation]:
+    """`parse_annotation` of each annotation, their geometries read together (one annotation read once even if
+    it appears several times, e.g. a reference scored against several labelers).
+
+    Raises:
+        GeometryError: as `parse_annotation`, naming the object within its annotation.
+    """
+    unread: dict[int, Mapping[str, Any]] = {}
+    for annotation in annotations:
+        if not isinstance(annotation, ParsedAnnotation):
+            unread.setdefault(id(annotation), annotation)
+    objects: list[Mapping[str, Any]] = []
+    classes: list[list[str]] = []
+    for annotation in unread.values():
+        own = annotation.get("objects") or []
+        classes.append(_classes(own))
+        objects.extend(own)
+    try:
+        regions = [
+            region
+            for start in range(0, len(objects), _OBJECTS_PER_READ)
+            for region in regions_from_objects(objects[start : start + _OBJECTS_PER_READ])
+        ]
+    except GeometryError:
+        for annotation in unread.values():
+            parse_annotation(annotation)  # raises the error with the object's position in its own annotation
+        raise
+    parsed: dict[int, ParsedAnnotation] = {}
+    start = 0
+    for (key, annotation), titles in zip(unread.items(), classes, strict=True):
+        parsed[key] = _parsed(annotation, titles, regions[start : start + len(titles)])
+        start += len(titles)
+    return [
+        annotation if isinstance(annotation, ParsedAnnotation) else parsed[id(annotation)]
+        for annotation in annotations
+    ]
 
 
 def _tag_set(tags: Iterable[Mapping[str, Any]] | None) -> frozenset[TagKey]:
@@ -162,13 +219,26 @@ def match_objects(
         candidate: The annotation under test.
         iou_threshold: Minimum IoU of a match, in (0, 1].
     """
-    if not 0 < iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    _check_threshold(iou_threshold)
     ref, cand = parse_annotation(reference), parse_annotation(candidate)
     if not ref.object_count or not cand.object_count:
         return []
-    same_class = ref.classes[:, None] == cand.classes[None, :]
+    same_class = _same_class(ref, cand)
     ious = iou_matrix(ref.regions, cand.regions, where=same_class, min_iou=iou_threshold)
+    return _matches(same_class, ious, iou_threshold)
+
+
+def _check_threshold(iou_threshold: float) -> None:
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+
+
+def _same_class(ref: ParsedAnnotation, cand: ParsedAnnotation) -> np.ndarray:
+    return ref.classes[:, None] == cand.classes[None, :]
+
+
+def _matches(same_class: np.ndarray, ious: np.ndarray, iou_threshold: float) -> list[ObjectMatch]:
+    """The optimal matching given the same-class mask and the IoU matrix (pairs below the threshold excluded)."""
     eligible = same_class & (ious >= iou_threshold)
     rows, columns = _assign(eligible, ious)
     pairs = sorted(zip(rows.tolist(), columns.tolist(), strict=True))
@@ -251,7 +321,10 @@ def score_annotations(
         iou_threshold: Minimum IoU for two same-class objects to match, in (0, 1].
     """
     ref, cand = parse_annotation(reference), parse_annotation(candidate)
-    matches = match_objects(ref, cand, iou_threshold)
+    return _score(ref, cand, match_objects(ref, cand, iou_threshold))
+
+
+def _score(ref: ParsedAnnotation, cand: ParsedAnnotation, matches: Sequence[ObjectMatch]) -> QualityScore:
     agreed = len(ref.image_tags & cand.image_tags)
     total = len(ref.image_tags | cand.image_tags)
     for match in matches:
@@ -282,7 +355,23 @@ def score_many(
     iou_threshold: float = DEFAULT_IOU_THRESHOLD,
 ) -> QualityScore:
     """One labeler's score over a set of images: `(reference, candidate)` pairs scored and aggregated."""
-    return aggregate(score_annotations(ref, cand, iou_threshold) for ref, cand in pairs)
+    _check_threshold(iou_threshold)
+    pairs = list(pairs)
+    total = QualityScore()
+    # Some dozens of images at a time: their geometries are read together, their polygon overlaps computed
+    # together, and all of it dropped before the next ones.
+    for start in range(0, len(pairs), _PAIRS_PER_READ):
+        parsed = parse_annotations([annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair])
+        refs, cands = parsed[::2], parsed[1::2]
+        same_classes = [_same_class(ref, cand) for ref, cand in zip(refs, cands, strict=True)]
+        ious = iou_matrices(
+            [(ref.regions, cand.regions, same) for ref, cand, same in zip(refs, cands, same_classes, strict=True)],
+            min_iou=iou_threshold,
+        )
+        for ref, cand, same, matrix in zip(refs, cands, same_classes, ious, strict=True):
+            matches = _matches(same, matrix, iou_threshold) if ref.object_count and cand.object_count else []
+            total = total + _score(ref, cand, matches)
+    return total
 
 
 __all__: Sequence[str] = [
@@ -293,6 +382,7 @@ __all__: Sequence[str] = [
     "aggregate",
     "match_objects",
     "parse_annotation",
+    "parse_annotations",
     "score_annotations",
     "score_many",
 ]
