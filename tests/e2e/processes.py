@@ -186,11 +186,11 @@ class PrefectServer:
         self.workers.append(services)
         return services
 
-    def start_worker(self, pool: str, name: str, **extra_env: str) -> ManagedProcess:
-        """Start a `process` worker polling `pool`."""
+    def start_worker(self, pool: str, name: str, *options: str, **extra_env: str) -> ManagedProcess:
+        """Start a `process` worker polling `pool`, with extra `prefect worker start` options (e.g. `--limit 3`)."""
         worker = start_process(
             f"worker {name}",
-            [PREFECT, "worker", "start", "--pool", pool, "--type", "process", "--name", name],
+            [PREFECT, "worker", "start", "--pool", pool, "--type", "process", "--name", name, *options],
             env=self.client_env(**extra_env),
             log_path=self.home / f"worker-{name}.log",
         )

@@ -156,7 +156,14 @@ def test_six_rounds_at_once_on_two_workers_each_get_their_own_jobs(
 ) -> None:
     first, second = replicas
     labelrounds_deploy(first, synthetic_sandbox, POOL, ANNOTATOR_PASSWORD, "--only", "lemons", "--only", "onboarding")
-    workers = [replica.start_worker(POOL, f"scale-worker-{n}") for n, replica in enumerate(replicas, start=1)]
+    # Each worker holds at most half the rounds and polls every second, so both must run some: a fast worker
+    # cannot take all six (it took them all on a loaded machine when it was unlimited and polled every 10 s).
+    workers = [
+        replica.start_worker(
+            POOL, f"scale-worker-{n}", "--limit", str(ROUNDS // 2), PREFECT_WORKER_QUERY_SECONDS="1"
+        )
+        for n, replica in enumerate(replicas, start=1)
+    ]
     rest, other = PrefectRest(first.api_url), PrefectRest(second.api_url)
     try:
         lemons = rest.deployment("labeling-round", "lemons")
