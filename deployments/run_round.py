@@ -168,11 +168,7 @@ def report_round(
     report_dir: str | None,
 ) -> int:
     """Check the connection, run `round_report` for the filters and print the report; return the exit status."""
-    quiet_prefect_analytics()
-    try:
-        asyncio.run(preflight(load_settings(credentials_block)))
-    except InputProblem as problem:
-        print_failure(console, str(problem), problem, debug=False)
+    if not connection_ok(console, credentials_block):
         return EXIT_USAGE
     from flows.round_report import round_report
     from labelrounds.client.models import JobStatus
@@ -185,8 +181,8 @@ def report_round(
     try:
         published = asyncio.run(
             round_report(
-                _id_or_name(team),
-                _id_or_name(project) if project is not None else None,
+                id_or_name(team),
+                id_or_name(project) if project is not None else None,
                 round_name=round_name,
                 round_key=round_key,
                 status=statuses or None,
@@ -204,6 +200,17 @@ def report_round(
     return EXIT_FINISHED
 
 
-def _id_or_name(value: str) -> int | str:
+def id_or_name(value: str) -> int | str:
     """A number is an id, anything else a name."""
     return int(value) if value.isdigit() else value
+
+
+def connection_ok(console: Console, credentials_block: str | None) -> bool:
+    """Check the connection before a flow runs (Prefect analytics off); print the one-line failure when refused."""
+    quiet_prefect_analytics()
+    try:
+        asyncio.run(preflight(load_settings(credentials_block)))
+    except InputProblem as problem:
+        print_failure(console, str(problem), problem, debug=False)
+        return False
+    return True

@@ -12,16 +12,14 @@ import typer
 from rich.console import Console
 
 from deployments.report_view import frame_table
-from deployments.round_checks import InputProblem, load_settings, preflight
 from deployments.round_commands import CredentialsOption, console
 from deployments.run_round import (
     EXIT_FAILED,
     EXIT_FINISHED,
     EXIT_USAGE,
     EXPECTED_FAILURES,
-    _id_or_name,
-    print_failure,
-    quiet_prefect_analytics,
+    connection_ok,
+    id_or_name,
 )
 
 #: Columns of the terminal table (the CSV and the table artifact have them all).
@@ -63,18 +61,14 @@ def run_scorecard(
     credentials_block: str | None,
 ) -> int:
     """Check the connection, run `labeler_scorecard` and print its table and files; return the exit status."""
-    quiet_prefect_analytics()
-    try:
-        asyncio.run(preflight(load_settings(credentials_block)))
-    except InputProblem as problem:
-        print_failure(console, str(problem), problem, debug=False)
+    if not connection_ok(console, credentials_block):
         return EXIT_USAGE
     from flows.labeler_scorecard import labeler_scorecard
 
     try:
         published = asyncio.run(
             labeler_scorecard(
-                _id_or_name(team), rounds, labelers, credentials_block=credentials_block, out_dir=out_dir
+                id_or_name(team), rounds, labelers, credentials_block=credentials_block, out_dir=out_dir
             )
         )
     except EXPECTED_FAILURES as error:
