@@ -20,7 +20,7 @@ import shapely
 
 _POLYGON_TYPE: Final = 3
 _TOLERANCE: Final = 1e-7  # of a cross product, px², in coordinates relative to the pair: below it, "touching"
-_PAIRS_PER_CHUNK: Final = 1024  # bounds the (pairs x edges x edges) work arrays
+_PAIRS_PER_CHUNK: Final = 64  # bounds the (pairs x edges x edges) work arrays
 
 
 def intersection_areas(shapes_a: np.ndarray, shapes_b: np.ndarray) -> np.ndarray:
@@ -78,48 +78,47 @@ def _chunk_areas_unchecked(shapes_a: np.ndarray, shapes_b: np.ndarray) -> np.nda
     origins = shapely.bounds(shapes_a)[:, :2]
     p, q = (array[:, :, None, :] for array in _edges(shapes_a, origins))  # A's edges: pairs x N x 1 x 2
     r, s = (array[:, None, :, :] for array in _edges(shapes_b, origins))  # B's edges: pairs x 1 x M x 2
-    along_a, along_b = q - p, s - r
-    # Sides: r_side, s_side of B's edge ends from A's edge line; p_side, q_side of A's edge ends from B's.
-    r_side, s_side = _cross(along_a, r - p), _cross(along_a, s - p)
-    p_side, q_side = _cross(along_b, p - r), _cross(along_b, q - r)
-    signs = [np.sign(side) * (np.abs(side) > _TOLERANCE) for side in (r_side, s_side, p_side, q_side)]
-    meet = (signs[0] * signs[1] <= 0) & (signs[2] * signs[3] <= 0)
-    near = _boxes_meet(p, q, r, s, 0) & _boxes_meet(p, q, r, s, 1)
-    touching = meet & near & ((signs[0] == 0) | (signs[1] == 0) | (signs[2] == 0) | (signs[3] == 0))
-    crossing = (signs[0] * signs[1] < 0) & (signs[2] * signs[3] < 0)
-    t = np.where(crossing, p_side / (p_side - q_side), 0.0)  # where along A's edge
-    u = np.where(crossing, r_side / (r_side - s_side), 0.0)  # where along B's edge
-    # B is on the left of its (counter-clockwise) edges: A's edge enters B where it ends on the left.
-    share_a = _inside(p[..., 0, :], r, s, p_side[..., :], axis=2) + np.sum(
-        np.where(crossing, signs[3] * (1 - t), 0.0), axis=2
+    (px, py), (qx, qy), (rx, ry), (sx, sy) = (np.moveaxis(point, -1, 0) for point in (p, q, r, s))
+    ax, ay, bx, by = qx - px, qy - py, sx - rx, sy - ry
+    # Sides (cross products): r_side, s_side of B's edge ends from A's edge; p_side, q_side of A's from B's.
+    # Written with per-edge terms and `turn` so that each costs one or two passes over the pairs x N x M arrays.
+    turn = ax * by - ay * bx
+    r_side = ax * ry - ay * rx - (ax * py - ay * px)
+    s_side = r_side + turn
+    p_side = bx * py - by * px - (bx * ry - by * rx)
+    q_side = p_side - turn
+    crossing = (r_side * s_side < 0) & (p_side * q_side < 0)
+    small = np.minimum(np.minimum(np.abs(r_side), np.abs(s_side)), np.minimum(np.abs(p_side), np.abs(q_side)))
+    touching = (small <= _TOLERANCE) & _boxes_meet(px, qx, rx, sx) & _boxes_meet(py, qy, ry, sy)
+    # Past a crossing, A's edge is inside B for the share q_side / |turn| of its length when it enters (q_side > 0:
+    # it ends on B's inner, left side) and leaves that share outside when it leaves: (1 - t) signed. Likewise B.
+    size = np.abs(turn)
+    share_a = _inside(py, p_side, low=ry, high=sy, axis=2) + np.sum(
+        np.where(crossing, q_side / size, 0.0), axis=2
     )
-    share_b = _inside_of_a(r[:, 0], p, q, r_side) + np.sum(np.where(crossing, signs[1] * (1 - u), 0.0), axis=1)
-    twice_area = np.nansum(_cross(p[:, :, 0], q[:, :, 0]) * share_a, axis=1) + np.nansum(
-        _cross(r[:, 0], s[:, 0]) * share_b, axis=1
+    share_b = _inside(ry, r_side, low=py, high=qy, axis=1) + np.sum(
+        np.where(crossing, s_side / size, 0.0), axis=1
+    )
+    twice_area = np.nansum((px * qy - py * qx)[:, :, 0] * share_a, axis=1) + np.nansum(
+        (rx * sy - ry * sx)[:, 0, :] * share_b, axis=1
     )
     areas = twice_area / 2
     areas[touching.any(axis=(1, 2))] = np.nan
     return areas
 
 
-def _boxes_meet(p: np.ndarray, q: np.ndarray, r: np.ndarray, s: np.ndarray, axis: int) -> np.ndarray:
+def _boxes_meet(p: np.ndarray, q: np.ndarray, r: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Whether the two edges' extents along one axis overlap (within the tolerance)."""
-    low = np.maximum(np.minimum(p[..., axis], q[..., axis]), np.minimum(r[..., axis], s[..., axis]))
-    high = np.minimum(np.maximum(p[..., axis], q[..., axis]), np.maximum(r[..., axis], s[..., axis]))
-    return low <= high + _TOLERANCE
+    low_a, high_a = np.minimum(p, q), np.maximum(p, q)
+    low_b, high_b = np.minimum(r, s), np.maximum(r, s)
+    return (low_a <= high_b + _TOLERANCE) & (low_b <= high_a + _TOLERANCE)
 
 
-def _inside(points: np.ndarray, r: np.ndarray, s: np.ndarray, sides: np.ndarray, axis: int) -> np.ndarray:
-    """Winding number of A's edge starts (pairs x N) in B, `sides[..., i, j]` = side of point i from B's edge j."""
-    y = points[..., 1][..., None]
-    upward = (r[..., 1] <= y) & (y < s[..., 1]) & (sides > 0)
-    downward = (s[..., 1] <= y) & (y < r[..., 1]) & (sides < 0)
-    return np.sum(upward.astype(np.int8) - downward.astype(np.int8), axis=axis)
+def _inside(y: np.ndarray, side: np.ndarray, low: np.ndarray, high: np.ndarray, axis: int) -> np.ndarray:
+    """1 where the point at height `y` is inside the other ring (its edges from `low` to `high` heights), else 0.
 
-
-def _inside_of_a(points: np.ndarray, p: np.ndarray, q: np.ndarray, sides: np.ndarray) -> np.ndarray:
-    """Winding number of B's edge starts (pairs x M) in A, `sides[..., i, j]` = side of point j from A's edge i."""
-    y = points[:, None, :, 1]
-    upward = (p[..., 1] <= y) & (y < q[..., 1]) & (sides > 0)
-    downward = (q[..., 1] <= y) & (y < p[..., 1]) & (sides < 0)
-    return np.sum(upward.astype(np.int8) - downward.astype(np.int8), axis=1)
+    Crossing number of the ray to +x: an edge straddling `y` crosses it right of the point when the point is on the
+    edge's left going up or on its right going down.
+    """
+    straddles = (low <= y) != (high <= y)
+    return np.sum(straddles & (side * (high - low) > 0), axis=axis) % 2

@@ -29,7 +29,7 @@ import shapely.errors
 from PIL import Image
 
 from labelrounds.quality.clipping import intersection_areas
-from labelrounds.quality.png import one_bit_rows, unfilter_masks
+from labelrounds.quality.png import OneBitImage, one_bit_rows, unfilter_masks
 
 RECTANGLE: Final = "rectangle"
 POLYGON: Final = "polygon"
@@ -117,7 +117,9 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
                     f"geometry type {kind!r} cannot be scored; supported: {', '.join(SUPPORTED_GEOMETRIES)}"
                 )
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
-            detail = error if isinstance(error, GeometryError) else f"{kind} geometry is malformed ({error!r})"
+            detail = (
+                error if isinstance(error, GeometryError) else f"{kind} geometry is malformed ({error!r})"
+            )
             raise GeometryError(f"object {index}: {detail}") from None
     for (index, _, _), region in zip(polygons, _polygon_regions(polygons), strict=True):
         regions[index] = region
@@ -136,7 +138,9 @@ def rectangle_region(exterior: Sequence[Sequence[float]]) -> Region:
     return Region(RECTANGLE, (left, top, right + 1, bottom + 1), (right - left + 1) * (bottom - top + 1))
 
 
-def polygon_region(exterior: Sequence[Sequence[float]], interior: Sequence[Sequence[Sequence[float]]] = ()) -> Region:
+def polygon_region(
+    exterior: Sequence[Sequence[float]], interior: Sequence[Sequence[Sequence[float]]] = ()
+) -> Region:
     """A polygon from its exterior ring and its holes; fewer than three vertices make an empty region."""
     return _polygon_regions([(0, exterior, interior)])[0]
 
@@ -218,7 +222,7 @@ def _decode_masks(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[n
     """Masks of (position, PNG, origin): the SDK's PNGs decoded together with numpy, any other PNG by Pillow."""
     masks: list[np.ndarray | None] = [None] * len(bitmaps)
     fast: list[int] = []
-    rows: list[tuple[int, np.ndarray]] = []
+    rows: list[OneBitImage] = []
     for i, (index, png, _) in enumerate(bitmaps):
         scanlines = one_bit_rows(png)
         if scanlines is None:
@@ -273,7 +277,9 @@ def _palette_png(png: bytes) -> Image.Image | None:
     bit_depth, colour_type, interlace = header[8], header[9], header[12]
     if colour_type != 3 or interlace != 0 or bit_depth not in _PALETTE_RAW_MODES or not width or not height:
         return None
-    image = Image.frombytes("P", (width, height), b"".join(chunks[b"IDAT"]), "zip", _PALETTE_RAW_MODES[bit_depth])
+    image = Image.frombytes(
+        "P", (width, height), b"".join(chunks[b"IDAT"]), "zip", _PALETTE_RAW_MODES[bit_depth]
+    )
     if b"tRNS" in chunks:
         image.info["transparency"] = chunks[b"tRNS"][0]
     return image
@@ -354,11 +360,16 @@ def iou_matrices(
     for job, (a, b, intersection, union, exact) in enumerate(plans):
         if exact.any():
             vector_pairs.extend(
-                (job, row, column) for row, column in _fill_raster_intersections(intersection, union, exact, a, b)
+                (job, row, column)
+                for row, column in _fill_raster_intersections(intersection, union, exact, a, b)
             )
     if vector_pairs:
-        shapes_a = np.array([plans[job][0].regions[row].shape() for job, row, _ in vector_pairs], dtype=object)
-        shapes_b = np.array([plans[job][1].regions[column].shape() for job, _, column in vector_pairs], dtype=object)
+        shapes_a = np.array(
+            [plans[job][0].regions[row].shape() for job, row, _ in vector_pairs], dtype=object
+        )
+        shapes_b = np.array(
+            [plans[job][1].regions[column].shape() for job, _, column in vector_pairs], dtype=object
+        )
         overlaps = _vector_intersection_areas(shapes_a, shapes_b).tolist()
         for (job, row, column), overlap in zip(vector_pairs, overlaps, strict=True):
             a, b, intersection, union, _ = plans[job]
@@ -373,7 +384,10 @@ def iou_matrices(
 
 
 def _plan(
-    first: Sequence[Region] | RegionBatch, second: Sequence[Region] | RegionBatch, where: np.ndarray | None, min_iou: float
+    first: Sequence[Region] | RegionBatch,
+    second: Sequence[Region] | RegionBatch,
+    where: np.ndarray | None,
+    min_iou: float,
 ) -> tuple[RegionBatch, RegionBatch, np.ndarray, np.ndarray, np.ndarray]:
     """Both batches, the box-overlap intersections and unions, and the pairs to compute exactly."""
     a = first if isinstance(first, RegionBatch) else RegionBatch.of(first)
@@ -459,7 +473,9 @@ def _raster_intersection(a: Region, b: Region) -> tuple[float, float]:
     if b.kind == RECTANGLE:
         shape_pixels = max(shape_right - shape_left, 0) * max(shape_bottom - shape_top, 0)
     else:
-        xs, ys = np.meshgrid(np.arange(shape_left, shape_right) + 0.5, np.arange(shape_top, shape_bottom) + 0.5)
+        xs, ys = np.meshgrid(
+            np.arange(shape_left, shape_right) + 0.5, np.arange(shape_top, shape_bottom) + 0.5
+        )
         inside = shapely.contains_xy(b.shape(), xs, ys)
         shape_pixels = int(np.count_nonzero(inside))
     window = _pixel_window(a.box, shape_window)
@@ -472,9 +488,7 @@ def _raster_intersection(a: Region, b: Region) -> tuple[float, float]:
     return float(np.count_nonzero(crop)), a.area + shape_pixels
 
 
-def _pixel_window(
-    first: tuple[float, ...], second: tuple[float, ...]
-) -> tuple[int, int, int, int] | None:
+def _pixel_window(first: tuple[float, ...], second: tuple[float, ...]) -> tuple[int, int, int, int] | None:
     left, top = int(max(first[0], second[0])), int(max(first[1], second[1]))
     right, bottom = int(min(first[2], second[2])), int(min(first[3], second[3]))
     if right <= left or bottom <= top:

@@ -4,31 +4,43 @@
 mostly picks None, Sub and Up rows. Those three are undone for all the masks of a batch together: a Sub row is a
 cumulative sum along the row, an Up row adds the row above, so after the Sub rows a run of Up rows is a cumulative
 sum down the column (all modulo 256, which uint8 arithmetic gives). Anything else (Average or Paeth rows, other
-bit depths or colour types, interlacing) returns None, and the caller decodes it with Pillow.
+bit depths or colour types, interlacing) is left to Pillow.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
+from PIL import Image
 
 _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _NONE, _SUB, _UP = 0, 1, 2
 
 
-def one_bit_rows(png: bytes) -> tuple[int, int, bytes] | None:
-    """The width, height and filtered scanlines (each: filter byte, then the packed row) of an SDK bitmap PNG.
+class OneBitImage(NamedTuple):
+    """An SDK bitmap PNG's size and pixel data: the scanlines if only None/Sub/Up filters occur, else None."""
+
+    width: int
+    height: int
+    scanlines: bytes | None  # each: filter byte, then the packed row
+    compressed: bytes  # the IDAT data
+
+
+def one_bit_rows(png: bytes) -> OneBitImage | None:
+    """The size and pixel data of an SDK bitmap PNG.
 
     Returns None unless the PNG is a non-interlaced 1-bit palette image whose set pixels are exactly its index-1
-    pixels (index 0 transparent or no transparency) and whose rows use only the None, Sub and Up filters.
+    pixels (index 0 transparent or no transparency).
     """
     if not png.startswith(_SIGNATURE) or png[12:16] != b"IHDR":
         return None
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    if png[24:26] != b"\x01\x03" or png[28] != 0 or not width or not height:  # bit depth 1, palette, progressive
+    if (
+        png[24:26] != b"\x01\x03" or png[28] != 0 or not width or not height
+    ):  # bit depth 1, palette, progressive
         return None
     idat: list[bytes] = []
     position = 33  # signature (8) + IHDR chunk (4 length + 4 type + 13 data + 4 CRC)
@@ -40,33 +52,44 @@ def one_bit_rows(png: bytes) -> tuple[int, int, bytes] | None:
         elif kind == b"tRNS" and not _index_zero_transparent(png[position + 8 : position + 8 + length]):
             return None
         position += 12 + length
+    compressed = b"".join(idat)
     try:
-        raw = zlib.decompress(b"".join(idat))
+        raw = zlib.decompress(compressed)
     except zlib.error:
         return None
     stride = 1 + (width + 7) // 8
-    if len(raw) < stride * height or max(raw[: stride * height : stride]) > _UP:
+    if len(raw) < stride * height:
         return None
-    return width, height, raw[: stride * height]
+    filtered_simply = max(raw[: stride * height : stride]) <= _UP
+    return OneBitImage(width, height, raw[: stride * height] if filtered_simply else None, compressed)
 
 
 def _index_zero_transparent(alphas: bytes) -> bool:
     return alphas[:1] == b"\x00" and (len(alphas) < 2 or alphas[1] != 0)
 
 
-def unfilter_masks(images: Sequence[tuple[int, int, bytes]]) -> list[np.ndarray]:
-    """The boolean masks of `one_bit_rows` results; images of the same row length are unfiltered together."""
+def unfilter_masks(images: Sequence[OneBitImage]) -> list[np.ndarray]:
+    """The boolean masks of `one_bit_rows` results; images of the same row length are unfiltered together.
+
+    Images with Average or Paeth rows (sequential along the row) go through Pillow's 1-bit PNG decoder.
+    """
     groups: dict[int, list[int]] = {}
-    for i, (width, _, _) in enumerate(images):
-        groups.setdefault((width + 7) // 8, []).append(i)
     masks: list[np.ndarray] = [_EMPTY] * len(images)
+    for i, image in enumerate(images):
+        if image.scanlines is None:
+            size = (image.width, image.height)
+            masks[i] = np.asarray(Image.frombytes("1", size, image.compressed, "zip", "1"))
+        else:
+            groups.setdefault((image.width + 7) // 8, []).append(i)
     for row_bytes, members in groups.items():
         heights = np.array([images[i][1] for i in members])
-        scanlines = np.frombuffer(b"".join(images[i][2] for i in members), dtype=np.uint8).reshape(-1, 1 + row_bytes)
+        scanlines = np.frombuffer(
+            b"".join(images[i].scanlines or b"" for i in members), dtype=np.uint8
+        ).reshape(-1, 1 + row_bytes)
         starts = np.concatenate([[0], np.cumsum(heights)[:-1]])
         bits = np.unpackbits(_unfilter(scanlines, starts), axis=1).view(bool)
         for i, start, height in zip(members, starts.tolist(), heights.tolist(), strict=True):
-            masks[i] = bits[start : start + height, : images[i][0]]
+            masks[i] = bits[start : start + height, 8 : 8 + images[i].width]
     return masks
 
 
@@ -74,8 +97,13 @@ _EMPTY: Final = np.zeros((0, 0), dtype=bool)
 
 
 def _unfilter(scanlines: np.ndarray, image_starts: np.ndarray) -> np.ndarray:
-    """Packed rows from None/Sub/Up-filtered scanlines of images stacked one under the other."""
-    filters, rows = scanlines[:, 0], scanlines[:, 1:].copy()
+    """Packed rows from None/Sub/Up-filtered scanlines of images stacked one under the other.
+
+    The filter byte is kept as a first column of zeros (cheaper than slicing it off a narrow array).
+    """
+    rows = np.array(scanlines)
+    filters = rows[:, 0].copy()
+    rows[:, 0] = 0
     sub = filters == _SUB
     if sub.any():
         rows[sub] = np.cumsum(rows[sub], axis=1, dtype=np.uint8)
@@ -84,8 +112,7 @@ def _unfilter(scanlines: np.ndarray, image_starts: np.ndarray) -> np.ndarray:
     run_start[image_starts] = True
     if run_start.all():
         return rows
-    totals = np.cumsum(rows, axis=0, dtype=np.uint8)
+    totals = np.zeros((len(rows) + 1, rows.shape[1]), dtype=np.uint8)  # totals[i]: sum of the rows before i
+    np.cumsum(rows, axis=0, dtype=np.uint8, out=totals[1:])
     first_of_run = np.maximum.accumulate(np.where(run_start, np.arange(len(rows)), 0))
-    before = totals[np.maximum(first_of_run - 1, 0)]
-    before[first_of_run == 0] = 0
-    return totals - before
+    return totals[1:] - totals[first_of_run]

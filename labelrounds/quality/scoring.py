@@ -154,8 +154,8 @@ def _parsed(annotation: Mapping[str, Any], classes: list[str], regions: Sequence
     )
 
 
-_OBJECTS_PER_READ = 500  # geometries read together: amortises per-call costs, bounds the bitmap work arrays
-_PAIRS_PER_READ = 64
+_OBJECTS_PER_READ = 2000  # geometries read together: amortises per-call costs, bounds the bitmap work arrays
+_PAIRS_PER_READ = 128
 
 
 def parse_annotations(annotations: Sequence[Mapping[str, Any] | ParsedAnnotation]) -> list[ParsedAnnotation]:
@@ -273,7 +273,9 @@ def _max_weight_assignment(weights: np.ndarray) -> list[tuple[int, int]]:
     infinity = float("inf")
     row_potential = [0.0] * (rows + 1)
     column_potential = [0.0] * (columns + 1)
-    owner = [0] * (columns + 1)  # owner[j]: 1-based row assigned to column j (0: none); column 0 is a sentinel
+    owner = [0] * (
+        columns + 1
+    )  # owner[j]: 1-based row assigned to column j (0: none); column 0 is a sentinel
     previous = [0] * (columns + 1)
     for row in range(1, rows + 1):
         owner[0] = row
@@ -361,11 +363,16 @@ def score_many(
     # Some dozens of images at a time: their geometries are read together, their polygon overlaps computed
     # together, and all of it dropped before the next ones.
     for start in range(0, len(pairs), _PAIRS_PER_READ):
-        parsed = parse_annotations([annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair])
+        parsed = parse_annotations(
+            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair]
+        )
         refs, cands = parsed[::2], parsed[1::2]
         same_classes = [_same_class(ref, cand) for ref, cand in zip(refs, cands, strict=True)]
         ious = iou_matrices(
-            [(ref.regions, cand.regions, same) for ref, cand, same in zip(refs, cands, same_classes, strict=True)],
+            [
+                (ref.regions, cand.regions, same)
+                for ref, cand, same in zip(refs, cands, same_classes, strict=True)
+            ],
             min_iou=iou_threshold,
         )
         for ref, cand, same, matrix in zip(refs, cands, same_classes, ious, strict=True):
