@@ -118,7 +118,7 @@ class TaskRoundSteps:
         """The `score-gold` task (a table artifact of the scores)."""
         if validated.gold_plan is None:
             raise RoundError("the round has no gold plan")
-        return await score_gold(self.settings, validated.gold_plan, spec.round_name)
+        return await score_gold(self.settings, validated.target, validated.gold_plan, spec.round_name)
 
     async def remove_gold(self, spec: RoundSpec, validated: ValidatedRound) -> int:
         """The `remove-gold` task."""

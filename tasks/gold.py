@@ -31,10 +31,13 @@ async def copy_gold(
 
 
 @api_task("score-gold", "score-gold-{title}")
-async def score_gold(settings: ConnectionSettings, gold_copies: pd.DataFrame, title: str) -> pd.DataFrame:
-    """Each labeler's gold precision, recall and F1, published as a table artifact keyed by `title`."""
+async def score_gold(
+    settings: ConnectionSettings, target: RoundTarget, gold_copies: pd.DataFrame, title: str
+) -> pd.DataFrame:
+    """Each labeler's gold precision, recall and F1, kept on their first-pass jobs and published as a table
+    artifact keyed by `title` (`steps.gold.score_and_record_gold`)."""
     async with SuperviselyClient(settings) as api:
-        scores = await gold.score_gold(api, gold_copies)
+        scores = await gold.score_and_record_gold(api, target, gold_copies)
     await acreate_table_artifact(
         table=table_rows(scores),
         key=artifact_key(title, "gold"),

@@ -8,25 +8,27 @@ selection leaves them out). The copies go into the job's `entityIds` next to its
 the share key. After the first gate each
 labeler's annotations of their copies are scored against the references (`labelrounds.quality`), then the copies
 are removed: the server drops them from the jobs, so rework, the later gates and the report never see them.
-`remove_gold_copies` is idempotent and also runs when the round fails.
+`remove_gold_copies` is idempotent and also runs when the round fails. The scores are kept on the labeler's
+first-pass jobs (`customData`, beside the lineage: `record_gold_scores`), so scorecards and re-runs read them from
+the server after the copies are gone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pandas as pd
 
 from labelrounds.client import AmbiguousWriteError, Filter, SuperviselyClient
-from labelrounds.client.models import AnnotationInfo, DatasetInfo
+from labelrounds.client.models import AnnotationInfo, DatasetInfo, LabelingJobInfo
 from labelrounds.planning import summarize_plan
 from labelrounds.quality import score_many
 from labelrounds.round_spec import GoldSpec
 from labelrounds.steps.errors import RoundError, UnresolvedWriteError
-from labelrounds.steps.lineage import list_round_jobs
+from labelrounds.steps.lineage import JobLineage, list_round_jobs
 from labelrounds.steps.report import LABELER_GOLD_COLUMNS
 from labelrounds.steps.targets import RoundTarget, resolve_datasets
 
@@ -41,6 +43,8 @@ GOLD_PLAN_COLUMNS: tuple[str, ...] = (
 )
 #: Per-labeler gold figures: the report's gold columns.
 GOLD_SCORE_COLUMNS = LABELER_GOLD_COLUMNS
+#: The customData key, beside the lineage, under which a first-pass job keeps its labeler's gold scores.
+GOLD_SCORES_KEY = "labelrounds_gold"
 
 
 @dataclass(frozen=True)
@@ -265,3 +269,56 @@ async def remove_gold_copies(api: SuperviselyClient, gold_plan: pd.DataFrame | N
     if ids:
         await api.remove_images(ids)
     return len(ids)
+
+
+async def score_and_record_gold(
+    api: SuperviselyClient, target: RoundTarget, gold_copies: pd.DataFrame
+) -> pd.DataFrame:
+    """Score the gold copies (`score_gold`) and keep the scores on the first-pass jobs; a re-run whose copies are
+    gone (an earlier run scored and removed them) gets the scores kept then.
+
+    Returns:
+        One row per labeler (`labeler` + GOLD_SCORE_COLUMNS).
+    """
+    scores = await score_gold(api, gold_copies)
+    jobs = await list_round_jobs(api, target.team.id, target.project.id, target.round_key)
+    if scores.empty:
+        return recorded_gold_scores(jobs)
+    await record_gold_scores(api, jobs, scores)
+    return scores
+
+
+async def record_gold_scores(
+    api: SuperviselyClient, jobs: Sequence[tuple[LabelingJobInfo, JobLineage]], scores: pd.DataFrame
+) -> int:
+    """Keep each labeler's gold scores on their first-pass jobs of the round (`customData`, the lineage kept);
+    return how many jobs changed. Idempotent: a job that already holds the same scores is left alone."""
+    by_labeler = {
+        str(row["labeler"]): {
+            column: int(row[column]) if column == "gold_images" else float(row[column])
+            for column in GOLD_SCORE_COLUMNS
+        }
+        for row in scores.to_dict("records")
+    }
+    changed = 0
+    for job, lineage in jobs:
+        wanted = by_labeler.get(lineage.labeler)
+        if lineage.cycle != 0 or wanted is None or job.custom_data.get(GOLD_SCORES_KEY) == wanted:
+            continue
+        await api.edit_job(job.id, custom_data={**job.custom_data, GOLD_SCORES_KEY: wanted})
+        changed += 1
+    return changed
+
+
+def recorded_gold_scores(jobs: Iterable[tuple[LabelingJobInfo, JobLineage]]) -> pd.DataFrame:
+    """The gold scores kept on a round's first-pass jobs (`record_gold_scores`): one row per labeler."""
+    rows: dict[str, dict[str, object]] = {}
+    for job, lineage in jobs:
+        kept = job.custom_data.get(GOLD_SCORES_KEY)
+        if lineage.cycle == 0 and isinstance(kept, dict) and set(GOLD_SCORE_COLUMNS) <= kept.keys():
+            rows.setdefault(lineage.labeler, {column: kept[column] for column in GOLD_SCORE_COLUMNS})
+    return pd.DataFrame.from_records(
+        [{"labeler": labeler, **values} for labeler, values in rows.items()],
+        columns=["labeler", *GOLD_SCORE_COLUMNS],
+    )
+

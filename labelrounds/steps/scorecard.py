@@ -13,8 +13,8 @@ labels, so the annotations are the one source that holds everywhere). Per labele
 - `objects`: objects of the labeler's distinct images as they are now, drawn by the labeler (`labelerLogin`,
   or no login);
 - `review_latency_seconds`: mean over the labeler's jobs of `reviewFinishedAt − annotationFinishedAt`;
-- gold precision/recall/F1: only when the caller passes a round's gold scores (a round's report carries them;
-  the server does not keep them once the gold copies are removed), NaN otherwise.
+- gold precision/recall/F1: the scores a round with gold checks kept on its first-pass jobs (`customData`, see
+  `steps.gold.record_gold_scores`), or those the caller passes; NaN for a round without them.
 
 Rounds are ordered by their first job's creation time.
 """
@@ -32,6 +32,7 @@ import pandas as pd
 from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import AnnotationInfo, ImageStat, JobStats, LabelingJobInfo, ReviewStatus
 from labelrounds.steps.concurrency import run_all
+from labelrounds.steps.gold import recorded_gold_scores
 from labelrounds.steps.lineage import JobLineage
 from labelrounds.steps.selection import JobFilter, find_team_jobs
 
@@ -152,7 +153,8 @@ def build_scorecard(
         facts: the round jobs and their statistics (`collect_job_facts`).
         objects: each image's objects' labeler logins (`collect_objects`); an image missing here has no object.
         labelers: only these labelers (None: all); the rounds' order still counts every job.
-        gold: per round key, per-labeler gold scores (`labeler` + GOLD_COLUMNS), e.g. a round report's.
+        gold: per round key, per-labeler gold scores (`labeler` + GOLD_COLUMNS), e.g. a round report's; None reads
+            the scores the rounds kept on their first-pass jobs.
     """
     started: dict[str, datetime | None] = {}
     for fact in facts:
@@ -171,7 +173,7 @@ def build_scorecard(
         for (round_key, labeler), jobs in grouped.items()
     ]
     frame = pd.DataFrame.from_records(rows, columns=list(SCORECARD_COLUMNS[: -len(GOLD_COLUMNS)]))
-    frame = _with_gold(frame.astype(_DTYPES), gold or {})
+    frame = _with_gold(frame.astype(_DTYPES), gold if gold is not None else _recorded_gold(facts))
     frame["round_started_at"] = pd.to_datetime(frame["round_started_at"], utc=True)
     position = {key: index for index, key in enumerate(order)}
     frame = frame.sort_values(
@@ -194,7 +196,8 @@ async def labeler_scorecard(
         team: the team's id or name.
         rounds: only these rounds (keys or names); None: every round with our lineage.
         labelers: only these labelers (logins); None: all.
-        gold: per round key, per-labeler gold scores to fill the gold columns (None: NaN).
+        gold: per round key, per-labeler gold scores to fill the gold columns (None: those the rounds kept on their
+            first-pass jobs; NaN where a round has none).
     """
     facts = await collect_job_facts(api, team, rounds)
     if labelers is not None:
@@ -248,6 +251,14 @@ def _labeler_figures(
 def _images(fact: JobFacts) -> list[ImageStat]:
     """The job's per-image statistics (empty when the reply left them out)."""
     return list(fact.stats.images.images) if fact.stats.images is not None else []
+
+
+def _recorded_gold(facts: Sequence[JobFacts]) -> dict[str, pd.DataFrame]:
+    """Per round, the gold scores its first-pass jobs keep (`steps.gold.record_gold_scores`)."""
+    by_round: dict[str, list[tuple[LabelingJobInfo, JobLineage]]] = defaultdict(list)
+    for fact in facts:
+        by_round[fact.lineage.round].append((fact.job, fact.lineage))
+    return {round_key: recorded_gold_scores(jobs) for round_key, jobs in by_round.items()}
 
 
 def _with_gold(frame: pd.DataFrame, gold: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

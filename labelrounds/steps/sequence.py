@@ -20,7 +20,12 @@ from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.archive import EndResult, finish_jobs
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gate import GateSnapshot, wait_until_ready
-from labelrounds.steps.gold import ensure_gold_copies, hidden_entities, remove_gold_copies, score_gold
+from labelrounds.steps.gold import (
+    ensure_gold_copies,
+    hidden_entities,
+    remove_gold_copies,
+    score_and_record_gold,
+)
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.meta import prepare_round_meta
 from labelrounds.steps.report import RoundReport, build_round_report
@@ -268,8 +273,8 @@ class ClientRoundSteps:
         return await ensure_gold_copies(self.api, validated.target, _gold_plan(validated))
 
     async def score_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
-        """`steps.gold.score_gold`."""
-        return await score_gold(self.api, _gold_plan(validated))
+        """`steps.gold.score_and_record_gold`."""
+        return await score_and_record_gold(self.api, validated.target, _gold_plan(validated))
 
     async def remove_gold(self, spec: RoundSpec, validated: ValidatedRound) -> int:
         """`steps.gold.remove_gold_copies`."""

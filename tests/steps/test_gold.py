@@ -196,6 +196,46 @@ async def test_gold_is_in_every_first_pass_job_and_nowhere_after_the_round(serve
     assert labelers.loc[list(SKILLS), "first_pass_images"].tolist() == [50, 50, 50]
 
 
+async def test_gold_scores_are_kept_on_the_jobs_for_reruns_and_scorecards(server: SandboxServer) -> None:
+    """The scores survive the copies: kept in each first-pass job's customData (read raw), a re-run reports them
+    again without copies, and the scorecard fills its gold columns from the server alone."""
+    from labelrounds.steps.gold import GOLD_SCORES_KEY
+    from labelrounds.steps.scorecard import labeler_scorecard
+
+    spec = gold_spec(round_name="gold-kept")
+    done, _ = await run(server, spec)
+    assert done.gold is not None and not done.gold.empty
+    scored = done.gold.set_index("labeler")
+    with RawApi.of(server) as raw:
+        jobs = first_cycle(raw.round_jobs(server.team_id, done.target.round_key))
+        kept = {str(job.lineage["labeler"]): raw.call("jobs.info", {"id": job.id})["customData"] for job in jobs}
+    for labeler, custom_data in kept.items():
+        assert custom_data["labelrounds"]["labeler"] == labeler  # the lineage is kept beside the scores
+        assert custom_data[GOLD_SCORES_KEY]["gold_f1"] == pytest.approx(scored.loc[labeler, "gold_f1"])
+        assert custom_data[GOLD_SCORES_KEY]["gold_images"] == scored.loc[labeler, "gold_images"]
+
+    again, _ = await run(server, spec)  # the copies are gone: the re-run reads the kept scores
+    assert again.gold is not None
+    assert again.gold.set_index("labeler").loc[list(SKILLS), "gold_f1"].tolist() == pytest.approx(
+        scored.loc[list(SKILLS), "gold_f1"].tolist()
+    )
+    async with admin_client(server) as api:
+        card = await labeler_scorecard(api, server.team_id, rounds=[spec.round_name])
+    assert card.metric("gold_f1").iloc[:, 0].reindex(list(SKILLS)).tolist() == pytest.approx(
+        scored.loc[list(SKILLS), "gold_f1"].tolist()
+    )
+
+    # mutant: without the kept scores (customData emptied of them), the scorecard has no gold figure
+    with RawApi.of(server) as raw:
+        for job in jobs:
+            custom = raw.call("jobs.info", {"id": job.id})["customData"]
+            custom.pop(GOLD_SCORES_KEY)
+            raw.call("jobs.editInfo", {"id": job.id, "customData": custom})
+    async with admin_client(server) as api:
+        bare = await labeler_scorecard(api, server.team_id, rounds=[spec.round_name])
+    assert bare.metric("gold_f1").isna().all().all()
+
+
 LARGE_SEED = "synthetic:2x900"  # 300 images per labeler: 15 gold images (~75 objects) at 5%, 30 at 10%
 # 10%: the issue's ±0.05. 5%: the gap measured here is up to 0.10 (labeler_3: one standard deviation of an F1 of 0.6
 # over ~75 objects is ~0.057), so ±0.05 is out of reach at this size; `bench/gold_accuracy.py` measures it larger.
