@@ -18,6 +18,7 @@ from PIL import Image
 
 _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _NONE, _SUB, _UP = 0, 1, 2
+_SIMPLE_FILTERS: Final = bytes([_NONE, _SUB, _UP])
 
 
 class OneBitImage(NamedTuple):
@@ -42,6 +43,36 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
         png[24:26] != b"\x01\x03" or png[28] != 0 or not width or not height
     ):  # bit depth 1, palette, progressive
         return None
+    compressed = _sdk_layout_idat(png)
+    if compressed is None:
+        compressed = _idat_of_any_layout(png)
+    if compressed is None:
+        return None
+    try:
+        raw = zlib.decompress(compressed)
+    except zlib.error:
+        return None
+    stride = 1 + (width + 7) // 8
+    if len(raw) < stride * height:
+        return None
+    filtered_simply = not raw[: stride * height : stride].translate(None, _SIMPLE_FILTERS)
+    return OneBitImage(width, height, raw[: stride * height] if filtered_simply else None, compressed)
+
+
+def _sdk_layout_idat(png: bytes) -> bytes | None:
+    """The IDAT data when the chunks are exactly the SDK's: a 2-colour PLTE, tRNS = [0], one IDAT, IEND."""
+    if (
+        png[33:41] != b"\x00\x00\x00\x06PLTE"
+        or png[51:60] != b"\x00\x00\x00\x01tRNS\x00"
+        or png[68:72] != b"IDAT"
+    ):
+        return None
+    end = 72 + int.from_bytes(png[64:68], "big")
+    return png[72:end] if png[end + 8 : end + 12] == b"IEND" else None
+
+
+def _idat_of_any_layout(png: bytes) -> bytes | None:
+    """The IDAT data of a PNG walked chunk by chunk; None if its transparency is not "index 0 transparent"."""
     idat: list[bytes] = []
     position = 33  # signature (8) + IHDR chunk (4 length + 4 type + 13 data + 4 CRC)
     while position + 8 <= len(png):
@@ -52,16 +83,7 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
         elif kind == b"tRNS" and not _index_zero_transparent(png[position + 8 : position + 8 + length]):
             return None
         position += 12 + length
-    compressed = b"".join(idat)
-    try:
-        raw = zlib.decompress(compressed)
-    except zlib.error:
-        return None
-    stride = 1 + (width + 7) // 8
-    if len(raw) < stride * height:
-        return None
-    filtered_simply = max(raw[: stride * height : stride]) <= _UP
-    return OneBitImage(width, height, raw[: stride * height] if filtered_simply else None, compressed)
+    return b"".join(idat)
 
 
 def _index_zero_transparent(alphas: bytes) -> bool:
