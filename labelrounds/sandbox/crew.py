@@ -126,6 +126,11 @@ class CrewConfig(BaseModel):
         default=None,
         description="Logins that act; default: every non-admin user who is the labeler or reviewer of an active job",
     )
+    take_count: int = Field(
+        default=1,
+        ge=1,
+        description="Images a labeler of a labeling queue takes at a time (`labeling-queues.entities.take`)",
+    )
     mode: Literal["http", "instant"] = Field(
         default="http",
         description="http: act over the API like people; instant: finish every active job inside the store, "
@@ -138,7 +143,8 @@ class CrewConfig(BaseModel):
 
         Keys: `speed` (seconds per image for labeling and review), `label`, `review` (each on its own),
         `skill` (0..1), `pace` (simulated seconds per image), `reject` (0..1), `min-f1` (0..1),
-        `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`), `mode` (`http` or `instant`).
+        `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`), `mode` (`http` or `instant`),
+        `take` (images a queue labeler takes at a time).
         Durations accept a unit: `250ms`, `2s`. `speed`, `label`, `review`, `skill` and `pace` take one value
         for everyone or values per login joined with `+`, a bare value being everyone else's:
         `skill=labeler_1:0.95+labeler_2:0.7`, `pace=40s+labeler_3:90s`. An empty spec gives the defaults.
@@ -184,6 +190,8 @@ class CrewConfig(BaseModel):
             items.append(f"logins={_LOGINS_SEPARATOR.join(self.logins)}")
         if self.mode != "http":
             items.append(f"mode={self.mode}")
+        if self.take_count != 1:
+            items.append(f"take={self.take_count}")
         return ",".join(items)
 
     def rejects(self, job_id: int, image_id: int) -> bool:
@@ -272,6 +280,7 @@ _CREW_OPTIONS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "seed": lambda value, what: {"seed": parse_int(value, what=what)},
     "logins": _parse_logins,
     "mode": _parse_mode,
+    "take": lambda value, what: {"take_count": parse_int(value, what=what, minimum=1)},
 }
 
 
@@ -438,15 +447,27 @@ def find_members(store: Store, logins: Sequence[str] | None) -> list[CrewMember]
     ]
 
 
-def past_rejections(store: Store, job_id: int) -> dict[int, int]:
+def past_rejections(store: Store, job_id: int, *, from_queue: bool = False) -> dict[int, int]:
     """How many times each image of a job has been rejected so far, in any job (images never rejected: absent).
 
-    Read from the store rather than remembered, so the limit holds across crew and sandbox restarts.
+    Read from the store rather than remembered, so the limit holds across crew and sandbox restarts. An image of
+    a labeling queue loses its rejected row when it is taken again, so for a queue job (`from_queue`) the
+    rejections recorded in the team's activity count too (the larger of the two counts).
     """
     with store.transaction(write=False) as db:
-        return dict(db.execute(_PAST_REJECTIONS_SQL, (job_id,)).fetchall())
+        counts = dict(db.execute(_PAST_REJECTIONS_SQL, (job_id,)).fetchall())
+        if from_queue:
+            for image_id, count in db.execute(_LOGGED_REJECTIONS_SQL, (job_id,)).fetchall():
+                counts[image_id] = max(count, counts.get(image_id, 0))
+    return counts
 
 
+_LOGGED_REJECTIONS_SQL = """
+SELECT entity_id, count(*) FROM activity
+WHERE action = 'review_status_changed' AND json_extract(details, '$.status') = 'rejected'
+    AND entity_id IN (SELECT image_id FROM job_entities WHERE job_id = ?)
+GROUP BY entity_id
+"""
 _ACTIVE_JOBS_SQL = """
 SELECT j.id FROM jobs AS j JOIN users AS u ON u.id = j.user_id
 WHERE j.disabled = 0 AND j.status IN ({marks}) {and_labeler_in} ORDER BY j.id
@@ -578,7 +599,10 @@ class _Worker:
             for job in await api.list_jobs(team.id, filters=(status_filter,)):
                 try:
                     if job.user_id == self.member.user_id and job.status in _LABELING_STATUSES:
-                        await self._label(api, job)
+                        if job.labeling_queue_id is None:
+                            await self._label(api, job)
+                        else:
+                            await self._label_from_queue(api, job, job.labeling_queue_id)
                     elif job.reviewer_id == self.member.user_id and job.status == JobStatus.ON_REVIEW:
                         await self._review(api, job)
                 except UnauthorizedError:
@@ -596,32 +620,60 @@ class _Worker:
             await api.set_job_status(job.id, JobStatus.IN_PROGRESS)
             self._record(CrewAction.JOB_STARTED, job.id)
         info = await self._job_with_entities(api, job.id)
-        image_ids = info.entity_ids(ReviewStatus.NONE)
+        await self._label_images(api, job.id, info.entity_ids(ReviewStatus.NONE))
+        await api.set_job_status(job.id, JobStatus.ON_REVIEW)
+        self._record(CrewAction.JOB_SUBMITTED, job.id)
+
+    async def _label_from_queue(self, api: SuperviselyClient, job: LabelingJobInfo, queue_id: int) -> None:
+        """Label the job's open images, then take more from its queue until none waits, and submit.
+
+        Each take happens only once the previous images are labeled, so a faster labeler takes more. A job that
+        got no image at all stays where it is (never submitted empty); one with images is submitted even if
+        they are all decided already, so that its reviewer can complete it.
+        """
+        started = job.status != JobStatus.PENDING
+        while True:
+            info = await self._job_with_entities(api, job.id)
+            await self._label_images(api, job.id, info.entity_ids(ReviewStatus.NONE))
+            taken = await api.take_queue_images(queue_id, self.config.take_count)
+            if not taken.entities:
+                break
+            if not started:
+                started = True
+                self._record(CrewAction.JOB_STARTED, job.id)
+        info = await self._job_with_entities(api, job.id)
+        if info.entities:
+            await api.set_job_status(job.id, JobStatus.ON_REVIEW)
+            self._record(CrewAction.JOB_SUBMITTED, job.id)
+
+    async def _label_images(self, api: SuperviselyClient, job_id: int, image_ids: list[int]) -> None:
+        """Label these images of a job one by one at this labeler's speed, and mark each done."""
         login, seed = self.member.login, self.config.seed
         skill = self.config.skill_of(login)
-        context = await asyncio.to_thread(read_labeling_context, self.store, job.id, image_ids if skill else ())
+        context = await asyncio.to_thread(read_labeling_context, self.store, job_id, image_ids if skill else ())
         for image_id in image_ids:
             await self._pause(self.config.label_seconds(login))
             truth = context.truth.get(image_id)
             if skill is not None and truth is not None and context.dataset_id is not None:
                 drawn = simulate_annotation(
-                    truth, skill, context.class_shapes, seed=seed, job_id=job.id, image_id=image_id
+                    truth, skill, context.class_shapes, seed=seed, job_id=job_id, image_id=image_id
                 )
                 await api.upload_annotations(context.dataset_id, {image_id: Annotation.model_validate(drawn)})
-            seconds = annotation_seconds(self.config.pace_of(login), seed=seed, job_id=job.id, image_id=image_id)
-            await asyncio.to_thread(record_annotation_time, self.store, job.id, image_id, seconds)
-            await api.set_entity_review_status(job.id, image_id, ReviewStatus.DONE)
-            self._record(CrewAction.IMAGE_LABELED, job.id)
-        await api.set_job_status(job.id, JobStatus.ON_REVIEW)
-        self._record(CrewAction.JOB_SUBMITTED, job.id)
+            seconds = annotation_seconds(self.config.pace_of(login), seed=seed, job_id=job_id, image_id=image_id)
+            await asyncio.to_thread(record_annotation_time, self.store, job_id, image_id, seconds)
+            await api.set_entity_review_status(job_id, image_id, ReviewStatus.DONE)
+            self._record(CrewAction.IMAGE_LABELED, job_id)
 
     async def _review(self, api: SuperviselyClient, job: LabelingJobInfo) -> None:
         """Accept or reject every submitted image at the review speed, then complete the job.
 
-        A job with images the labeler never submitted cannot be completed: it is sent back instead.
+        A job with images the labeler never submitted cannot be completed: it is sent back instead. So is a queue
+        job with rejected images: they went back to the queue, and its labeler takes its own rejections first.
         """
         info = await self._job_with_entities(api, job.id)
-        rejected_before = await asyncio.to_thread(past_rejections, self.store, job.id)
+        rejected_before = await asyncio.to_thread(
+            past_rejections, self.store, job.id, from_queue=job.labeling_queue_id is not None
+        )
         image_ids = info.entity_ids(ReviewStatus.DONE)
         below_quality = await self._below_quality(api, job.id, image_ids)
         for image_id in image_ids:
@@ -633,7 +685,9 @@ class _Worker:
             )
             self._record(CrewAction.IMAGE_REJECTED if reject else CrewAction.IMAGE_ACCEPTED, job.id)
         info = await self._job_with_entities(api, job.id)
-        if all(entity.review_status in _DECIDED for entity in info.entities or ()):
+        statuses = [entity.review_status for entity in info.entities or ()]
+        rework_from_queue = job.labeling_queue_id is not None and ReviewStatus.REJECTED in statuses
+        if all(status in _DECIDED for status in statuses) and not rework_from_queue:
             await api.set_job_status(job.id, JobStatus.COMPLETED)
             self._record(CrewAction.JOB_COMPLETED, job.id)
         else:
