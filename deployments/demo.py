@@ -8,22 +8,40 @@ import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
 from pydantic import SecretStr
 from rich.console import Console
 
 from deployments.report_view import print_report
 from deployments.run_round import EXIT_FAILED, EXIT_FINISHED, quiet_prefect_analytics, run_with_progress
 from labelrounds.round_spec import RoundSpec, load_round_spec
+from labelrounds.steps.report import LABELER_GOLD_COLUMNS, RoundReport
 
-#: The crew: instant, the reviewer rejects about 30 % of the images once; seed 7 rejects some of the six lemons
-#: images, so the demo always shows a rework cycle.
-DEMO_CREW = "speed=0,reject=0.3,seed=7"
-DEMO_GATE = {"round_name": "demo", "poll_interval_seconds": 0.25, "timeout_seconds": 90}
+if TYPE_CHECKING:
+    from labelrounds.client import SuperviselyClient
+
+#: The crew: instant labelers who draw the truth with skills 0.95 and 0.75 (so their gold scores differ); the
+#: reviewer rejects about 30 % of the images once; seed 7 rejects some of the six lemons images, so the demo always
+#: shows a rework cycle.
+DEMO_CREW = "speed=0,reject=0.3,seed=7,skill=labeler_1:0.95+labeler_2:0.75"
+#: The round's dataset (named explicitly: `datasets: []` would take the gold set too) and its gold source.
+DEMO_DATASET = "ds1"
+DEMO_GOLD_DATASET = "gold"
+#: Images of the demo's gold set (copies of the first lemons images) and gold images hidden in each job.
+DEMO_GOLD_IMAGES = 3
+DEMO_GATE = {
+    "round_name": "demo",
+    "poll_interval_seconds": 0.25,
+    "timeout_seconds": 90,
+    "datasets": [DEMO_DATASET],
+    "gold": {"source": DEMO_GOLD_DATASET, "per_job": 1},
+}
 
 
 def demo_spec() -> RoundSpec:
-    """The example round (examples/round.yaml) under the name 'demo', with a fast gate."""
+    """The example round (examples/round.yaml) under the name 'demo' on ds1, with gold checks and a fast gate."""
     from deployments.definitions import LEMONS_ROUND_FILE
 
     data = load_round_spec(LEMONS_ROUND_FILE).model_dump(mode="json")
@@ -70,13 +88,42 @@ def local_prefect() -> Iterator[str]:
         yield f"ephemeral server in {home} ({state})"
 
 
-async def count_project_images(url: str, token: SecretStr, project_id: int) -> int:
-    """How many images the project holds, listed afresh (the demo round selects them all)."""
+def admin_client(url: str, token: SecretStr) -> SuperviselyClient:
+    """A client of the demo's sandbox with the instance admin's token."""
     from labelrounds.client import ConnectionSettings, SuperviselyClient
 
-    async with SuperviselyClient(ConnectionSettings(server_address=url, api_token=token)) as api:
-        datasets = await api.list_datasets(project_id)
-        return sum([len(await api.list_images(dataset.id)) for dataset in datasets])
+    return SuperviselyClient(ConnectionSettings(server_address=url, api_token=token))
+
+
+async def prepare_demo_gold(url: str, token: SecretStr, project_id: int, dataset_id: int) -> int:
+    """The demo's gold set (DEMO_GOLD_IMAGES lemons copies annotated with their truth); returns its image count."""
+    from labelrounds.sandbox.gold_set import prepare_gold_dataset
+
+    async with admin_client(url, token) as api:
+        gold = await prepare_gold_dataset(api, token, project_id, dataset_id, DEMO_GOLD_IMAGES, DEMO_GOLD_DATASET)
+        return len(await api.list_images(gold.id))
+
+
+async def count_dataset_images(url: str, token: SecretStr, dataset_id: int) -> int:
+    """How many images the round's dataset holds, listed afresh (the demo round selects them all)."""
+    async with admin_client(url, token) as api:
+        return len(await api.list_images(dataset_id))
+
+
+def gold_problems(report: RoundReport) -> list[str]:
+    """What is wrong with the report's gold columns: missing, a labeler without gold images, a score out of [0, 1]."""
+    missing = [column for column in LABELER_GOLD_COLUMNS if column not in report.labelers.columns]
+    if missing:
+        return [f"the per-labeler table lacks {', '.join(missing)}"]
+    problems = []
+    for row in report.labelers.itertuples(index=False):
+        if pd.isna(row.gold_images) or row.gold_images < 1:
+            problems.append(f"{row.labeler} got no gold image")
+        for column in LABELER_GOLD_COLUMNS[1:]:
+            value = getattr(row, column)
+            if pd.isna(value) or not 0 <= value <= 1:
+                problems.append(f"{row.labeler}'s {column} is {value}, not in [0, 1]")
+    return problems
 
 
 def run_demo(console: Console) -> int:
@@ -96,16 +143,23 @@ def run_demo(console: Console) -> int:
             )
         )
         console.print(f"Sandbox (lemons, crew {DEMO_CREW}) at {sandbox.url}; Prefect: {where}")
+        gold_images = asyncio.run(
+            prepare_demo_gold(sandbox.url, sandbox.admin_token, sandbox.project_id or 0, sandbox.dataset_id)
+        )
+        console.print(f"Gold set: dataset {DEMO_GOLD_DATASET!r} with {gold_images} lemons images and their truth")
         spec = demo_spec()
         outcome = run_with_progress(console, spec)
         if outcome is None:
             return EXIT_FAILED
         print_report(console, outcome.report, f"Round {outcome.round_key}")
-        images = asyncio.run(count_project_images(sandbox.url, sandbox.admin_token, sandbox.project_id or 0))
-        problems = outcome.report.problems(selected_images=images)
+        images = asyncio.run(count_dataset_images(sandbox.url, sandbox.admin_token, sandbox.dataset_id))
+        problems = outcome.report.problems(selected_images=images) + gold_problems(outcome.report)
         if problems:
             console.print("[red]report checks failed:[/red] " + "; ".join(problems))
             return EXIT_FAILED
-        console.print(f"report checks: all {images} images of the project counted, no impossible figure")
+        console.print(
+            f"report checks: all {images} images of {DEMO_DATASET} counted (no gold copy left), "
+            "every gold figure in [0, 1], no impossible figure"
+        )
         return EXIT_FINISHED
     return EXIT_FAILED  # pragma: no cover - ExitStack does not swallow exceptions

@@ -109,12 +109,19 @@ def test_round_run_exits_1_when_the_round_fails_with_one_message_and_debug_shows
     assert debugged.exit_code == 1 and "Traceback" in debugged.output and "Traceback" in terminal.getvalue()
 
 
-def test_the_demo_command_finishes_a_round_with_rework(tmp_path: Path) -> None:
+#: Gold images per labeler in the demo: `per_job: 1` and one first-pass job per labeler (one dataset, ds1).
+DEMO_GOLD_PER_LABELER = 1
+DEMO_GOLD_HEADERS = ("gold images", "gold precision", "gold recall", "gold f1")
+
+
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """`labelrounds demo` run once in a subprocess (fresh directory, no Prefect or API settings inherited)."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(("PREFECT_", "API_TOKEN"))}
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    result = subprocess.run(  # noqa: S603 - our own console script
+    return subprocess.run(  # noqa: S603 - our own console script
         [str(Path(sys.executable).parent / "labelrounds"), "demo"],
-        cwd=tmp_path,
+        cwd=tmp_path_factory.mktemp("demo"),
         env=env,
         capture_output=True,
         text=True,
@@ -122,11 +129,62 @@ def test_the_demo_command_finishes_a_round_with_rework(tmp_path: Path) -> None:
         check=False,
     )
 
+
+def demo_gold_problems(stdout: str) -> list[str]:
+    """What is wrong with the gold columns of the demo's printed per-labeler table (read from the text alone)."""
+    lines = stdout.splitlines()
+    header = next((line for line in lines if line.startswith("┃ labeler ")), "")
+    cells = [cell.strip() for cell in header.strip("┃").split("┃")]
+    if list(DEMO_GOLD_HEADERS) != cells[-len(DEMO_GOLD_HEADERS) :]:
+        return [f"the per-labeler table's last columns are {cells[-4:]}, not the gold columns"]
+    problems = []
+    rows = [line for line in lines if line.startswith("│ labeler_") and line.count("│") == len(cells) + 1]
+    if {row.split("│")[1].strip() for row in rows} != {"labeler_1", "labeler_2"}:
+        problems.append(f"per-labeler rows: {rows}")
+    for row in rows:
+        labeler, *_, images, precision, recall, f1 = (cell.strip() for cell in row.strip("│").split("│"))
+        if images != str(DEMO_GOLD_PER_LABELER):
+            problems.append(f"{labeler} got {images} gold images, not {DEMO_GOLD_PER_LABELER}")
+        for figure in (precision, recall, f1):
+            if not re.fullmatch(r"[01]\.\d\d", figure) or float(figure) > 1:
+                problems.append(f"{labeler}'s gold figure {figure!r} is not a score in [0, 1]")
+    return problems
+
+
+def test_the_demo_command_finishes_a_round_with_rework_and_gold_scores(
+    demo_output: subprocess.CompletedProcess[str],
+) -> None:
+    result = demo_output
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "labeler_1" in result.stdout and "labeler_2" in result.stdout
+    assert "Gold set: dataset 'gold' with 3 lemons images and their truth" in result.stdout
     rework = re.search(r"\((\d+) rework", result.stdout)
     assert rework is not None and int(rework.group(1)) >= 1
-    assert "report checks: all 6 images of the project counted, no impossible figure" in result.stdout
+    assert demo_gold_problems(result.stdout) == []
+    assert (
+        "report checks: all 6 images of ds1 counted (no gold copy left), every gold figure in [0, 1], "
+        "no impossible figure" in result.stdout
+    )
+
+
+#: A labeler row's gold cells (images, precision, recall, F1) at the end of the line, in groups.
+GOLD_CELLS = r"(│ +)(\d+)( +│ +)([\d.]+)( +│ +[\d.]+ +│ +[\d.]+ +│)$"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "corrupted"),
+    [
+        (r"┃ gold f1 ┃", "┃ gold fx ┃"),  # a gold column missing
+        (r"│ labeler_2 │", "│ labeler_9 │"),  # a labeler's row missing
+        (GOLD_CELLS, r"\g<1>\g<2>\g<3>1.20\g<5>"),  # a score out of [0, 1]
+        (GOLD_CELLS, r"\g<1>2\g<3>\g<4>\g<5>"),  # more gold images than the round gave a labeler
+    ],
+)
+def test_mutant_demo_output_with_corrupted_gold_columns_fails_the_check(
+    demo_output: subprocess.CompletedProcess[str], pattern: str, corrupted: str
+) -> None:
+    mutant, changed = re.subn(pattern, corrupted, demo_output.stdout, count=1, flags=re.MULTILINE)
+    assert changed == 1, demo_output.stdout[-3000:]
+    assert demo_gold_problems(mutant) != []
 
 
 def test_the_example_round_file_parses() -> None:
