@@ -138,6 +138,13 @@ class TargetStatus(StrEnum):
     COMPLETED = "completed"
 
 
+class Assignment(StrEnum):
+    """How a round hands its images to the labelers."""
+
+    STATIC = "static"  # one job per labeler and dataset, with a share fixed by the split strategy
+    QUEUE = "queue"  # one labeling queue per dataset: each image goes to whoever takes it first
+
+
 class EndAction(StrEnum):
     """What happens to the round's finished jobs at the end."""
 
@@ -354,6 +361,12 @@ class RoundSpec(_SpecModel):
         "names, scored per labeler, never counted in the round's figures, removed when the round ends.",
     )
 
+    assignment: Assignment = Field(
+        default=Assignment.STATIC,
+        description="static: per-labeler jobs split by split_strategy; queue: one labeling queue per dataset "
+        "with every labeler, images going to whoever labels first (rejected ones back to the queue).",
+    )
+
     @field_validator("datasets", "include_images_with_tags", "exclude_images_with_tags", "image_ids")
     @classmethod
     def _distinct(cls, values: list[Any]) -> list[Any]:
@@ -396,8 +409,23 @@ def _cross_field_problems(spec: RoundSpec) -> list[str]:
         problems.append(f"image_ids are given but image_selection is {spec.image_selection.value!r}")
     if spec.rework_labeler is not None and spec.rework_labeler.lower() not in logins:
         problems.append(f"rework_labeler {spec.rework_labeler!r} is not one of the labelers")
+    problems += _assignment_problems(spec)
     if spec.timeout_seconds < spec.poll_interval_seconds:
         problems.append("timeout_seconds is shorter than poll_interval_seconds")
+    return problems
+
+
+def _assignment_problems(spec: RoundSpec) -> list[str]:
+    """What queue mode does not combine with (a queue has no per-labeler share to weight or plant gold in)."""
+    if spec.assignment is not Assignment.QUEUE:
+        return []
+    problems = []
+    if spec.gold is not None:
+        problems.append("gold checks need static jobs: assignment 'queue' cannot carry them")
+    if spec.split_strategy is not SplitStrategy.EVEN:
+        problems.append(f"split_strategy {spec.split_strategy.value!r} has no effect with assignment 'queue'")
+    if spec.rework_labeler is not None:
+        problems.append("rework_labeler has no effect with assignment 'queue' (rejected images go back to the queue)")
     return problems
 
 

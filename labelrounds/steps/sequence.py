@@ -1,5 +1,6 @@
 """The one composition of a round: validate → users → meta → [gold copies] → jobs → gate → [gold score, gold removal]
-→ [rework → gate]* → end action → report (always: gold removal, also when the round fails).
+→ [rework → gate]* → end action → report (always: gold removal, also when the round fails). In queue mode the jobs
+step makes one labeling queue per dataset and the gate watches the queues; a queue reworks its own rejections.
 
 `run_round` holds the order of the steps and the rework loop; a `RoundSteps` says how each step is done. The
 Prefect flow runs it over its tasks (`flows.round_steps.TaskRoundSteps`), the benchmark and the tests over a
@@ -16,7 +17,7 @@ from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 import pandas as pd
 
 from labelrounds.client import SuperviselyClient
-from labelrounds.round_spec import RoundSpec
+from labelrounds.round_spec import Assignment, RoundSpec
 from labelrounds.steps.archive import EndResult, finish_jobs
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gate import GateSnapshot, wait_until_ready
@@ -28,6 +29,7 @@ from labelrounds.steps.gold import (
 )
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.meta import prepare_round_meta
+from labelrounds.steps.queues import ensure_round_queues, tag_queue_jobs, wait_until_queues_ready
 from labelrounds.steps.report import RoundReport, build_round_report
 from labelrounds.steps.rework import create_rework_jobs
 from labelrounds.steps.targets import RoundTarget
@@ -105,6 +107,23 @@ class GoldSteps(Protocol[ReportT_co]):
         ...
 
 
+@runtime_checkable
+class QueueSteps(Protocol):
+    """The queue-mode steps (`steps.queues`); `run_round` uses them only for `assignment: queue`. Safe to re-run."""
+
+    async def create_queues(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+        """Make one labeling queue per planned dataset exist once (`steps.queues.QUEUE_COLUMNS`)."""
+        ...
+
+    async def queue_jobs(self, spec: RoundSpec, validated: ValidatedRound, queues: pd.DataFrame) -> pd.DataFrame:
+        """The queues' jobs with the round's lineage written into them (`lineage.JOB_COLUMNS`)."""
+        ...
+
+    async def wait_for_queues(self, spec: RoundSpec, target: RoundTarget, queues: pd.DataFrame) -> None:
+        """Return once every image of every queue reached the target status; raise on timeout."""
+        ...
+
+
 @dataclass(frozen=True)
 class RoundRun(Generic[ReportT]):
     """What `run_round` did: the validation, the people, the jobs of each cycle, the end action and the report."""
@@ -141,6 +160,8 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
         spec: the round.
     """
     gold = _gold_steps(steps, spec)
+    queue = _queue_steps(steps, spec)
+    queues: pd.DataFrame | None = None
     validated: ValidatedRound | None = None
     try:
         with steps.phase("setup"):
@@ -150,19 +171,26 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
             await steps.prepare_meta(spec, target)
             if gold is not None:
                 validated = replace(validated, gold_plan=await gold.copy_gold(spec, validated))
-            jobs = await steps.create_jobs(spec, validated, user_ids)
+            if queue is not None:
+                queues = await queue.create_queues(spec, validated, user_ids)
+                jobs = await queue.queue_jobs(spec, validated, queues)
+            else:
+                jobs = await steps.create_jobs(spec, validated, user_ids)
         cycles = [jobs]
         cycle = 0
         gold_scores = None
         while True:
             with steps.phase("gate"):
-                await steps.wait_for_review(spec, target, jobs, cycle)
+                if queue is not None and queues is not None:
+                    await queue.wait_for_queues(spec, target, queues)
+                else:
+                    await steps.wait_for_review(spec, target, jobs, cycle)
             if gold is not None and cycle == 0:
                 # Removed right after scoring: the server drops the copies from the jobs, so rework, later gates
                 # and the report never see them.
                 gold_scores = await gold.score_gold(spec, validated)
                 await gold.remove_gold(spec, validated)
-            if cycle >= spec.max_rework_cycles:
+            if cycle >= spec.max_rework_cycles or queues is not None:  # a queue reworks its rejections itself
                 break
             with steps.phase("rework"):
                 jobs = await steps.rework(spec, target, jobs, user_ids, cycle)
@@ -197,6 +225,22 @@ def _gold_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> GoldSteps[Report
         return None
     if not isinstance(steps, GoldSteps):
         raise RoundError(f"these round steps ({type(steps).__name__}) cannot run gold checks")
+    return steps
+
+
+def _queue_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> QueueSteps | None:
+    """The queue steps of `steps` for a round with `assignment: queue`; None for static jobs.
+
+    Raises:
+        RoundError: the round is in queue mode but `steps` cannot run it (checked before anything is done).
+    """
+    if spec.assignment is not Assignment.QUEUE:
+        return None
+    if not isinstance(steps, QueueSteps):
+        raise RoundError(
+            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'queue': queue mode "
+            "runs through the library composition (ClientRoundSteps) only for now"
+        )
     return steps
 
 
@@ -267,6 +311,24 @@ class ClientRoundSteps:
     async def report(self, spec: RoundSpec, target: RoundTarget) -> RoundReport:
         """`steps.report.build_round_report`."""
         return await build_round_report(self.api, target.team.id, target.project.id, target.round_key)
+
+    async def create_queues(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+        """`steps.queues.ensure_round_queues`."""
+        return await ensure_round_queues(self.api, validated.target, spec, validated.plan, user_ids)
+
+    async def queue_jobs(self, spec: RoundSpec, validated: ValidatedRound, queues: pd.DataFrame) -> pd.DataFrame:
+        """`steps.queues.tag_queue_jobs`."""
+        return await tag_queue_jobs(self.api, validated.target, queues, validated.plan)
+
+    async def wait_for_queues(self, spec: RoundSpec, target: RoundTarget, queues: pd.DataFrame) -> None:
+        """`steps.queues.wait_until_queues_ready` with the round's poll interval and timeout."""
+        await wait_until_queues_ready(
+            self.api,
+            [int(queue_id) for queue_id in queues["queue_id"]],
+            spec.target_status,
+            poll_interval=spec.poll_interval_seconds,
+            timeout=spec.timeout_seconds,
+        )
 
     async def copy_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
         """`steps.gold.ensure_gold_copies`."""
