@@ -1,0 +1,132 @@
+"""Benchmark: a round's makespan with labelers of speeds 1x..4x, static even jobs against one labeling queue.
+
+Run: `python -m bench.makespan --out bench/results/makespan.json` (also writes a `.md` beside it).
+
+Each run starts a synthetic sandbox in a subprocess whose http crew labels at `BASE_SECONDS / k` seconds per image
+for the k-th labeler (speeds 1x..4x), and runs the round through the library's steps (`steps.sequence.run_round`)
+to the target `on_review`, so the makespan is the labeling alone: the time of the round's gate phase (from the
+jobs or queue existing to every image labeled). The ideal is total work over total speed:
+`images × BASE_SECONDS / (1 + 2 + 3 + 4)`. The report's per-labeler images are checked to add up to the selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.round_spec import RoundSpec, parse_round_spec
+from labelrounds.sandbox.crew import CrewConfig
+from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.sequence import ClientRoundSteps, RoundPhase, run_round
+
+PASSWORD = SecretStr("Bench-makespan-2026")
+BASE_SECONDS = 0.08  # per image at speed 1x
+SPEEDS = (1, 2, 3, 4)
+IMAGES = 120
+LABELERS = [f"ms_labeler_{speed}x" for speed in SPEEDS]
+
+
+def bench_spec(team_id: int, project_id: int, assignment: str) -> RoundSpec:
+    """One pass to on_review (no review wait in the makespan), the jobs kept."""
+    return parse_round_spec(
+        {
+            "round_name": f"bench-makespan-{assignment}",
+            "team": team_id,
+            "project": project_id,
+            "labelers": LABELERS,
+            "reviewer": "ms_reviewer",
+            "classes": [{"name": "ms_mango"}],
+            "assignment": assignment,
+            "target_status": "on_review",
+            "max_rework_cycles": 0,
+            "end_action": "keep",
+            "poll_interval_seconds": 0.05,
+            "timeout_seconds": 600,
+        }
+    )
+
+
+class PhaseClock:
+    """Wall time of each phase of the round."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: RoundPhase) -> Iterator[None]:
+        """Time one phase (added up when it repeats)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+async def run_once(assignment: str) -> dict[str, Any]:
+    """One round on a fresh sandbox; its gate time, the per-labeler images of its report."""
+    crew = CrewConfig(
+        label_seconds_by_login={login: BASE_SECONDS / speed for login, speed in zip(LABELERS, SPEEDS, strict=True)},
+        poll_interval=0.02,
+    )
+    with SandboxServer(seed=f"synthetic:1x{IMAGES}", mode="subprocess", crew=crew) as server:
+        settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
+        clock = PhaseClock()
+        async with SuperviselyClient(settings) as api:
+            steps = ClientRoundSteps(api, passwords=PASSWORD, meter=clock.phase)
+            run = await run_round(steps, bench_spec(server.team_id, server.project_id or 0, assignment))
+    per_labeler = {
+        str(row.labeler): int(row.images) for row in run.report.labelers.itertuples(index=False)
+    }
+    ideal = IMAGES * BASE_SECONDS / sum(SPEEDS)
+    return {
+        "assignment": assignment,
+        "makespan_seconds": round(clock.seconds["gate"], 3),
+        "ideal_seconds": round(ideal, 3),
+        "ratio_to_ideal": round(clock.seconds["gate"] / ideal, 3),
+        "images_per_labeler": per_labeler,
+        "report_adds_up": sum(per_labeler.values()) == IMAGES == run.report.totals.selected_images,
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The figures as a Markdown table."""
+    lines = [
+        f"# Makespan, speeds {'/'.join(f'{s}x' for s in SPEEDS)}, {IMAGES} images, {BASE_SECONDS:g} s/image at 1x",
+        "",
+        "Command: `python -m bench.makespan --out bench/results/makespan.json`",
+        "",
+        "| assignment | makespan (s) | ideal (s) | × ideal | images per labeler (1x..4x) | report adds up |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for run in results["runs"]:
+        shares = ", ".join(str(run["images_per_labeler"].get(login, 0)) for login in LABELERS)
+        lines.append(
+            f"| {run['assignment']} | {run['makespan_seconds']:.2f} | {run['ideal_seconds']:.2f} | "
+            f"{run['ratio_to_ideal']:.2f} | {shares} | {run['report_adds_up']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Run static and queue once each and write the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/makespan.json"))
+    args = parser.parse_args()
+    results = {"runs": [asyncio.run(run_once(assignment)) for assignment in ("static", "queue")]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
