@@ -29,7 +29,7 @@ import shapely.errors
 from PIL import Image
 
 from labelrounds.quality.clipping import intersection_areas
-from labelrounds.quality.png import OneBitImage, one_bit_rows, unfilter_masks
+from labelrounds.quality.png import OneBitImage, decoded_masks, one_bit_rows, unfilter_masks
 
 RECTANGLE: Final = "rectangle"
 POLYGON: Final = "polygon"
@@ -123,8 +123,8 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
             raise GeometryError(f"object {index}: {detail}") from None
     for (index, _, _), region in zip(polygons, _polygon_regions(polygons), strict=True):
         regions[index] = region
-    for (index, _, origin), mask in zip(bitmaps, _decode_masks(bitmaps), strict=True):
-        regions[index] = _mask_region(mask, origin)
+    for (index, _, origin), (mask, area) in zip(bitmaps, _decode_masks(bitmaps), strict=True):
+        regions[index] = _mask_region(mask, origin, area)
     return [region for region in regions if region is not None]
 
 
@@ -189,10 +189,11 @@ def bitmap_region(data: str, origin: Sequence[int]) -> Region:
     return _mask_region(decode_bitmap(data), origin)
 
 
-def _mask_region(mask: np.ndarray, origin: Sequence[int]) -> Region:
+def _mask_region(mask: np.ndarray, origin: Sequence[int], area: int | None = None) -> Region:
     x, y = int(origin[0]), int(origin[1])
     rows, columns = mask.shape
-    return Region(BITMAP, (x, y, x + columns, y + rows), float(np.count_nonzero(mask)), mask=mask)
+    area = int(np.count_nonzero(mask)) if area is None else area
+    return Region(BITMAP, (x, y, x + columns, y + rows), float(area), mask=mask)
 
 
 def decode_bitmap(data: str) -> np.ndarray:
@@ -218,23 +219,24 @@ def _png_bytes(data: str) -> bytes:
         return raw
 
 
-def _decode_masks(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[np.ndarray]:
-    """Masks of (position, PNG, origin): the SDK's PNGs decoded together with numpy, any other PNG by Pillow."""
-    masks: list[np.ndarray | None] = [None] * len(bitmaps)
+def _decode_masks(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[tuple[np.ndarray, int | None]]:
+    """Masks (and set-pixel counts when known) of (position, PNG, origin): the SDK's PNGs decoded together with
+    numpy, any other PNG by Pillow."""
+    masks: list[tuple[np.ndarray, int | None] | None] = [None] * len(bitmaps)
     fast: list[int] = []
     rows: list[OneBitImage] = []
     for i, (index, png, _) in enumerate(bitmaps):
         scanlines = one_bit_rows(png)
         if scanlines is None:
             try:
-                masks[i] = _decode_png(png)
+                masks[i] = (_decode_png(png), None)
             except GeometryError as error:
                 raise GeometryError(f"object {index}: {error}") from None
         else:
             fast.append(i)
             rows.append(scanlines)
-    for i, mask in zip(fast, unfilter_masks(rows), strict=True):
-        masks[i] = mask
+    for i, mask, area in zip(fast, *decoded_masks(rows), strict=True):
+        masks[i] = (mask, area)
     return [mask for mask in masks if mask is not None]
 
 

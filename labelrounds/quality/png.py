@@ -91,28 +91,48 @@ def _index_zero_transparent(alphas: bytes) -> bool:
 
 
 def unfilter_masks(images: Sequence[OneBitImage]) -> list[np.ndarray]:
-    """The boolean masks of `one_bit_rows` results; images of the same row length are unfiltered together.
+    """The boolean masks of `one_bit_rows` results (see `decoded_masks`)."""
+    return decoded_masks(images)[0]
 
-    Images with Average or Paeth rows (sequential along the row) go through Pillow's 1-bit PNG decoder.
+
+def decoded_masks(images: Sequence[OneBitImage]) -> tuple[list[np.ndarray], list[int]]:
+    """The boolean masks of `one_bit_rows` results and their set-pixel counts.
+
+    Images of the same row length are unfiltered and counted together; images with Average or Paeth rows
+    (sequential along the row) go through Pillow's 1-bit PNG decoder.
     """
     groups: dict[int, list[int]] = {}
     masks: list[np.ndarray] = [_EMPTY] * len(images)
+    areas = [0] * len(images)
     for i, image in enumerate(images):
         if image.scanlines is None:
             size = (image.width, image.height)
             masks[i] = np.asarray(Image.frombytes("1", size, image.compressed, "zip", "1"))
+            areas[i] = int(np.count_nonzero(masks[i]))
         else:
             groups.setdefault((image.width + 7) // 8, []).append(i)
     for row_bytes, members in groups.items():
-        heights = np.array([images[i][1] for i in members])
+        widths = np.array([images[i].width for i in members])
+        heights = np.array([images[i].height for i in members])
         scanlines = np.frombuffer(
             b"".join(images[i].scanlines or b"" for i in members), dtype=np.uint8
         ).reshape(-1, 1 + row_bytes)
         starts = np.concatenate([[0], np.cumsum(heights)[:-1]])
-        bits = np.unpackbits(_unfilter(scanlines, starts), axis=1).view(bool)
+        packed = _unfilter(scanlines, starts)
+        bits = np.unpackbits(packed, axis=1).view(bool)
         for i, start, height in zip(members, starts.tolist(), heights.tolist(), strict=True):
             masks[i] = bits[start : start + height, 8 : 8 + images[i].width]
-    return masks
+        for i, area in zip(members, _set_pixels(packed[:, 1:], widths, heights, starts), strict=True):
+            areas[i] = area
+    return masks, areas
+
+
+def _set_pixels(packed: np.ndarray, widths: np.ndarray, heights: np.ndarray, starts: np.ndarray) -> list[int]:
+    """Set pixels per image of stacked packed rows, the padding bits past each image's width ignored."""
+    bits_in_byte = np.clip(np.repeat(widths, heights)[:, None] - 8 * np.arange(packed.shape[1]), 0, 8)
+    kept = ((0xFF00 >> bits_in_byte) & 0xFF).astype(np.uint8)  # the leading bits_in_byte bits of each byte
+    row_counts = np.bitwise_count(packed & kept).sum(axis=1, dtype=np.int64)
+    return np.add.reduceat(row_counts, starts).tolist()
 
 
 _EMPTY: Final = np.zeros((0, 0), dtype=bool)

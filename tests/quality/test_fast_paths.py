@@ -23,7 +23,7 @@ from bench.scoring import KINDS, make_pair
 from labelrounds.quality import decode_bitmap, encode_bitmap, iou_matrix, score_annotations, score_many
 from labelrounds.quality.clipping import intersection_areas
 from labelrounds.quality.geometry import region_from_object
-from labelrounds.quality.png import one_bit_rows, unfilter_masks
+from labelrounds.quality.png import OneBitImage, decoded_masks, one_bit_rows, unfilter_masks
 
 AREA_TOLERANCE = 1e-9
 
@@ -194,3 +194,14 @@ def test_the_numpy_decoder_takes_the_sdk_masks_and_its_oracle_sees_a_flipped_byt
     corrupted[20 * stride + 3] ^= 0x10  # row 20, a pixel byte (not the filter byte)
     wrong = unfilter_masks([image._replace(scanlines=bytes(corrupted))])[0]
     assert not np.array_equal(wrong, mask)
+
+
+def test_set_pixel_counts_ignore_the_padding_bits_of_the_last_byte() -> None:
+    """Oracle: `np.count_nonzero` of each decoded mask. A 3-pixel-wide row with all 8 bits of its byte set (the
+    padding is not guaranteed zero) counts 3 pixels, not 8; mutant: counting whole bytes gives 8."""
+    rows = [make_mask((rows, columns, seed, "ellipse")) for rows, columns, seed in [(9, 3, 1), (20, 13, 2)]]
+    images = [one_bit_rows(zlib.decompress(base64.b64decode(encode_bitmap(mask)))) for mask in rows]
+    padded = OneBitImage(3, 1, b"\x00\xff", b"")  # filter None, one byte: 3 pixels and 5 set padding bits
+    masks, areas = decoded_masks([*images, padded])  # type: ignore[list-item]
+    assert areas == [int(np.count_nonzero(mask)) for mask in masks]
+    assert areas[-1] == 3 and np.count_nonzero(np.unpackbits(np.frombuffer(b"\xff", np.uint8))) == 8
