@@ -470,7 +470,9 @@ GROUP BY entity_id
 """
 _ACTIVE_JOBS_SQL = """
 SELECT j.id FROM jobs AS j JOIN users AS u ON u.id = j.user_id
-WHERE j.disabled = 0 AND j.status IN ({marks}) {and_labeler_in} ORDER BY j.id
+WHERE j.disabled = 0 AND j.status IN ({marks}) {and_labeler_in}
+    AND NOT EXISTS (SELECT 1 FROM labeling_queue_jobs AS qj WHERE qj.job_id = j.id)
+ORDER BY j.id
 """
 
 
@@ -479,7 +481,8 @@ def finish_active_jobs(store: Store, config: CrewConfig, stats: CrewStats) -> in
 
     Each job ends `completed` with every image accepted, or rejected by the same deterministic rule as the
     http crew (`reject_rate`, `max_rejections_per_image`); counters and timestamps are kept consistent. Nothing
-    goes over HTTP, so nothing is counted as a request. Returns the number of jobs finished. A labeler with a
+    goes over HTTP, so nothing is counted as a request. Jobs of labeling queues are left alone (the instant crew
+    does not take from queues; use the http crew). Returns the number of jobs finished. A labeler with a
     skill also gets its annotations drawn and stored and its annotation time recorded, in bulk, and `min_f1`
     rejects the images drawn under it, as the http crew does; without skills nothing more is done (fast).
 

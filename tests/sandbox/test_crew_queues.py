@@ -129,3 +129,16 @@ def test_the_oracle_sees_an_image_labeled_twice() -> None:
     assert ownership_problems([10, 11], duplicated) == ["image 11 is in 2 jobs"]
     held = sorted(image for images in duplicated.values() for image in images)
     assert held != [10, 11]
+
+
+@crew_config(mode="instant")
+async def test_the_instant_crew_leaves_queue_jobs_alone(crew_sandbox: CrewSandbox) -> None:
+    """The instant crew does not take from queues: it must not complete the queue's empty jobs either."""
+    queue_id = await add_queue(crew_sandbox)
+    static_job = await crew_sandbox.add_job("labeler_1", crew_sandbox.image_ids[:1])
+    await crew_sandbox.wait_for([static_job], JobStatus.COMPLETED)  # the crew made passes meanwhile
+    with httpx.Client(base_url=crew_sandbox.server.url, timeout=30) as http:
+        admin = raw_admin(crew_sandbox, http)
+        jobs = await asyncio.to_thread(job_entities, admin, queue_id)
+        assert len(jobs) == 2 and all(not images for images in jobs.values())
+        assert {admin.job(job_id)["status"] for job_id in jobs} == {"pending"}
