@@ -22,7 +22,7 @@ from labelrounds.steps.errors import RoundError
 from labelrounds.steps.queues import queue_name
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
 
-from .support import PASSWORD, admin_client
+from .support import PASSWORD, LoseReplies, admin_client
 
 SEED = "synthetic:1x40"
 IMAGES = 40
@@ -99,6 +99,23 @@ async def test_a_queue_round_labels_every_image_once_reports_exactly_and_a_rerun
             assert raw_queue_names(raw, queue_server.team_id) == queues
         assert api.stats.calls["labeling-queues.add"] == adds
         assert again.report.totals == run.report.totals
+
+
+async def test_a_lost_queue_creation_reply_is_resolved_by_listing_not_by_a_second_queue(
+    queue_server: SandboxServer,
+) -> None:
+    spec = queue_spec(round_name="queue-lost-reply")
+    transport = LoseReplies("labeling-queues.add")
+    async with admin_client(queue_server, transport) as api:
+        run = await run_round(ClientRoundSteps(api, PASSWORD), spec)
+    assert transport.lost == 1
+    with RawApi.of(queue_server) as raw:
+        (dataset_id,) = raw.dataset_ids(run.target.project.id)
+        names = raw_queue_names(raw, queue_server.team_id)
+        jobs = raw.round_jobs(queue_server.team_id, run.target.round_key)
+        selected = raw.image_ids_by_dataset([dataset_id])
+    assert names.count(queue_name(run.target.round_key, dataset_id)) == 1
+    assert_each_image_once(selected, jobs)
 
 
 def test_the_once_each_oracle_fails_on_an_image_held_by_two_queue_jobs() -> None:
