@@ -21,6 +21,7 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Final
 
 import numpy as np
@@ -153,9 +154,15 @@ def _polygon_regions(
     simple = [i for i, (_, exterior, holes) in enumerate(specs) if len(exterior) >= 3 and not holes]
     if simple:
         try:
-            outlines = [np.asarray(specs[i][1], dtype=float).reshape(-1, 2) for i in simple]
+            outlines = [specs[i][1] for i in simple]
+            points = [point for outline in outlines for point in outline]
+            if any(len(point) != 2 for point in points):
+                raise ValueError("a point is not [x, y]")
+            coordinates = np.fromiter(chain.from_iterable(points), dtype=float, count=2 * len(points))
             ring_ids = np.repeat(np.arange(len(outlines)), [len(outline) for outline in outlines])
-            shapes[simple] = shapely.polygons(shapely.linearrings(np.concatenate(outlines), indices=ring_ids))
+            shapes[simple] = shapely.polygons(
+                shapely.linearrings(coordinates.reshape(-1, 2), indices=ring_ids)
+            )
         except (ValueError, TypeError, shapely.errors.GEOSException):
             pass  # one bad outline spoils the batch: build them one by one below, to name the bad one
     for i, (index, exterior, holes) in enumerate(specs):
@@ -164,9 +171,9 @@ def _polygon_regions(
     invalid = ~shapely.is_valid(shapes)
     if invalid.any():  # self-intersecting outline: measure the area it actually covers
         shapes[invalid] = shapely.make_valid(shapes[invalid])
-    areas, bounds = shapely.area(shapes), shapely.bounds(shapes)
+    areas, bounds = shapely.area(shapes).tolist(), shapely.bounds(shapes).tolist()
     return [
-        Region(POLYGON, tuple(map(float, box)), float(area), polygon=shape)
+        Region(POLYGON, tuple(box), area, polygon=shape)
         if area > 0
         else Region(POLYGON, _NO_BOX, 0.0, polygon=shape)
         for shape, area, box in zip(shapes, areas, bounds, strict=True)
