@@ -99,9 +99,47 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
     Raises:
         GeometryError: an object's geometry is unknown or malformed (the message names the object's position).
     """
+    return read_regions(objects, None)
+
+
+class MaskCache:
+    """Decoded bitmap masks by their `data` string, so that a mask repeated across annotations is decoded once.
+
+    Kept for one scoring call; it forgets everything when it holds more than `max_pixels` mask pixels.
+    """
+
+    def __init__(self, max_pixels: int = 64_000_000) -> None:
+        """An empty cache bounded to `max_pixels` stored mask pixels."""
+        self._masks: dict[str, tuple[np.ndarray, int | None]] = {}
+        self._pixels = 0
+        self._max_pixels = max_pixels
+
+    def get(self, data: object) -> tuple[np.ndarray, int | None] | None:
+        """The mask and set-pixel count of a bitmap's `data`, if decoded before."""
+        return self._masks.get(data) if isinstance(data, str) else None
+
+    def put(self, data: object, mask: np.ndarray, area: int | None) -> None:
+        """Keep a copy of a decoded mask (a copy: the decoder's masks are views of a whole batch's array)."""
+        if not isinstance(data, str):
+            return
+        if self._pixels + mask.size > self._max_pixels:
+            self._masks.clear()
+            self._pixels = 0
+        self._masks[data] = (np.array(mask), area)
+        self._pixels += mask.size
+
+
+def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) -> list[Region]:
+    """`regions_from_objects`, bitmaps whose `data` is in `masks` not decoded again (and new ones added to it).
+
+    Raises:
+        GeometryError: as `regions_from_objects`.
+    """
     regions: list[Region | None] = [None] * len(objects)
     polygons: list[tuple[int, Sequence[Sequence[float]], Sequence[Sequence[Sequence[float]]]]] = []
     bitmaps: list[tuple[int, bytes, Sequence[int]]] = []
+    repeated: list[tuple[int, int, Sequence[int]]] = []  # (position, position of the first with its data, origin)
+    first_with_data: dict[str, int] = {}
     for index, obj in enumerate(objects):
         kind = obj.get("geometryType")
         try:
@@ -112,7 +150,16 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
             elif kind == BITMAP:
                 origin = obj["bitmap"]["origin"]
                 int(origin[0]), int(origin[1])  # malformed origins are refused here, where the index is known
-                bitmaps.append((index, _png_bytes(obj["bitmap"]["data"]), origin))
+                data = obj["bitmap"]["data"]
+                known = masks.get(data) if masks is not None else None
+                if known is not None:
+                    regions[index] = _mask_region(known[0], origin, known[1])
+                elif isinstance(data, str) and data in first_with_data:
+                    repeated.append((index, first_with_data[data], origin))
+                else:
+                    if isinstance(data, str):
+                        first_with_data[data] = index
+                    bitmaps.append((index, _png_bytes(data), origin))
             else:
                 raise GeometryError(
                     f"geometry type {kind!r} cannot be scored; supported: {', '.join(SUPPORTED_GEOMETRIES)}"
@@ -125,7 +172,13 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
     for (index, _, _), region in zip(polygons, _polygon_regions(polygons), strict=True):
         regions[index] = region
     for (index, _, origin), (mask, area) in zip(bitmaps, _decode_masks(bitmaps), strict=True):
+        if masks is not None:
+            masks.put(objects[index]["bitmap"]["data"], mask, area)
         regions[index] = _mask_region(mask, origin, area)
+    for index, first, origin in repeated:
+        decoded = regions[first]
+        assert decoded is not None and decoded.mask is not None  # noqa: S101 - the first was decoded above
+        regions[index] = _mask_region(decoded.mask, origin, int(decoded.area))
     return [region for region in regions if region is not None]
 
 

@@ -23,10 +23,12 @@ import numpy as np
 
 from labelrounds.quality.geometry import (
     GeometryError,
+    MaskCache,
     Region,
     RegionBatch,
     iou_matrices,
     iou_matrix,
+    read_regions,
     regions_from_objects,
 )
 
@@ -165,6 +167,13 @@ def parse_annotations(annotations: Sequence[Mapping[str, Any] | ParsedAnnotation
     Raises:
         GeometryError: as `parse_annotation`, naming the object within its annotation.
     """
+    return _parse_annotations(annotations, None)
+
+
+def _parse_annotations(
+    annotations: Sequence[Mapping[str, Any] | ParsedAnnotation], masks: MaskCache | None
+) -> list[ParsedAnnotation]:
+    """`parse_annotations`, bitmap masks looked up in and added to `masks`."""
     unread: dict[int, Mapping[str, Any]] = {}
     for annotation in annotations:
         if not isinstance(annotation, ParsedAnnotation):
@@ -179,7 +188,7 @@ def parse_annotations(annotations: Sequence[Mapping[str, Any] | ParsedAnnotation
         regions = [
             region
             for start in range(0, len(objects), _OBJECTS_PER_READ)
-            for region in regions_from_objects(objects[start : start + _OBJECTS_PER_READ])
+            for region in read_regions(objects[start : start + _OBJECTS_PER_READ], masks)
         ]
     except GeometryError:
         for annotation in unread.values():
@@ -360,11 +369,12 @@ def score_many(
     _check_threshold(iou_threshold)
     pairs = list(pairs)
     total = QualityScore()
+    masks = MaskCache()  # a mask repeated across the images (e.g. one reference, several labelers) decoded once
     # Some dozens of images at a time: their geometries are read together, their polygon overlaps computed
     # together, and all of it dropped before the next ones.
     for start in range(0, len(pairs), _PAIRS_PER_READ):
-        parsed = parse_annotations(
-            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair]
+        parsed = _parse_annotations(
+            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair], masks
         )
         refs, cands = parsed[::2], parsed[1::2]
         same_classes = [_same_class(ref, cand) for ref, cand in zip(refs, cands, strict=True)]
