@@ -187,8 +187,12 @@ def rectangle_region(exterior: Sequence[Sequence[float]]) -> Region:
     if len(exterior) != 2:
         raise GeometryError(f"a rectangle needs exactly two exterior points, got {len(exterior)}")
     (x0, y0), (x1, y1) = exterior
-    left, right = sorted((float(x0), float(x1)))
-    top, bottom = sorted((float(y0), float(y1)))
+    left, right = float(x0), float(x1)
+    top, bottom = float(y0), float(y1)
+    if right < left:
+        left, right = right, left
+    if bottom < top:
+        top, bottom = bottom, top
     return Region(RECTANGLE, (left, top, right + 1, bottom + 1), (right - left + 1) * (bottom - top + 1))
 
 

@@ -205,15 +205,19 @@ def _parse_annotations(
     ]
 
 
+_NO_TAGS: frozenset[TagKey] = frozenset()
+
+
 def _tag_set(tags: Iterable[Mapping[str, Any]] | None) -> frozenset[TagKey]:
-    keys = set()
-    for tag in tags or ():
-        name = tag.get("name", tag.get("tagId"))
-        value = tag.get("value")
-        if isinstance(value, list | dict):
-            value = json.dumps(value, sort_keys=True)
-        keys.add((str(name), value))
-    return frozenset(keys)
+    return frozenset([_tag_key(tag) for tag in tags]) if tags else _NO_TAGS
+
+
+def _tag_key(tag: Mapping[str, Any]) -> TagKey:
+    name = tag["name"] if "name" in tag else tag.get("tagId")
+    value = tag.get("value")
+    if isinstance(value, (list, dict)):  # noqa: UP038 - the tuple form is the faster check
+        value = json.dumps(value, sort_keys=True)
+    return str(name), value
 
 
 def match_objects(
