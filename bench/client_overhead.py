@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bench.output import write_figures
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.transport import API_KEY_HEADER, API_PATH
 from labelrounds.sandbox.server import SandboxServer
@@ -102,10 +102,7 @@ def main() -> None:
     out: Path = parser.parse_args().out
     with SandboxServer(seed="lemons", mode="subprocess") as server:
         figures = asyncio.run(measure(server))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    out.with_suffix(".md").write_text(to_markdown(figures))
-    print(to_markdown(figures))
+    write_figures(out, figures, to_markdown(figures))
 
 
 if __name__ == "__main__":

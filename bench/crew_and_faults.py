@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bench.output import write_figures
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import JobStatus
 from labelrounds.sandbox.crew import CrewConfig
@@ -130,10 +130,7 @@ def main() -> None:
         "fault_middleware": {name: measure_plan(spec) for name, spec in PLANS.items()},
         "crew": measure_crew(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    out.with_suffix(".md").write_text(to_markdown(figures))
-    print(to_markdown(figures))
+    write_figures(out, figures, to_markdown(figures))
 
 
 if __name__ == "__main__":

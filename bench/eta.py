@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
+from bench.output import write_figures
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, TargetStatus, parse_round_spec
 from labelrounds.sandbox.crew import CrewConfig
@@ -143,10 +143,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     results = asyncio.run(run_all(args.repeats))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
-    print(markdown(results))
+    write_figures(args.out, results, markdown(results))
 
 
 if __name__ == "__main__":

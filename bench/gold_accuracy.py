@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import httpx
 import pandas as pd
 from pydantic import SecretStr
 
+from bench.output import write_figures
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import Annotation
 from labelrounds.quality import score_many
@@ -184,10 +184,7 @@ def main() -> None:
         "all_ranked_right": all(run["ranked_right"] for run in runs),
         "python": platform.python_version(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_figures(args.out, result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bench.output import write_figures
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, parse_round_spec
 from labelrounds.sandbox.crew import CrewConfig
@@ -126,10 +126,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/makespan.json"))
     args = parser.parse_args()
     results = {"runs": [asyncio.run(run_once(assignment)) for assignment in ("static", "queue")]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
-    print(markdown(results))
+    write_figures(args.out, results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ The server runs in a subprocess (as `labelrounds sandbox serve`), so client and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bench.output import write_figures
 from labelrounds.sandbox.server import SandboxServer
 
 IMAGES = 100_000
@@ -197,10 +197,7 @@ def main() -> None:
         "results": run_benchmark(arguments.repeats),
     }
     figures["environment"]["load_average_after"] = os.getloadavg()
-    arguments.out.parent.mkdir(parents=True, exist_ok=True)
-    arguments.out.write_text(json.dumps(figures, indent=2) + "\n")
-    arguments.out.with_suffix(".md").write_text(markdown(figures))
-    print(markdown(figures))
+    write_figures(arguments.out, figures, markdown(figures))
     print(f"written to {arguments.out} and {arguments.out.with_suffix('.md')}")
 
 

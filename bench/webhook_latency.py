@@ -7,7 +7,6 @@ The sandbox runs in a subprocess; the receiving end is a capture server on 127.0
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 
 from bench.capture_server import capture_server
+from bench.output import write_figures
 from labelrounds.sandbox.server import SandboxServer
 
 COMPLETIONS = 100
@@ -77,9 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     with SandboxServer(seed="lemons", mode="subprocess") as server:
         figures = measure(server, args.completions)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(to_markdown(figures))
-    print(to_markdown(figures))
+    write_figures(args.out, figures, to_markdown(figures))
 
 
 if __name__ == "__main__":
