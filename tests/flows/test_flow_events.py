@@ -257,10 +257,12 @@ async def test_a_suspended_round_resumed_twice_announces_start_and_risk_once(
         created = await client.create_flow_run_from_deployment(
             deployment_id, parameters={"spec": spec.model_dump(mode="json"), "gate_mode": "suspend"}
         )
-        for _ in range(2):  # nobody works: each run checks, is at risk, and suspends again
+        for _ in range(2):  # nobody works: each run checks and suspends again; the second one surely at risk
             with pytest.raises(Pause):
                 await run_flow(labeling_round, flow_run=await client.read_flow_run(created.id), return_type="state")  # type: ignore[misc]
             await aresume_flow_run(created.id)
+            # the deadline is 1 s after the first start: on a fast machine every check so far may precede it
+            await asyncio.sleep(1.2)
         await finish_jobs_as_manager(sandbox, [job.id for job in await round_jobs(sandbox)])
         state = await run_flow(labeling_round, flow_run=await client.read_flow_run(created.id), return_type="state")  # type: ignore[misc]
     assert state.is_completed(), state

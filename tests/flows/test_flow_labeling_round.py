@@ -17,6 +17,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.client.schemas.sorting import LogSort
+from prefect.logging.handlers import APILogHandler
 
 from flows.labeling_round import labeling_round
 from labelrounds.round_spec import RoundSpec
@@ -27,6 +28,7 @@ from labelrounds.steps.errors import RoundTimeoutError, RoundValidationError
 
 async def run_logs_and_artifacts(flow_run_id: Any) -> str:
     """Every log line and artifact (data and description) of a flow run and its tasks, as one text."""
+    await APILogHandler.aflush()  # logs reach the API in the background: send what is queued first
     async with get_client() as client:
         logs = await client.read_logs(
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), sort=LogSort.TIMESTAMP_ASC
