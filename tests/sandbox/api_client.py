@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+#: The lemons images the sandbox tests put in their job (conftest `job_id`).
+JOB_IMAGES = [1002, 1003, 1004]
 
 class Api:
     """A raw HTTP caller of the sandbox's API v3 with one user's token."""

@@ -11,7 +11,7 @@ from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.seed import add_user
 from labelrounds.sandbox.server import SandboxServer
 
-from .api_client import Api
+from .api_client import JOB_IMAGES, Api
 
 
 @pytest.fixture
@@ -51,3 +51,23 @@ def make_user(sandbox: SandboxServer, http: httpx.Client, admin: Api) -> Callabl
         return Api(http, token.get_secret_value(), user_id, login)
 
     return make
+
+
+@pytest.fixture
+def crew(make_user: Callable[..., Api]) -> tuple[Api, Api]:
+    """A labeler and a reviewer of the team."""
+    return make_user("labeler_1"), make_user("rita", Role.REVIEWER)
+
+
+@pytest.fixture
+def job_id(admin: Api, crew: tuple[Api, Api]) -> int:
+    """A pending job "review me" of the crew over JOB_IMAGES of ds1, labeling lemons."""
+    labeler, reviewer = crew
+    body = {
+        "name": "review me",
+        "datasetId": 1001,
+        "userIds": [labeler.user_id],
+        "reviewerId": reviewer.user_id,
+        "meta": {"classes": ["lemon"], "entityIds": JOB_IMAGES},
+    }
+    return admin.ok("jobs.add", body)[0]["id"]

@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from labelrounds.sandbox.permissions import Role
+from .api_client import JOB_IMAGES, Api
 
-from .api_client import Api
-
-MakeUser = Callable[..., Api]
-IMAGES = [1002, 1003, 1004]
-
-
-@pytest.fixture
-def crew(make_user: MakeUser) -> tuple[Api, Api]:
-    return make_user("labeler_1"), make_user("rita", Role.REVIEWER)
-
-
-@pytest.fixture
-def job_id(admin: Api, crew: tuple[Api, Api]) -> int:
-    labeler, reviewer = crew
-    body = {
-        "name": "review me",
-        "datasetId": 1001,
-        "userIds": [labeler.user_id],
-        "reviewerId": reviewer.user_id,
-        "meta": {"classes": ["lemon"], "entityIds": IMAGES},
-    }
-    return admin.ok("jobs.add", body)[0]["id"]
+IMAGES = JOB_IMAGES
 
 
 def counters(api: Api, job_id: int) -> tuple[str, int, int, int, int, int]:

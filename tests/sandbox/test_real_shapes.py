@@ -6,21 +6,18 @@ observed just before and just after each transition (a stamp must lie between th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.server import SandboxServer
 
-from .api_client import Api
+from .api_client import JOB_IMAGES, Api
 
-MakeUser = Callable[..., Api]
-IMAGES = [1002, 1003, 1004]
+IMAGES = JOB_IMAGES
 PHASES = ("annotationFinishedAt", "reviewFinishedAt")
 
 
@@ -61,24 +58,6 @@ def phase_problems(job: dict[str, Any], annotation: Window | None, review: Windo
         if window is not None and not window.holds(stamp):
             problems.append(f"{key} is {stamp!r}, expected between {window.start} and {window.end}")
     return problems
-
-
-@pytest.fixture
-def crew(make_user: MakeUser) -> tuple[Api, Api]:
-    return make_user("labeler_1"), make_user("rita", Role.REVIEWER)
-
-
-@pytest.fixture
-def job_id(admin: Api, crew: tuple[Api, Api]) -> int:
-    labeler, reviewer = crew
-    body = {
-        "name": "phases",
-        "datasetId": 1001,
-        "userIds": [labeler.user_id],
-        "reviewerId": reviewer.user_id,
-        "meta": {"classes": ["lemon"], "entityIds": IMAGES},
-    }
-    return admin.ok("jobs.add", body)[0]["id"]
 
 
 def _label_all(labeler: Api, job_id: int) -> None:
