@@ -1,5 +1,15 @@
-"""Label quality: geometry of Supervisely objects and scoring of one annotation against another."""
+"""Label quality: geometry of Supervisely objects, scoring of one annotation against another, consensus."""
 
+from labelrounds.quality.consensus import (
+    AgreementTables,
+    ImageAgreement,
+    agreement_tables,
+    agreement_with_consensus,
+    image_agreement,
+    merge_annotations,
+    merge_many,
+    pairwise_agreement,
+)
 from labelrounds.quality.geometry import GeometryError, Region, decode_bitmap, encode_bitmap, iou, iou_matrix
 from labelrounds.quality.scoring import (
     ObjectMatch,
@@ -13,6 +23,14 @@ from labelrounds.quality.scoring import (
 )
 
 __all__ = [
+    "AgreementTables",
+    "ImageAgreement",
+    "agreement_tables",
+    "agreement_with_consensus",
+    "image_agreement",
+    "merge_annotations",
+    "merge_many",
+    "pairwise_agreement",
     "GeometryError",
     "ObjectMatch",
     "ParsedAnnotation",

@@ -113,7 +113,12 @@ def agreement_tables(
     )
     per_class = pd.DataFrame(
         [
-            {"class_title": title, "objects": objects, "matched_objects": matched, "f1": _f1(matched, objects)}
+            {
+                "class_title": title,
+                "objects": objects,
+                "matched_objects": matched,
+                "f1": _f1(matched, objects),
+            }
             for title, (objects, matched) in sorted(class_counts.items())
         ],
         columns=["class_title", "objects", "matched_objects", "f1"],
@@ -173,7 +178,9 @@ def _agreements(
             per_pair: dict[tuple[str, str], float] = {}
             image_classes: dict[str, list[int]] = {}
             for (pair, a, b, same), matrix in zip(
-                jobs[offsets[index] : offsets[index + 1]], ious[offsets[index] : offsets[index + 1]], strict=True
+                jobs[offsets[index] : offsets[index + 1]],
+                ious[offsets[index] : offsets[index + 1]],
+                strict=True,
             ):
                 matches = _matches(same, matrix, iou_threshold) if a.object_count and b.object_count else []
                 score = _score(a, b, matches)
@@ -319,7 +326,11 @@ def _merged(
     objects = [_fused_object(pool, members, ious) for members in clusters]
     objects.sort(key=lambda obj: json.dumps(_object_content(obj), sort_keys=True, default=str))
     size = next((replica["size"] for replica in replicas if replica.get("size")), None)
-    merged: dict[str, Any] = {"description": "", "tags": _majority_tags(replicas, support), "objects": objects}
+    merged: dict[str, Any] = {
+        "description": "",
+        "tags": _majority_tags(replicas, support),
+        "objects": objects,
+    }
     if size is not None:
         merged["size"] = dict(size)
     return merged
