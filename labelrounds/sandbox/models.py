@@ -308,6 +308,16 @@ class JobsRestartBody(IdBody):
     customData: JsonObject | None = None
 
 
+class JobsSplitBody(IdBody):
+    """`jobs.split` (sandbox only): move a job's untouched images into a new job of another labeler."""
+
+    entityIds: list[ObjectId] = Field(min_length=1, max_length=100_000)
+    userId: ObjectId
+    reviewerId: ObjectId | None = None
+    name: Name | None = None
+    customData: JsonObject | None = None
+
+
 class JobsEditInfoBody(IdBody):
     """`jobs.editInfo`: fields to change on a job (`customData` is replaced as a whole)."""
 

@@ -217,6 +217,7 @@ async def wait_until_ready(
     poll_interval: float,
     timeout: float,
     on_check: Callable[[GateSnapshot], Awaitable[None] | None] | None = None,
+    rebalance: Callable[[GateSnapshot], Awaitable[Sequence[int]]] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> GateSnapshot:
@@ -230,6 +231,8 @@ async def wait_until_ready(
         poll_interval: seconds between checks.
         timeout: overall seconds to wait; the last check happens at the deadline.
         on_check: called with each snapshot (e.g. to draw progress); may be a coroutine function.
+        rebalance: called with each snapshot that is not ready (adaptive rounds, `steps.rebalance.Rebalancer`);
+            returns the ids of jobs it created, which the gate then waits for too.
         sleep: the coroutine used to wait (tests pass a fake).
         clock: monotonic clock (tests pass a fake).
 
@@ -240,8 +243,9 @@ async def wait_until_ready(
     if poll_interval <= 0 or timeout <= 0:
         raise ValueError("poll_interval and timeout must be positive")
     deadline = clock() + timeout
+    waited_for = list(job_ids)
     while True:
-        snapshot = await check_round_jobs(api, team_id, job_ids, target)
+        snapshot = await check_round_jobs(api, team_id, waited_for, target)
         if on_check is not None:
             outcome = on_check(snapshot)
             if outcome is not None:
@@ -255,4 +259,6 @@ async def wait_until_ready(
             raise RoundTimeoutError(
                 f"the round's jobs did not reach {target.value} within {timeout:g} s: {snapshot.summary()}"
             )
+        if rebalance is not None:
+            waited_for += await rebalance(snapshot)
         await sleep(min(poll_interval, remaining))

@@ -64,8 +64,9 @@ def planned_jobs(
 
 
 def is_first_cycle(lineage: JobLineage) -> bool:
-    """Whether a job is a first-cycle job: those must all be in the plan of a re-run."""
-    return lineage.cycle == 0
+    """Whether a job is a planned first-cycle job: those must all be in the plan of a re-run (a job that took over
+    another's images in an adaptive round is not planned)."""
+    return lineage.cycle == 0 and lineage.moved_from is None
 
 
 async def create_jobs(

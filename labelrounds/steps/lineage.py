@@ -62,17 +62,21 @@ class JobLineage(BaseModel):
     share: str = Field(min_length=1)
     cycle: int = Field(ge=0)
     parent: int | None = None
+    #: The job whose untouched images this job took over in the same cycle (adaptive rounds, `steps.rebalance`).
+    moved_from: int | None = None
 
     @property
     def identity(self) -> tuple[Hashable, ...]:
         """What makes two jobs the same job of a round (see the module docstring)."""
+        if self.moved_from is not None:  # one job per move: the same parent may give images to many, many times
+            return (self.round, self.cycle, "moved-from", self.moved_from, self.labeler, self.share)
         if self.parent is not None:
             return (self.round, self.cycle, "parent", self.parent)
         return (self.round, self.cycle, "share-of", self.dataset, self.labeler)
 
     def custom_data(self) -> dict[str, Any]:
         """The job's customData: the lineage under its key."""
-        return {LINEAGE_KEY: self.model_dump(mode="json")}
+        return {LINEAGE_KEY: self.model_dump(mode="json", exclude={"moved_from"} if self.moved_from is None else None)}
 
     @classmethod
     def of(cls, job: LabelingJobInfo) -> JobLineage | None:
@@ -229,6 +233,11 @@ def records_frame(records: Sequence[JobRecord]) -> pd.DataFrame:
         )
         for record in records
     ]
+    return jobs_frame(rows)
+
+
+def jobs_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    """The jobs frame (JOB_COLUMNS, typed) of rows holding JOB_COLUMNS' values in order."""
     frame = pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))
     return frame.astype(
         {

@@ -208,6 +208,7 @@ def test_openapi_documents_every_method(http: httpx.Client) -> None:
         "jobs.reject",
         "jobs.entities.update-review-status",
         "jobs.restart",
+        "jobs.split",
         "jobs.editInfo",
         "labeling-queues.add",
         "labeling-queues.info",

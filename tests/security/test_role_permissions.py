@@ -46,6 +46,7 @@ CASES: dict[str, tuple[str, Body | None, dict[str, int]]] = {
     "jobs.stop": ("jobs.stop", None, ON_THE_JOB),
     "jobs.archive": ("jobs.archive", None, ON_THE_JOB),
     "jobs.restart": ("jobs.restart", None, ON_THE_JOB),
+    "jobs.split": ("jobs.split", None, ON_THE_JOB),
     # Refused outright for whoever administers jobs in no team, visible job or not.
     "jobs.bulk.remove": ("jobs.bulk.remove", None, row(403, admin=200, manager=200, developer=200)),
     "jobs.bulk.remove(invisible job)": (

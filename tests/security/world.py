@@ -252,6 +252,7 @@ SAMPLE_BODIES: dict[str, Callable[[World], Any]] = {
     },
     "jobs.reject": lambda w: {"id": w.job_id, "mode": "all"},
     "jobs.restart": lambda w: {"id": w.job_id},
+    "jobs.split": lambda w: {"id": w.job_id, "entityIds": [w.image_ids[2]], "userId": w.bystander_id},
     "labeling-queues.add": lambda w: queue_body(w, "queue made by a role"),
     "labeling-queues.info": lambda w: {"id": spare_queue(w)},
     "labeling-queues.list": lambda w: {"teamId": w.team_id},

@@ -11,6 +11,7 @@ from labelrounds.client.errors import ResponseFormatError
 from labelrounds.client.filters import Filter, filters_to_wire
 from labelrounds.client.models import (
     IdReply,
+    JobSplit,
     JobStats,
     JobStatus,
     LabelingJobInfo,
@@ -18,7 +19,7 @@ from labelrounds.client.models import (
     ReviewStatus,
 )
 from labelrounds.client.pagination import DEFAULT_PER_PAGE
-from labelrounds.client.parsing import parse_models
+from labelrounds.client.parsing import parse_model, parse_models
 
 REMOVE_BATCH_SIZE = 50
 
@@ -164,6 +165,35 @@ class JobEndpoints(ClientCore):
         if name is not None:
             body["name"] = require_text("name", name)
         return _job_ids(await self.call("jobs.restart", body, idempotent=False), "jobs.restart")
+
+    async def split_job(
+        self,
+        job_id: int,
+        entity_ids: Iterable[int],
+        *,
+        user_id: int,
+        reviewer_id: int | None = None,
+        name: str | None = None,
+        custom_data: Mapping[str, Any] | None = None,
+    ) -> JobSplit:
+        """Move a job's untouched images into a new job of `user_id` (`jobs.split`, sandbox only). Not idempotent.
+
+        The server moves only the listed images the job's labeler has not touched, in one transaction; the
+        reply names the new job, the moved images and the skipped (touched) ones.
+
+        Raises:
+            InvalidRequestError: no listed image is untouched, the move would empty the job, or it is not
+                pending or in progress.
+            AmbiguousWriteError: the outcome is unknown; look the new job up (its customData) before trying again.
+        """
+        body: dict[str, Any] = {"id": job_id, "entityIds": require_ids("entity_ids", entity_ids), "userId": user_id}
+        if reviewer_id is not None:
+            body["reviewerId"] = reviewer_id
+        if name is not None:
+            body["name"] = require_text("name", name)
+        if custom_data is not None:
+            body["customData"] = dict(custom_data)
+        return parse_model(JobSplit, await self.call("jobs.split", body, idempotent=False), "jobs.split")
 
     async def edit_job(
         self,

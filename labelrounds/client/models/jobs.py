@@ -167,6 +167,14 @@ class LabelingJobInfo(WireModel):
         ]
 
 
+class JobSplit(WireModel):
+    """The reply of the sandbox's `jobs.split`: the new job, the images moved into it, those left (touched)."""
+
+    id: int
+    entity_ids: ListOrNull[int] = Field(default_factory=list)
+    skipped_ids: ListOrNull[int] = Field(default_factory=list)
+
+
 class TagStat(WireModel):
     """Per-tag usage in a job (`job.tagsStats[*]` of `jobs.stats`)."""
 

@@ -1,4 +1,5 @@
-"""Labeling-job administration: `jobs.add/info/list/editInfo/stop/archive/bulk.remove/stats`."""
+"""Labeling-job administration: `jobs.add/info/list/editInfo/stop/archive/bulk.remove/stats` and the sandbox's
+`jobs.split`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from labelrounds.sandbox.jobs_core import (
     job_entity,
     log_activity,
     read_job,
+    recount,
     require_workers,
     set_job_status,
 )
@@ -26,6 +28,7 @@ from labelrounds.sandbox.models import (
     JobsBulkRemoveBody,
     JobsEditInfoBody,
     JobsListBody,
+    JobsSplitBody,
 )
 from labelrounds.sandbox.permissions import JOB_MANAGERS, holds_role_anywhere, require_role
 from labelrounds.sandbox.querying import Column, ListSpec, run_list
@@ -236,6 +239,87 @@ def edit_job(ctx: Context, body: JobsEditInfoBody) -> dict[str, bool]:
         )
         log_activity(ctx, job.team_id, job.id, "job_edited", fields=sorted(changes))
     return success()
+
+
+_SPLITTABLE_STATUSES = ("pending", "in_progress")
+_UNTOUCHED_IMAGES = """
+SELECT e.image_id FROM job_entities e
+WHERE e.job_id = ? AND e.image_id IN (SELECT value FROM json_each(?)) AND e.review_status = 'none'
+  AND NOT EXISTS (SELECT 1 FROM annotation_time t WHERE t.job_id = e.job_id AND t.image_id = e.image_id)
+  AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = e.image_id AND ? IS NOT NULL AND a.updated_at >= ?)
+ORDER BY e.image_id
+"""
+
+
+@api_method("jobs.split", JobsSplitBody, write=True)
+def split_job(ctx: Context, body: JobsSplitBody) -> dict[str, Any]:
+    """Sandbox only: move the listed images a job's labeler has not touched into a new job of `userId`, atomically.
+
+    Supervisely 6.74.51 has no call that takes images out of a job (`jobs.restart` takes only rejected images
+    and completes the old job), so this models one. Untouched = review status `none`, no annotation time recorded
+    in the job, and no annotation written since the job started. Touched images stay (reply `skippedIds`), so an
+    image its labeler began is never moved. One transaction: once it commits, the old job's labeler can no longer
+    mark or annotate the moved images. The new job copies the old one's meta, texts and reviewer (unless
+    `reviewerId`), records it as `parentJobId`, and takes `customData`. Reply `{id, entityIds, skippedIds}`.
+    """
+    job = find_job(ctx, body.id)
+    _require_job_manager(job, "split labeling jobs")
+    if job.status not in _SPLITTABLE_STATUSES:
+        raise BadRequest(f"Labeling job {job.id} is {job.status!r}: only a pending or in-progress job can be split")
+    if ctx.db.execute("SELECT 1 FROM labeling_queue_jobs WHERE job_id = ?", (job.id,)).fetchone():
+        raise BadRequest(f"Labeling job {job.id} belongs to a labeling queue, which hands out its images itself")
+    if body.userId == job.user_id:
+        raise BadRequest(f"userId {body.userId} already labels job {job.id}")
+    requested = sorted(set(body.entityIds))
+    encoded = orjson.dumps(requested).decode()
+    in_job = {
+        row[0]
+        for row in ctx.db.execute(
+            "SELECT image_id FROM job_entities WHERE job_id = ? AND image_id IN (SELECT value FROM json_each(?))",
+            (job.id, encoded),
+        )
+    }
+    strangers = [image_id for image_id in requested if image_id not in in_job]
+    if strangers:
+        raise BadRequest(f"{len(strangers)} of the entityIds are not images of labeling job {job.id}, e.g. {strangers[:10]}")
+    name, readme, description, meta_json, reviewer_id, workspace_id, started_at, images_count = ctx.db.execute(
+        "SELECT name, readme, description, meta, reviewer_id, workspace_id, started_at, images_count"
+        " FROM jobs WHERE id = ?",
+        (job.id,),
+    ).fetchone()
+    new_reviewer_id = body.reviewerId if body.reviewerId is not None else reviewer_id
+    require_workers(ctx.db, job.team_id, [body.userId], "userId")
+    require_workers(ctx.db, job.team_id, [new_reviewer_id], "reviewerId")
+    moved = [row[0] for row in ctx.db.execute(_UNTOUCHED_IMAGES, (job.id, encoded, started_at, started_at))]
+    if not moved:
+        raise BadRequest(f"No images found to move: the labeler of job {job.id} has touched every listed image")
+    if len(moved) >= images_count:
+        raise BadRequest(f"Moving {len(moved)} images would leave labeling job {job.id} empty")
+    ctx.db.execute(
+        "DELETE FROM job_entities WHERE job_id = ? AND image_id IN (SELECT value FROM json_each(?))",
+        (job.id, orjson.dumps(moved).decode()),
+    )
+    recount(ctx.db, job.id)
+    ctx.db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (ctx.now, job.id))
+    new = NewJobs(
+        team_id=job.team_id,
+        workspace_id=workspace_id,
+        project_id=job.project_id,
+        dataset_id=job.dataset_id,
+        name=body.name or name,
+        labeler_ids=[body.userId],
+        reviewer_id=new_reviewer_id,
+        meta_json=meta_json,
+        image_ids=moved,
+        readme=readme,
+        description=description,
+        custom_data_json=dump_user_json(body.customData or {}, "customData"),
+        parent_job_id=job.id,
+    )
+    (new_job_id,) = create_jobs(ctx, new)
+    log_activity(ctx, job.team_id, job.id, "job_split", new_job=new_job_id, moved=len(moved))
+    skipped = sorted(set(requested) - set(moved))
+    return {"id": new_job_id, "entityIds": moved, "skippedIds": skipped}
 
 
 @api_method("jobs.stop", IdBody, write=True)
