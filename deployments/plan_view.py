@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -38,11 +37,7 @@ def changes_table(preview: RoundPreview) -> Table:
 def print_plan(console: Console, preview: RoundPreview) -> None:
     """A summary line, the changes table, the jobs table (per labeler and dataset) and any warnings."""
     target = preview.validated.target
-    jobs = preview.jobs.assign(
-        job=[
-            "new" if pd.isna(job_id) else f"reuses job {int(job_id)}" for job_id in preview.jobs["reused_job_id"]
-        ]
-    )
+    jobs = preview.jobs_with_state()
     datasets = ", ".join(repr(dataset.name) for dataset in target.datasets)
     console.print(
         f"[bold]Round {target.round_key}[/bold] in team {target.team.name!r}, project {target.project.name!r} "

@@ -9,12 +9,15 @@ from typing import Any, Literal
 import pandas as pd
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.states import Cancelled, State
 
 from flows.round_steps import TaskRoundSteps
 from labelrounds.round_spec import RoundSpec
+from labelrounds.steps.approval import PlanRejectedError
 from labelrounds.steps.archive import EndResult
 from labelrounds.steps.report import RoundReport
 from labelrounds.steps.sequence import run_round
+from tasks.approvals import require_deployment_for_approvals
 from tasks.credentials import aconnection_settings
 from tasks.events import announce_failure, announce_finished
 from tasks.gate import GateMode, require_deployment_for_suspend
@@ -80,7 +83,7 @@ async def labeling_round(
     gate_mode: GateMode = "poll",
     report_dir: str | None = None,
     round_name_suffix: RoundNameSuffix = "none",
-) -> RoundOutcome:
+) -> RoundOutcome | State:
     """Run a labeling round on Supervisely to the end and report it; a re-run with the same name reuses its work.
 
     Args:
@@ -98,10 +101,13 @@ async def labeling_round(
     spec = with_name_suffix(spec, round_name_suffix)
     if gate_mode == "suspend":
         require_deployment_for_suspend()
+    require_deployment_for_approvals(spec)
     settings = await aconnection_settings(credentials_block)
     steps = TaskRoundSteps(settings, password_secret, gate_mode, report_dir)
     try:
         run = await run_round(steps, spec)
+    except PlanRejectedError as rejected:  # a person's decision, not a failure; nothing was written
+        return Cancelled(message=str(rejected))
     except Exception as error:  # a suspension is a BaseException (Pause): not a failure
         announce_failure(spec.round_name, error)
         raise

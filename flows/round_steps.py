@@ -9,12 +9,14 @@ import pandas as pd
 
 from labelrounds.client import ConnectionSettings
 from labelrounds.round_spec import RoundSpec
+from labelrounds.steps.approval import PlanDecision, ReworkCapDecision
 from labelrounds.steps.archive import EndResult
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gold import hidden_entities
 from labelrounds.steps.sequence import RoundPhase
 from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.validate import ValidatedRound
+from tasks.approvals import await_plan_approval, await_rework_cap_decision
 from tasks.archive import archive_jobs
 from tasks.events import announce_started
 from tasks.gate import GateMode, round_due, tag_round_run, wait_for_review
@@ -105,6 +107,18 @@ class TaskRoundSteps:
         return await publish_report(
             self.settings, target.team.id, target.project.id, target.round_key, spec.round_name, self.report_dir
         )
+
+    # --- human decisions (`labelrounds.steps.sequence.ApprovalSteps`) -------------------------------------------
+
+    async def approve_plan(self, spec: RoundSpec, validated: ValidatedRound) -> PlanDecision:
+        """The plan as an artifact and a form; the run suspends until a person approves or rejects it."""
+        return await await_plan_approval(self.settings, spec, validated)
+
+    async def decide_rework_cap(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int
+    ) -> tuple[ReworkCapDecision, dict[str, int]]:
+        """The still-rejected images as an artifact and a form; the run suspends until a person chooses."""
+        return await await_rework_cap_decision(self.settings, spec, target, jobs, cycle)
 
     # --- gold checks (`labelrounds.steps.sequence.GoldSteps`) ---------------------------------------------------
 

@@ -361,6 +361,18 @@ class RoundSpec(_SpecModel):
         "names, scored per labeler, never counted in the round's figures, removed when the round ends.",
     )
 
+    approve_plan: bool = Field(
+        default=False,
+        description="Ask a person to approve the plan before anything is written: the round suspends after "
+        "validation and shows who gets how many images and what will be created, with a form to approve or reject "
+        "(deployment runs only; no worker is held while it waits). A rejected plan ends the round, writing nothing.",
+    )
+    approve_rework_cap: bool = Field(
+        default=False,
+        description="When max_rework_cycles is reached and images are still rejected, ask a person: accept them as "
+        "they are, run one more rework cycle, or give them to another labeler of the team (deployment runs only).",
+    )
+
     assignment: Assignment = Field(
         default=Assignment.STATIC,
         description="static: per-labeler jobs split by split_strategy; queue: one labeling queue per dataset "
@@ -426,6 +438,8 @@ def _assignment_problems(spec: RoundSpec) -> list[str]:
         problems.append(f"split_strategy {spec.split_strategy.value!r} has no effect with assignment 'queue'")
     if spec.rework_labeler is not None:
         problems.append("rework_labeler has no effect with assignment 'queue' (rejected images go back to the queue)")
+    if spec.approve_rework_cap:
+        problems.append("approve_rework_cap has no effect with assignment 'queue' (a queue has no rework cycles)")
     return problems
 
 

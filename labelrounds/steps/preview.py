@@ -12,6 +12,7 @@ from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.jobs import share_lineage
 from labelrounds.steps.lineage import list_round_jobs
 from labelrounds.steps.meta import merge_meta
+from labelrounds.steps.tables import frame_markdown
 from labelrounds.steps.users import PasswordSource
 from labelrounds.steps.validate import ValidatedRound, validate_round
 
@@ -43,6 +44,35 @@ class RoundPreview:
         """First-cycle jobs an earlier run of the same round already created (a re-run reuses them)."""
         return int(self.jobs["reused_job_id"].notna().sum())
 
+    def jobs_with_state(self) -> pd.DataFrame:
+        """The jobs with a `job` column: "new", or "reuses job N" for one an earlier run created."""
+        return self.jobs.assign(
+            job=["new" if pd.isna(job_id) else f"reuses job {int(job_id)}" for job_id in self.jobs["reused_job_id"]]
+        )
+
+    def markdown(self) -> str:
+        """The plan as markdown (e.g. a Prefect artifact): a summary, what will be created, the jobs, the warnings."""
+        target = self.validated.target
+        datasets = ", ".join(f"`{dataset.name}`" for dataset in target.datasets)
+        changes = [f"- create the account `{login}` (and add it to the team)" for login in self.people_to_create]
+        changes += [f"- add the class `{name}` to the project meta" for name in self.classes_to_add]
+        changes += [f"- add the tag `{name}` to the project meta" for name in self.tags_to_add]
+        per_labeler = self.jobs.groupby("labeler", sort=True)["images"].agg(["count", "sum"]).reset_index()
+        per_labeler.columns = ["labeler", "jobs", "images"]
+        jobs = self.jobs_with_state().loc[:, ["labeler", "dataset_name", "images", "job_name", "job"]]
+        warnings = [f"- warning: {warning}" for warning in self.warnings]
+        return "\n\n".join(
+            [
+                f"**Round {target.round_key}** in team `{target.team.name}`, project `{target.project.name}` "
+                f"(datasets {datasets}): {int(self.jobs['images'].sum())} images in {len(self.jobs)} jobs, "
+                f"{self.reused_jobs} of them already created by an earlier run.",
+                "**Before the jobs**\n\n" + ("\n".join(changes) or "- nothing: every account, class and tag exists"),
+                "**Images per labeler**\n\n" + frame_markdown(per_labeler),
+                "**Jobs of the first cycle** (per labeler and dataset)\n\n" + frame_markdown(jobs),
+                *(["\n".join(warnings)] if warnings else []),
+            ]
+        )
+
 
 async def preview_round(api: SuperviselyClient, spec: RoundSpec, passwords: PasswordSource = None) -> RoundPreview:
     """Validate the round (every check of `validate_round`) and describe what running it would do; writes nothing.
@@ -55,7 +85,17 @@ async def preview_round(api: SuperviselyClient, spec: RoundSpec, passwords: Pass
     Raises:
         RoundValidationError: the round cannot start (every problem listed).
     """
-    validated = await validate_round(api, spec, passwords)
+    return await describe_plan(api, spec, await validate_round(api, spec, passwords))
+
+
+async def describe_plan(api: SuperviselyClient, spec: RoundSpec, validated: ValidatedRound) -> RoundPreview:
+    """What running an already validated round would do (one `jobs.list` for the jobs it would reuse); writes nothing.
+
+    Args:
+        api: the client (the token that would run the round).
+        spec: the round's parameters.
+        validated: `validate_round`'s result for `spec`.
+    """
     merged = merge_meta(validated.meta, spec.classes, spec.tags)
     target = validated.target
     earlier = await list_round_jobs(api, target.team.id, target.project.id, target.round_key)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.round_spec import Assignment, RoundSpec
+from labelrounds.steps.approval import PlanDecision, PlanRejectedError, ReworkCapDecision, extra_cycle
 from labelrounds.steps.archive import EndResult, finish_jobs
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gate import GateSnapshot, wait_until_ready
@@ -124,6 +125,23 @@ class QueueSteps(Protocol):
         ...
 
 
+@runtime_checkable
+class ApprovalSteps(Protocol):
+    """Human decisions (`steps.approval`); `run_round` asks only when the round wants them. Safe to re-run: a
+    decision already taken for this round (or this run) is returned again rather than asked twice."""
+
+    async def approve_plan(self, spec: RoundSpec, validated: ValidatedRound) -> PlanDecision:
+        """The decision on the validated plan, taken before anything is written."""
+        ...
+
+    async def decide_rework_cap(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int
+    ) -> tuple[ReworkCapDecision, dict[str, int]]:
+        """The decision at the rework cap after `cycle`'s gate (accept without asking when nothing is still
+        rejected), and login → user id of the team's members who may label (for a reassignment)."""
+        ...
+
+
 @dataclass(frozen=True)
 class RoundRun(Generic[ReportT]):
     """What `run_round` did: the validation, the people, the jobs of each cycle, the end action and the report."""
@@ -161,12 +179,17 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
     """
     gold = _gold_steps(steps, spec)
     queue = _queue_steps(steps, spec)
+    approvals = _approval_steps(steps, spec)
     queues: pd.DataFrame | None = None
     validated: ValidatedRound | None = None
     try:
         with steps.phase("setup"):
             validated = await steps.validate(spec)
             target = validated.target
+            if approvals is not None and spec.approve_plan:
+                decision = await approvals.approve_plan(spec, validated)
+                if not decision.approved:
+                    raise PlanRejectedError(target.round_key, decision.comment)
             user_ids = await steps.ensure_users(spec)
             await steps.prepare_meta(spec, target)
             if gold is not None:
@@ -178,6 +201,7 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
                 jobs = await steps.create_jobs(spec, validated, user_ids)
         cycles = [jobs]
         cycle = 0
+        rework_cap = spec.max_rework_cycles  # a person may extend it, one cycle at a time (approve_rework_cap)
         gold_scores = None
         while True:
             with steps.phase("gate"):
@@ -190,10 +214,20 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
                 # and the report never see them.
                 gold_scores = await gold.score_gold(spec, validated)
                 await gold.remove_gold(spec, validated)
-            if cycle >= spec.max_rework_cycles or queues is not None:  # a queue reworks its rejections itself
+            if queues is not None:  # a queue reworks its rejections itself
                 break
+            rework_spec = spec
+            if cycle >= rework_cap:
+                if approvals is None or not spec.approve_rework_cap:
+                    break
+                decision, team = await approvals.decide_rework_cap(spec, target, jobs, cycle)
+                if not decision.extends:
+                    break
+                rework_spec, chosen = extra_cycle(spec, cycle, decision, team)
+                user_ids = {**user_ids, **chosen}
+                rework_cap = cycle + 1
             with steps.phase("rework"):
-                jobs = await steps.rework(spec, target, jobs, user_ids, cycle)
+                jobs = await steps.rework(rework_spec, target, jobs, user_ids, cycle)
             if jobs.empty:
                 break
             cycles.append(jobs)
@@ -240,6 +274,22 @@ def _queue_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> QueueSteps | No
         raise RoundError(
             f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'queue': queue mode "
             "runs through the library composition (ClientRoundSteps) only for now"
+        )
+    return steps
+
+
+def _approval_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> ApprovalSteps | None:
+    """The approval steps of `steps` for a round that asks a person; None when it asks nobody.
+
+    Raises:
+        RoundError: the round wants approvals but `steps` cannot ask (checked before anything is done).
+    """
+    if not (spec.approve_plan or spec.approve_rework_cap):
+        return None
+    if not isinstance(steps, ApprovalSteps):
+        raise RoundError(
+            f"these round steps ({type(steps).__name__}) cannot ask a person: approve_plan and approve_rework_cap "
+            "need round steps with approvals (the flow's, in a deployment run)"
         )
     return steps
 
