@@ -83,7 +83,10 @@ class RawJob:
 
     @property
     def identity(self) -> tuple[Any, ...]:
-        """What makes two jobs the same job: (cycle, dataset, labeler) first, (cycle, parent) for rework."""
+        """What makes two jobs the same job: (cycle, dataset, labeler) first, (cycle, parent) for rework, and for a
+        job that took over another's untouched images (adaptive rounds) (cycle, that job, labeler, share)."""
+        if self.lineage.get("moved_from") is not None:
+            return (self.cycle, "moved-from", self.lineage["moved_from"], self.lineage["labeler"], self.lineage["share"])
         if self.lineage.get("parent") is not None:
             return (self.cycle, "parent", self.lineage["parent"])
         return (self.cycle, "share-of", self.lineage["dataset"], self.lineage["labeler"])

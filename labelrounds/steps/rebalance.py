@@ -188,7 +188,7 @@ class Rebalancer:
         self.plans.append(plan)
         for move in moves:
             await self._move(move)
-        return await self._adopt_new_jobs()
+        return await self.adopt_moved_jobs()
 
     async def _move(self, move: Move) -> None:
         """Make one move with one `jobs.info` and one `jobs.split`; a refused or lost one is left to the listing."""
@@ -223,8 +223,12 @@ class Rebalancer:
         except InvalidRequestError as refused:  # every image started meanwhile, or the job was submitted
             self.skipped_moves.append(f"job {move.donor_job_id}: {refused}")
 
-    async def _adopt_new_jobs(self) -> list[int]:
-        """List the round's jobs once; add every job that took over images of a job of the cycle; their ids."""
+    async def adopt_moved_jobs(self) -> list[int]:
+        """List the round's jobs once; add every job that took over images of a job of the cycle; their ids.
+
+        Called after each check that moved images, and once before a gate starts waiting, so a re-run (or a
+        resumed round) waits for, finishes and reports the jobs an earlier run moved images into.
+        """
         round_key = str(self.jobs["round_key"].iloc[0])
         known = {int(job_id) for job_id in self.jobs["job_id"]}
         created = set(known)
