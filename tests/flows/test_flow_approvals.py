@@ -1,0 +1,131 @@
+"""Human decisions in the flow: a deployment's run suspends with a form, the answer comes through Prefect's API.
+
+Oracles: the sandbox's own count of write requests (`write_requests`, crew apart) and the round's jobs read back
+with raw HTTP (`tests/oracles.py`); the form is read back from the flow run's stored inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+from flow_support import round_spec, write_requests
+from oracles import RawApi, RawJob, assert_unique_identities, round_key_of
+from prefect import get_client
+from prefect.client.orchestration import PrefectClient
+from prefect.exceptions import Pause
+from prefect.flow_engine import run_flow
+from prefect.flow_runs import aresume_flow_run
+from prefect.states import State
+
+from flows.labeling_round import labeling_round
+from labelrounds.round_spec import RoundSpec
+from labelrounds.sandbox.server import SandboxServer
+
+
+def raw_round_jobs(server: SandboxServer, round_name: str) -> list[RawJob]:
+    """The round's jobs (archived ones included), read raw by their lineage."""
+    with RawApi.of(server) as raw:
+        return raw.round_jobs(server.team_id, round_key_of(round_name, server.project_id or 0))
+
+
+async def start_deployment_run(client: PrefectClient, spec: RoundSpec, deployment: str) -> UUID:
+    """A run of the round flow's deployment `deployment` (created once per name), polling gate."""
+    deployment_id = await (await labeling_round.ato_deployment(name=deployment)).apply()  # type: ignore[misc]
+    created = await client.create_flow_run_from_deployment(
+        deployment_id, parameters={"spec": spec.model_dump(mode="json"), "gate_mode": "poll"}
+    )
+    return created.id
+
+
+async def run_until_paused(client: PrefectClient, run_id: UUID) -> dict[str, Any]:
+    """Run (or re-run) the flow run in this process until it suspends; return the form's stored schema."""
+    with pytest.raises(Pause):
+        await run_flow(labeling_round, flow_run=await client.read_flow_run(run_id), return_type="state")  # type: ignore[misc]
+    run = await client.read_flow_run(run_id)
+    assert run.state is not None and run.state.name == "Suspended"
+    keyset = run.state.state_details.run_input_keyset
+    assert keyset is not None, "the suspension waits for a form"
+    schema = (await client.read_flow_run_input(run_id, keyset["schema"])) or ""
+    description = (await client.read_flow_run_input(run_id, keyset["description"])) or ""
+    return {"schema": schema, "description": description}
+
+
+async def answer_and_finish(client: PrefectClient, run_id: UUID, answer: dict[str, Any]) -> State:
+    """Resume the run with the form's answer (as the UI sends it) and run it to its end."""
+    await aresume_flow_run(run_id, run_input=answer)
+    return await run_flow(labeling_round, flow_run=await client.read_flow_run(run_id), return_type="state")  # type: ignore[misc]
+
+
+async def test_the_plan_waits_for_approval_with_nothing_written_then_a_rejection_cancels_the_round(
+    crewed: SandboxServer,
+) -> None:
+    spec = round_spec(round_name="approve-me", approve_plan=True, max_rework_cycles=0)
+    async with get_client() as client:
+        run_id = await start_deployment_run(client, spec, "approval-test")
+        form = await run_until_paused(client, run_id)
+        assert write_requests(crewed) == {}  # suspended before any write: no user, meta or job
+        assert '"approve"' in form["schema"] and '"reject"' in form["schema"]
+        assert (
+            "Approve the plan of round approve-me" in form["description"]
+            and "6 images" in form["description"]
+        )
+
+        state = await answer_and_finish(client, run_id, {"decision": "reject", "comment": "not this week"})
+    assert state.is_cancelled(), state
+    assert "was rejected: not this week; nothing was written" in (state.message or "")
+    assert write_requests(crewed) == {} and raw_round_jobs(crewed, spec.round_name) == []
+
+
+async def test_an_approved_plan_runs_the_round_and_is_not_asked_again(crewed: SandboxServer) -> None:
+    spec = round_spec(round_name="approved", approve_plan=True, max_rework_cycles=0)
+    async with get_client() as client:
+        run_id = await start_deployment_run(client, spec, "approval-test")
+        await run_until_paused(client, run_id)
+        state = await answer_and_finish(client, run_id, {"decision": "approve"})
+        assert state.is_completed(), state
+        jobs = raw_round_jobs(crewed, spec.round_name)
+        assert sum(len(job.entities) for job in jobs if job.cycle == 0) == 6
+
+        # A new run of the same round (e.g. after the first crashed) finds the jobs and does not ask again.
+        again = await start_deployment_run(client, spec, "approval-test")
+        rerun = await run_flow(
+            labeling_round, flow_run=await client.read_flow_run(again), return_type="state"
+        )  # type: ignore[misc]
+    assert rerun.is_completed(), rerun
+    assert_unique_identities(raw_round_jobs(crewed, spec.round_name))
+
+
+async def test_at_the_rework_cap_one_more_cycle_reworks_the_still_rejected_images_once(
+    crewed: SandboxServer,
+) -> None:
+    spec = round_spec(round_name="capped", approve_rework_cap=True, max_rework_cycles=0)
+    async with get_client() as client:
+        run_id = await start_deployment_run(client, spec, "approval-test")
+        form = await run_until_paused(client, run_id)
+        first = raw_round_jobs(crewed, spec.round_name)
+        still_rejected = {
+            image for job in first for image, status in job.entities.items() if status == "rejected"
+        }
+        assert still_rejected and {job.cycle for job in first} == {0}  # the crew's seed rejects some images
+        assert f"{len(still_rejected)} images are still rejected" in form["description"]
+        assert '"one_more_cycle"' in form["schema"] and '"reassign"' in form["schema"]
+
+        state = await answer_and_finish(client, run_id, {"choice": "one_more_cycle"})
+    assert state.is_completed(), state
+    jobs = raw_round_jobs(crewed, spec.round_name)
+    rework = [job for job in jobs if job.cycle == 1]
+    assert {image for job in rework for image in job.entities} == still_rejected
+    assert sum(len(job.entities) for job in rework) == len(
+        still_rejected
+    )  # each once, though the flow re-ran
+    assert_unique_identities(jobs)
+
+
+async def test_a_round_that_asks_a_person_is_refused_outside_a_deployment_before_writing(
+    crewed: SandboxServer,
+) -> None:
+    with pytest.raises(ValueError, match="approve_plan and approve_rework_cap suspend the round with a form"):
+        await labeling_round(round_spec(round_name="direct", approve_plan=True))
+    assert write_requests(crewed) == {}
