@@ -11,6 +11,7 @@ from rich.console import Console
 from deployments.names import (
     API_LIMIT,
     CREDENTIALS_BLOCK,
+    NO_PROGRESS_WINDOW,
     PASSWORD_SECRET,
     POOL_LIMIT,
     POOL_NAME,
@@ -48,6 +49,16 @@ def deploy(
         list[int] | None,
         typer.Option(help="Team to register the receiver on (repeatable); default: every team you manage."),
     ] = None,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Notification block (NAME or TYPE/NAME, e.g. slack-webhook/team) told of every round's start, "
+            "cycle ends, stall, deadline at risk, finish, failure and no progress (repeatable)."
+        ),
+    ] = None,
+    no_progress_window: Annotated[
+        str, typer.Option(help="With --notify: alert when a round made no progress for this long (24h, 90m, PT1H).")
+    ] = NO_PROGRESS_WINDOW,
 ) -> None:
     """Create the work pool, the API concurrency limit, the credentials block and every deployment."""
     from deployments.deploy import DeployOptions, deploy_all
@@ -63,6 +74,8 @@ def deploy(
         only=tuple(only or ()),
         receiver_url=receiver_url,
         receiver_teams=tuple(receiver_team or ()),
+        notify_blocks=tuple(notify or ()),
+        no_progress_window=no_progress_window,
     )
     try:
         result = asyncio.run(deploy_all(options))
@@ -79,6 +92,8 @@ def deploy(
     for webhook in result.webhooks:
         verb = "registered" if webhook.created else "updated"
         console.print(f"receiver webhook {webhook.webhook_id} {verb} on team {webhook.team_id}")
+    for name, automation_id in result.automations.items():
+        console.print(f"automation [bold]{name}[/bold] {automation_id}")
     console.print(f"start a worker: prefect worker start --pool {result.pool}")
 
 
@@ -91,8 +106,34 @@ def serve(
         str | None, typer.Option(help="Secret block with annotator passwords; default: the environment.")
     ] = None,
     weekly: Annotated[bool, typer.Option(help="Start the weekly round on its schedule.")] = False,
+    receiver_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help=f"Also run the webhook receiver on this port (secret: ${RECEIVER_SECRET_ENV})."
+        ),
+    ] = None,
+    receiver_host: Annotated[
+        str, typer.Option(help="Address the receiver binds; loopback unless a proxy or tunnel forwards.")
+    ] = "127.0.0.1",
+    receiver_secret_block: Annotated[
+        str | None,
+        typer.Option(help=f"Prefect Secret block with the receiver's secret; default: ${RECEIVER_SECRET_ENV}."),
+    ] = None,
 ) -> None:
     """Serve every flow from this process until Ctrl-C (no work pool, no worker needed)."""
-    from deployments.serve import serve_all
+    from deployments.serve import ReceiverOptions, serve_all
 
-    serve_all(credentials_block, password_secret, limit, weekly)
+    receiver = None
+    if receiver_port is not None:
+        from deployments.receiver_commands import load_secret
+        from labelrounds.client import ConfigurationError
+        from tasks.credentials import connection_settings
+
+        try:
+            secret = load_secret(receiver_secret_block)
+            settings = connection_settings(credentials_block)
+        except (ConfigurationError, ValueError) as error:
+            console.print(f"[red]serve: {error}[/red]", soft_wrap=True)
+            raise typer.Exit(2) from None
+        receiver = ReceiverOptions(secret=secret, settings=settings, port=receiver_port, host=receiver_host)
+    serve_all(credentials_block, password_secret, limit, weekly, receiver)

@@ -2,14 +2,15 @@
 
 Run as `labelrounds deploy` (or `python -m deployments.deploy`). Every step is an upsert, so deploying again
 updates the pool limit, the blocks and the deployments in place. With a receiver URL it also registers the
-webhook receiver on Supervisely (one `labeling_job.completed` webhook per team, found by URL and updated) and
-saves the receiver's shared secret as a Secret block.
+webhook receiver on Supervisely (one `labeling_job.completed` webhook per team, found by URL and updated),
+saves the receiver's shared secret as a Secret block and creates (or updates) the automation that resumes a
+suspended round when the receiver announces it ready (`deployments.automations`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from prefect import Flow
@@ -19,16 +20,23 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.workers.process import ProcessWorker
 from pydantic import SecretStr
 
+from deployments.automations import (
+    ensure_automation,
+    ensure_notification_automations,
+    resume_ready_rounds_automation,
+)
 from deployments.definitions import REPO_DIR, DeploymentDefinition, deployment_definitions
 from deployments.names import (
     API_LIMIT,
     CREDENTIALS_BLOCK,
+    NO_PROGRESS_WINDOW,
     PASSWORD_SECRET,
     POOL_LIMIT,
     POOL_NAME,
     RECEIVER_SECRET_BLOCK,
     RECEIVER_SECRET_ENV,
 )
+from deployments.notify_checks import parse_window, resolve_notification_blocks
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.webhook_setup import RegisteredWebhook, ensure_receiver_webhook, require_http_url
 from tasks.credentials import PASSWORD_ENV, SuperviselyCredentials
@@ -49,6 +57,8 @@ class DeployOptions:
     receiver_url: str | None = None
     receiver_teams: tuple[int, ...] = ()  # empty: every team the credentials administer or manage
     receiver_secret_block: str = RECEIVER_SECRET_BLOCK
+    notify_blocks: tuple[str, ...] = ()  # notification blocks (NAME or TYPE/NAME) told of every round event
+    no_progress_window: str = NO_PROGRESS_WINDOW
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class DeployResult:
     credentials_block: str
     password_secret: str | None
     webhooks: tuple[RegisteredWebhook, ...] = ()
+    automations: dict[str, UUID] = field(default_factory=dict)
 
 
 async def ensure_pool(name: str, limit: int) -> None:
@@ -135,7 +146,8 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
 
     Raises:
         ValueError: an unknown deployment name in `options.only`, no connection settings found, a receiver URL
-            that is not http(s) or without its secret (all before anything is written).
+            that is not http(s) or without its secret, a `--notify` block that does not exist or cannot notify,
+            a bad no-progress window (all before anything is written).
     """
     definitions = deployment_definitions(
         options.credentials_block, options.password_secret, options.schedules_active, options.schedules_active
@@ -148,6 +160,8 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
     if options.receiver_url is not None:
         require_http_url(options.receiver_url)
         secret = receiver_secret()
+    window = parse_window(options.no_progress_window)
+    notify_targets = await resolve_notification_blocks(options.notify_blocks)
     settings = settings or ConnectionSettings.from_env()
     password = os.environ.get(PASSWORD_ENV)
     await ensure_pool(options.pool, options.pool_limit)
@@ -158,9 +172,13 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
     chosen = [definition for definition in definitions if not options.only or definition.name in options.only]
     ids = {definition.name: await apply_deployment(definition, options.pool) for definition in chosen}
     webhooks: tuple[RegisteredWebhook, ...] = ()
+    automations: dict[str, UUID] = {}
     if options.receiver_url is not None and secret is not None:
         await Secret(value=secret).save(options.receiver_secret_block, overwrite=True)
         webhooks = await register_receiver(settings, options.receiver_url, secret, options.receiver_teams)
+        resume = resume_ready_rounds_automation()
+        automations[resume.name] = await ensure_automation(resume)
+    automations.update(await ensure_notification_automations(notify_targets, window))
     return DeployResult(
         pool=options.pool,
         api_tag=API_TAG,
@@ -168,4 +186,5 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
         credentials_block=options.credentials_block,
         password_secret=options.password_secret if password else None,
         webhooks=webhooks,
+        automations=automations,
     )

@@ -2,9 +2,11 @@
 
 `POST /webhooks/supervisely` checks the shared secret header (constant-time; 401 and nothing else without it),
 reads "job N of team T may have changed" from the payload and nothing more, confirms with `jobs.info` that the
-job is a round's job and is completed, and emits `labelrounds.job.completed` (see `tasks.round_events`). Every
-authenticated delivery gets 202, with whether an event was emitted: the sender has nothing to retry when a
-notice was not about a round's completed job. `GET /healthz` answers 200.
+job is a round's job and is completed, and announces it (`tasks.round_events.announce_completion`: the event
+`labelrounds.job.completed`, then `labelrounds.round.ready` for each paused run of the round whose gate's jobs one
+`jobs.list` shows ready; an automation resumes that run). Every authenticated delivery gets 202, with whether an
+event was emitted: the sender has nothing to retry when a notice was not about a round's completed job.
+`GET /healthz` answers 200.
 """
 
 from __future__ import annotations
@@ -31,16 +33,17 @@ from labelrounds.job_notices import (
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/supervisely"
-Emitter = Callable[[ConfirmedCompletion], Awaitable[Any]]
+Announcer = Callable[[SuperviselyClient, ConfirmedCompletion], Awaitable[Any]]
 
 
-def create_receiver_app(secret: SecretStr, settings: ConnectionSettings, emit: Emitter) -> FastAPI:
+def create_receiver_app(secret: SecretStr, settings: ConnectionSettings, announce: Announcer) -> FastAPI:
     """The receiver's app.
 
     Args:
         secret: the shared secret deliveries must carry.
         settings: the Supervisely connection used to confirm notices.
-        emit: called once per confirmed completion (e.g. `tasks.round_events.emit_job_completed`).
+        announce: called once per confirmed completion with the receiver's client (e.g.
+            `tasks.round_events.announce_completion`); a `ready_runs` attribute of its result goes into the reply.
     """
     if not secret.get_secret_value():
         raise ValueError("the receiver's secret is empty")
@@ -71,10 +74,17 @@ def create_receiver_app(secret: SecretStr, settings: ConnectionSettings, emit: E
                 "notice about job %s of team %s: not a round's completed job", notice.job_id, notice.team_id
             )
             return JSONResponse({"emitted": False, "reason": "not a completed job of a round"}, 202)
-        await emit(completion)
-        logger.info("job %s of round %s completed: event emitted", completion.job_id, completion.round_key)
+        announced = await announce(request.app.state.api, completion)
+        ready_runs = [str(run_id) for run_id in getattr(announced, "ready_runs", [])]
+        logger.info(
+            "job %s of round %s completed: event emitted; ready runs: %s",
+            completion.job_id,
+            completion.round_key,
+            ready_runs or "none",
+        )
         return JSONResponse(
-            {"emitted": True, "round": completion.round_key, "job_id": completion.job_id}, 202
+            {"emitted": True, "round": completion.round_key, "job_id": completion.job_id, "ready_runs": ready_runs},
+            202,
         )
 
     return app

@@ -46,13 +46,13 @@ def serve_receiver(
         typer.Option(help=f"Prefect Secret block with the shared secret; default: ${RECEIVER_SECRET_ENV}."),
     ] = None,
 ) -> None:
-    """Receive Supervisely webhooks and emit `labelrounds.job.completed` Prefect events until Ctrl-C."""
+    """Receive Supervisely webhooks and emit `labelrounds.job.completed` and `labelrounds.round.ready` until Ctrl-C."""
     import uvicorn
 
     from deployments.receiver import WEBHOOK_PATH, create_receiver_app
     from labelrounds.client import ConfigurationError
     from tasks.credentials import connection_settings
-    from tasks.round_events import emit_job_completed
+    from tasks.round_events import announce_completion
 
     try:
         secret = load_secret(secret_block)
@@ -62,5 +62,5 @@ def serve_receiver(
         raise typer.Exit(2) from None
     typer.echo(f"labelrounds receiver on http://{host}:{port}{WEBHOOK_PATH}")
     uvicorn.run(
-        create_receiver_app(secret, settings, emit_job_completed), host=host, port=port, log_level="info"
+        create_receiver_app(secret, settings, announce_completion), host=host, port=port, log_level="info"
     )

@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from prefect.client.orchestration import get_client
 from pydantic import SecretStr
 
+from deployments.automations import RESUME_READY_ROUNDS, ensure_automation, resume_ready_rounds_automation
 from deployments.deploy import register_receiver
 from deployments.names import RECEIVER_SECRET_ENV
 from labelrounds.client import ConnectionSettings
@@ -77,3 +80,33 @@ def test_the_receiver_command_needs_its_secret_from_the_environment(tmp_path: Pa
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert RECEIVER_SECRET_ENV in done.stderr
+
+
+async def automations_named(name: str) -> list[dict[str, Any]]:
+    """The automations of that name, read from the Prefect API as plain JSON (the oracle)."""
+    async with get_client() as client:
+        reply = await client._client.post("/automations/filter", json={"automations": {"name": {"any_": [name]}}})
+    reply.raise_for_status()
+    return list(reply.json())
+
+
+def test_the_automation_oracle_sees_a_duplicate() -> None:
+    one = [{"id": "a", "name": RESUME_READY_ROUNDS}]
+    assert len(one) == 1 and len([*one, {"id": "b", "name": RESUME_READY_ROUNDS}]) != 1  # mutant: created twice
+
+
+async def test_the_resume_automation_is_created_once_and_updated_in_place(prefect_backend: None) -> None:
+    automation = resume_ready_rounds_automation()
+    first = await ensure_automation(automation)
+    second = await ensure_automation(automation.model_copy(update={"description": "changed"}))
+    async with get_client() as client:  # a copy a concurrent deploy left behind is removed by the next deploy
+        await client.create_automation(automation)
+    third = await ensure_automation(automation)
+    stored = await automations_named(RESUME_READY_ROUNDS)
+    assert first == second == third
+    assert [found["id"] for found in stored] == [str(first)]
+    (found,) = stored
+    assert found["enabled"] is True and found["description"] == automation.description
+    assert found["trigger"]["expect"] == ["labelrounds.round.ready"]
+    assert found["trigger"]["posture"] == "Reactive" and found["trigger"]["threshold"] == 1
+    assert [action["type"] for action in found["actions"]] == ["resume-flow-run"]  # the run the event relates to

@@ -29,7 +29,7 @@ from labelrounds.job_notices import SECRET_HEADER
 from labelrounds.sandbox.server import SandboxServer, bind_socket, socket_url, uvicorn_server
 from labelrounds.webhook_setup import ensure_receiver_webhook
 from tasks.gate import ROUND_TAG_PREFIX
-from tasks.round_events import JOB_COMPLETED_EVENT, emit_job_completed, round_resource_id
+from tasks.round_events import JOB_COMPLETED_EVENT, announce_completion, round_resource_id
 
 
 @flow(name="receiver-test-round")
@@ -141,7 +141,7 @@ async def test_deliveries_become_one_event_per_completion(
     round_key = f"receiver-{uuid4().hex[:8]}"
     async with get_client() as client:
         stand_in = await client.create_flow_run(round_stand_in, tags=[ROUND_TAG_PREFIX + round_key])
-    app = create_receiver_app(secret, settings, emit_job_completed)
+    app = create_receiver_app(secret, settings, announce_completion)
     admin = httpx.Client(base_url=sandbox.url, headers={"x-api-key": sandbox.admin_token.get_secret_value()})
     with serving(app) as receiver_base, admin:
         url = receiver_base + WEBHOOK_PATH
@@ -190,7 +190,7 @@ async def test_a_bad_payload_or_a_stale_notice_emits_nothing(
     settings = ConnectionSettings(server_address=sandbox.url, api_token=sandbox.admin_token)
     emitted: list[Any] = []
 
-    async def record(completion: Any) -> None:
+    async def record(api: Any, completion: Any) -> None:
         emitted.append(completion)
 
     round_key = f"stale-{uuid4().hex[:8]}"
@@ -220,4 +220,4 @@ async def test_a_bad_payload_or_a_stale_notice_emits_nothing(
 def test_an_empty_secret_is_refused() -> None:
     settings = ConnectionSettings(server_address="http://127.0.0.1:9", api_token=SecretStr("t"))
     with pytest.raises(ValueError, match="secret"):
-        create_receiver_app(SecretStr(""), settings, emit_job_completed)
+        create_receiver_app(SecretStr(""), settings, announce_completion)
