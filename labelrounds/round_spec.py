@@ -275,6 +275,58 @@ class GoldSpec(_SpecModel):
         return max(1, math.ceil(self.share * job_images - 1e-9))
 
 
+# --- consensus rounds (issue 12) -----------------------------------------------------------------------------------
+
+
+class ConsensusSpec(_SpecModel):
+    """Consensus: every image labeled blind by several labelers in replica datasets, merged where they agree."""
+
+    overlap: int = Field(
+        default=2, ge=2, le=5, description="Labelers per image in the first pass (2-5), each in its own replica."
+    )
+    max_overlap: int | None = Field(
+        default=None,
+        ge=2,
+        le=5,
+        description="Dynamic overlap (optional): add one more labeler, one replica at a time, only to the images "
+        "whose agreement is under the threshold, up to this many labelers per image. Empty: a fixed overlap.",
+    )
+    agreement_threshold: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="An image whose agreement (mean pairwise F1 of its replicas) is under this value gets another "
+        "replica, or after the last one goes to the adjudicator instead of being merged (0-1).",
+    )
+    iou: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Minimum IoU for two objects of the same class to count as the same object (0-1].",
+    )
+    adjudicator: Login = Field(
+        description="Login of the expert who labels the images still under the threshold after the last replica "
+        "(a labeler or the reviewer of the round, or a member of the team who may label)."
+    )
+    keep_replicas: bool = Field(
+        default=False, description="Keep the replica images for audit instead of removing them at the end."
+    )
+
+    @model_validator(mode="after")
+    def _overlaps_ordered(self) -> Self:
+        """The maximum overlap is not below the first pass's."""
+        if self.max_overlap is not None and self.max_overlap < self.overlap:
+            raise ValueError(f"consensus.max_overlap {self.max_overlap} is below consensus.overlap {self.overlap}")
+        return self
+
+    @property
+    def most_replicas(self) -> int:
+        """The most replicas an image can get (the maximum overlap, or the fixed one)."""
+        return self.max_overlap if self.max_overlap is not None else self.overlap
+
+
 class RoundSpec(_SpecModel):
     """Everything a labeling round needs to know; contains no secret."""
 
@@ -373,6 +425,13 @@ class RoundSpec(_SpecModel):
         "they are, run one more rework cycle, or give them to another labeler of the team (deployment runs only).",
     )
 
+    consensus: ConsensusSpec | None = Field(
+        default=None,
+        description="Consensus round (optional): each image labeled blind by `overlap` labelers in replica datasets, "
+        "the agreeing labels merged into the original images, the rest sent to an adjudicator. Replica jobs are "
+        "not reworked (max_rework_cycles does not apply).",
+    )
+
     assignment: Assignment = Field(
         default=Assignment.STATIC,
         description="static: per-labeler jobs split by split_strategy; queue: one labeling queue per dataset "
@@ -422,6 +481,7 @@ def _cross_field_problems(spec: RoundSpec) -> list[str]:
     if spec.rework_labeler is not None and spec.rework_labeler.lower() not in logins:
         problems.append(f"rework_labeler {spec.rework_labeler!r} is not one of the labelers")
     problems += _assignment_problems(spec)
+    problems += _consensus_problems(spec)
     if spec.timeout_seconds < spec.poll_interval_seconds:
         problems.append("timeout_seconds is shorter than poll_interval_seconds")
     return problems
@@ -440,6 +500,31 @@ def _assignment_problems(spec: RoundSpec) -> list[str]:
         problems.append("rework_labeler has no effect with assignment 'queue' (rejected images go back to the queue)")
     if spec.approve_rework_cap:
         problems.append("approve_rework_cap has no effect with assignment 'queue' (a queue has no rework cycles)")
+    return problems
+
+
+def _consensus_problems(spec: RoundSpec) -> list[str]:
+    """What a consensus round does not combine with: too few labelers, queues, gold, weighted or rework shares."""
+    if spec.consensus is None:
+        return []
+    problems = []
+    needed = spec.consensus.most_replicas
+    if needed > len(spec.labelers):
+        which = "max_overlap" if spec.consensus.max_overlap is not None else "overlap"
+        problems.append(
+            f"consensus.{which} {needed} needs at least {needed} labelers (no one labels an image twice), "
+            f"the round has {len(spec.labelers)}"
+        )
+    if spec.assignment is Assignment.QUEUE:
+        problems.append("consensus needs static replica jobs: assignment 'queue' cannot carry it")
+    if spec.gold is not None:
+        problems.append("gold checks and consensus do not combine (gold copies go into single-pass jobs)")
+    if spec.split_strategy is not SplitStrategy.EVEN:
+        problems.append(
+            f"split_strategy {spec.split_strategy.value!r} has no effect with consensus (replicas are split evenly)"
+        )
+    if spec.rework_labeler is not None:
+        problems.append("rework_labeler has no effect with consensus (disagreements go to the adjudicator)")
     return problems
 
 

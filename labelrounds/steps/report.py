@@ -15,8 +15,9 @@ the caller knows it from elsewhere, a selected-image count that differs from the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,9 @@ from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import LabelingJobInfo
 from labelrounds.steps.lineage import JobLineage, list_round_jobs
 from labelrounds.steps.tables import frame_markdown
+
+if TYPE_CHECKING:
+    from labelrounds.steps.consensus import ConsensusFigures
 
 #: Columns of the per-job report.
 JOB_REPORT_COLUMNS: tuple[str, ...] = (
@@ -67,6 +71,9 @@ LABELER_REPORT_COLUMNS: tuple[str, ...] = (
 )
 #: Columns a round with gold checks adds to the per-labeler report (`RoundReport.with_gold`).
 LABELER_GOLD_COLUMNS: tuple[str, ...] = ("gold_images", "gold_precision", "gold_recall", "gold_f1")
+#: Columns a consensus round adds to the per-labeler report (`RoundReport.with_consensus`): images compared with
+#: the consensus and the mean F1 of the labeler's replica against it.
+LABELER_CONSENSUS_COLUMNS: tuple[str, ...] = ("consensus_images", "consensus_f1")
 _SUMMED = ["images", "done", "accepted", "rejected", "still_rejected", "unreviewed", "duration_seconds"]
 
 
@@ -121,11 +128,22 @@ class RoundReport:
     jobs: pd.DataFrame
     labelers: pd.DataFrame
     totals: ReportTotals
+    consensus: ConsensusFigures | None = None  # a consensus round's agreement, cost and adjudicated images
 
     def markdown(self) -> str:
         """Totals, any impossible figure and the per-labeler table as markdown (for an artifact or a terminal)."""
         problems = "".join(f"- impossible figure: {problem}\n" for problem in self.problems())
-        return f"**{self.totals.summary()}**\n\n{problems}{frame_markdown(self.labelers)}"
+        consensus = f"**{self.consensus.summary()}**\n\n" if self.consensus is not None else ""
+        return f"**{self.totals.summary()}**\n\n{consensus}{problems}{frame_markdown(self.labelers)}"
+
+    def with_consensus(self, figures: ConsensusFigures) -> RoundReport:
+        """This report with a consensus round's figures, its per-labeler table with LABELER_CONSENSUS_COLUMNS
+        (empty for a labeler without merged images, e.g. the adjudicator)."""
+        rows = [(login, agreement.images, agreement.f1) for login, agreement in figures.per_labeler.items()]
+        scores = pd.DataFrame.from_records(rows, columns=["labeler", *LABELER_CONSENSUS_COLUMNS])
+        labelers = self.labelers.drop(columns=list(LABELER_CONSENSUS_COLUMNS), errors="ignore")
+        merged = labelers.merge(scores, on="labeler", how="left").astype({"consensus_images": "Int64"})
+        return replace(self, labelers=merged, consensus=figures)
 
     def with_gold(self, gold: pd.DataFrame) -> RoundReport:
         """This report, its per-labeler table with LABELER_GOLD_COLUMNS from per-labeler gold scores (empty for a
@@ -133,7 +151,7 @@ class RoundReport:
         scores = gold.loc[:, ["labeler", *LABELER_GOLD_COLUMNS]]
         labelers = self.labelers.drop(columns=list(LABELER_GOLD_COLUMNS), errors="ignore")
         merged = labelers.merge(scores, on="labeler", how="left").astype({"gold_images": "Int64"})
-        return RoundReport(jobs=self.jobs, labelers=merged, totals=self.totals)
+        return replace(self, labelers=merged)
 
     def problems(self, selected_images: int | None = None) -> list[str]:
         """What is impossible in the totals (see `ReportTotals.problems`) and in the per-job figures."""

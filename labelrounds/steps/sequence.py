@@ -20,6 +20,18 @@ from labelrounds.client import SuperviselyClient
 from labelrounds.round_spec import Assignment, RoundSpec
 from labelrounds.steps.approval import PlanDecision, PlanRejectedError, ReworkCapDecision, extra_cycle
 from labelrounds.steps.archive import EndResult, finish_jobs
+from labelrounds.steps.consensus import (
+    ConsensusFigures,
+    LabelerAgreement,
+    ensure_adjudication,
+    ensure_replica,
+    measure_agreement,
+    merge_agreeing,
+    record_consensus,
+    recorded_consensus,
+    remove_replica_images,
+)
+from labelrounds.steps.consensus_sequence import consensus_steps, run_consensus_round
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gate import GateSnapshot, wait_until_ready
 from labelrounds.steps.gold import (
@@ -152,6 +164,7 @@ class RoundRun(Generic[ReportT]):
     end: EndResult
     report: ReportT
     gold: pd.DataFrame | None = None  # per-labeler gold scores (`steps.gold.GOLD_SCORE_COLUMNS`); None without gold
+    consensus: ConsensusFigures | None = None  # a consensus round's figures; None for a single pass
 
     @property
     def target(self) -> RoundTarget:
@@ -177,6 +190,17 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
         steps: how each step is done (Prefect tasks, or library calls over one client).
         spec: the round.
     """
+    consensus = consensus_steps(steps, spec)
+    if consensus is not None:  # its own composition: replicas, agreement, merge, adjudication
+        done = await run_consensus_round(steps, consensus, spec)
+        return RoundRun(
+            validated=done.validated,
+            user_ids=done.user_ids,
+            cycles=done.cycles,
+            end=done.end,
+            report=done.report,
+            consensus=done.figures,
+        )
     gold = _gold_steps(steps, spec)
     queue = _queue_steps(steps, spec)
     approvals = _approval_steps(steps, spec)
@@ -395,6 +419,48 @@ class ClientRoundSteps:
     async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> RoundReport:
         """`steps.report.build_round_report` with the gold columns."""
         return (await self.report(spec, target)).with_gold(gold)
+
+    async def recorded_consensus(self, spec: RoundSpec, validated: ValidatedRound) -> ConsensusFigures | None:
+        """`steps.consensus.recorded_consensus`."""
+        return await recorded_consensus(self.api, validated.target, spec)
+
+    async def replicate(
+        self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int], replica: int, image_ids: list[int]
+    ) -> pd.DataFrame:
+        """`steps.consensus.ensure_replica`."""
+        return await ensure_replica(
+            self.api, validated.target, spec, validated.selected, user_ids, replica, image_ids
+        )
+
+    async def measure_agreement(self, spec: RoundSpec, validated: ValidatedRound, replicas: int) -> pd.DataFrame:
+        """`steps.consensus.measure_agreement`."""
+        return await measure_agreement(self.api, validated.target, spec, validated.selected, replicas)
+
+    async def merge_consensus(
+        self, spec: RoundSpec, validated: ValidatedRound, replicas: int, agreement: pd.DataFrame
+    ) -> dict[str, LabelerAgreement]:
+        """`steps.consensus.merge_agreeing`."""
+        return await merge_agreeing(self.api, validated.target, spec, validated.selected, replicas, agreement)
+
+    async def adjudicate(
+        self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int], agreement: pd.DataFrame
+    ) -> pd.DataFrame:
+        """`steps.consensus.ensure_adjudication`."""
+        return await ensure_adjudication(self.api, validated.target, spec, user_ids, agreement)
+
+    async def record_consensus(self, spec: RoundSpec, validated: ValidatedRound, figures: ConsensusFigures) -> None:
+        """`steps.consensus.record_consensus`."""
+        await record_consensus(self.api, validated.target, spec, figures)
+
+    async def remove_replicas(self, spec: RoundSpec, validated: ValidatedRound) -> int:
+        """`steps.consensus.remove_replica_images`."""
+        return await remove_replica_images(self.api, validated.target, spec)
+
+    async def report_with_consensus(
+        self, spec: RoundSpec, target: RoundTarget, figures: ConsensusFigures
+    ) -> RoundReport:
+        """`steps.report.build_round_report` with the consensus figures."""
+        return (await self.report(spec, target)).with_consensus(figures)
 
 
 def _gold_plan(validated: ValidatedRound) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from labelrounds.client import ForbiddenError, SuperviselyClient
 from labelrounds.client.models import ProjectMeta, TeamInfo
 from labelrounds.planning import round_key
 from labelrounds.round_spec import RoundSpec
+from labelrounds.steps.consensus import adjudicator_problems
 from labelrounds.steps.errors import RoundError, RoundValidationError
 from labelrounds.steps.gold import gold_count_problems, gold_source_problems, plan_gold, without_gold_copies
 from labelrounds.steps.jobs import is_first_cycle, plan_lineages
@@ -90,6 +91,7 @@ async def validate_round(
     me = await api.get_me()
     roles = await team_roles(api, team.id, [*logins, me.login])
     problems += role_problems(people, roles, team.name)
+    problems += await adjudicator_problems(api, spec, team.id, team.name)
     needs_team_writes = any(login not in existing or login not in roles for login in logins)
     problems += _caller_problems(me.login, roles, team, needs_team_writes=needs_team_writes)
     project = await _collect(problems, resolve_project(api, team, spec.project))
@@ -120,7 +122,8 @@ async def validate_round(
         problems += gold_count_problems(spec.gold, gold_set, plan)
         gold_plan = plan_gold(spec.gold, gold_set, plan, target.round_key)
     earlier = await list_round_jobs(api, team.id, project.id, target.round_key)
-    conflicts = lineage_conflicts(earlier, plan_lineages(plan), is_first_cycle)
+    # A consensus round's jobs are replica and adjudication jobs, matched by `steps.consensus` when they are made.
+    conflicts = [] if spec.consensus else lineage_conflicts(earlier, plan_lineages(plan), is_first_cycle)
     if conflicts:
         problems.append(
             f"round {target.round_key!r} already has jobs that do not match this plan (re-run it with the same "

@@ -35,11 +35,14 @@ class ProjectEndpoints(ClientCore):
         # The reply of projects.meta.update is not specified; re-read what was stored.
         return await self.get_project_meta(project_id)
 
-    async def list_datasets(self, project_id: int) -> list[DatasetInfo]:
-        """Top-level datasets of a project, by id (`datasets.list`)."""
-        return await self._list_models(
-            DatasetInfo, "datasets.list", {"projectId": project_id, "filter": [], "recursive": False}
-        )
+    async def list_datasets(self, project_id: int, *, parent_id: int | None = None) -> list[DatasetInfo]:
+        """Top-level datasets of a project, or the children of dataset `parent_id`, by id (`datasets.list`)."""
+        if parent_id is None:
+            body: dict[str, object] = {"projectId": project_id, "filter": [], "recursive": False}
+        else:
+            parent = {"field": "parentId", "operator": "=", "value": parent_id}
+            body = {"projectId": project_id, "filter": [parent], "recursive": True}
+        return await self._list_models(DatasetInfo, "datasets.list", body)
 
     async def get_dataset(self, dataset_id: int) -> DatasetInfo | None:
         """A dataset (`datasets.info`), or None."""
