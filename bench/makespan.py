@@ -1,6 +1,7 @@
-"""Benchmark: a round's makespan with labelers of speeds 1x..4x, static even jobs against one labeling queue.
+"""Benchmark: a round's makespan with labelers of speeds 1x..4x: static even jobs, one labeling queue, adaptive jobs.
 
-Run: `python -m bench.makespan --out bench/results/makespan.json` (also writes a `.md` beside it).
+Run: `python -m bench.makespan --out bench/results/makespan.json` (also writes a `.md` beside it);
+`--assignments adaptive` runs only some.
 
 Each run starts a synthetic sandbox in a subprocess whose http crew labels at `BASE_SECONDS / k` seconds per image
 for the k-th labeler (speeds 1x..4x), and runs the round through the library's steps (`steps.sequence.run_round`)
@@ -9,6 +10,12 @@ jobs or queue existing to every image labeled). The ideal is total work over tot
 `images × BASE_SECONDS / (1 + 2 + 3 + 4)`. The report's per-labeler images are checked to add up to the selection.
 The crew's own cost per image (a few API calls, ~13 ms here) is not in the ideal, so short simulated times
 inflate the ratio (at 0.25 s/image at 1x queue mode measured 1.18x); at 1 s/image it is a few percent.
+
+Exact accounting, read back raw (plain HTTP, not our client or report): each job of the round (`customData`
+lineage) with its `jobs.info` entities; an image counts as labeled by a job's labeler when its review status is not
+`none`. The labeled sets of the jobs must be disjoint and cover the dataset, and the report's images per labeler
+must equal the read-back ones. Adaptive: how many jobs took over images (`moved_from`) and how many images moved.
+The machine's load average is recorded beside the times (other work on it slows the crew).
 """
 
 from __future__ import annotations
@@ -16,11 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from bench.output import write_figures
@@ -36,6 +46,7 @@ SPEEDS = (1, 2, 3, 4)
 IMAGES = 200
 TAKE_COUNT = 4  # images a queue labeler takes at a time (one take request per batch)
 LABELERS = [f"ms_labeler_{speed}x" for speed in SPEEDS]
+ASSIGNMENTS = ("static", "queue", "adaptive")
 
 
 def bench_spec(team_id: int, project_id: int, assignment: str) -> RoundSpec:
@@ -87,6 +98,7 @@ async def run_once(assignment: str) -> dict[str, Any]:
         async with SuperviselyClient(settings) as api:
             steps = ClientRoundSteps(api, passwords=PASSWORD, meter=clock.phase)
             run = await run_round(steps, bench_spec(server.team_id, server.project_id or 0, assignment))
+        accounting = raw_accounting(server, run.target.round_key)
     per_labeler = {
         str(row.labeler): int(row.images) for row in run.report.labelers.itertuples(index=False)
     }
@@ -98,6 +110,51 @@ async def run_once(assignment: str) -> dict[str, Any]:
         "ratio_to_ideal": round(clock.seconds["gate"] / ideal, 3),
         "images_per_labeler": per_labeler,
         "report_adds_up": sum(per_labeler.values()) == IMAGES == run.report.totals.selected_images,
+        "read_back": accounting,
+        "exact": accounting["labeled_per_labeler"] == per_labeler
+        and accounting["labeled_twice"] == 0
+        and accounting["labeled_images"] == accounting["dataset_images"] == IMAGES,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def raw_accounting(server: SandboxServer, round_key: str) -> dict[str, Any]:
+    """Who labeled what, read back with plain HTTP: per-labeler labeled images, images in two jobs, moves."""
+    headers = {"x-api-key": server.admin_token.get_secret_value()}
+    with httpx.Client(base_url=f"{server.url}/public/api/v3/", headers=headers, timeout=60) as http:
+
+        def call(method: str, body: dict[str, Any]) -> Any:
+            reply = http.post(method, json=body)
+            reply.raise_for_status()
+            found = reply.json()
+            if isinstance(found, dict) and "total" in found and len(found["entities"]) != found["total"]:
+                raise RuntimeError(f"{method} listed {len(found['entities'])} of {found['total']} on one page")
+            return found
+
+        (dataset_id,) = server.dataset_ids
+        images = call("images.list", {"datasetId": dataset_id, "per_page": 10_000})["entities"]
+        listed = call("jobs.list", {"teamId": server.team_id, "showDisabled": True, "per_page": 10_000})["entities"]
+        jobs = [job for job in listed if ((job.get("customData") or {}).get("labelrounds") or {}).get("round") == round_key]
+        labeled: Counter[int] = Counter()
+        per_labeler: Counter[str] = Counter()
+        moved_jobs = moved_images = 0
+        for job in jobs:
+            lineage = job["customData"]["labelrounds"]
+            entities = call("jobs.info", {"id": job["id"]})["entities"]
+            done = [entity["id"] for entity in entities if entity["reviewStatus"] != "none"]
+            labeled.update(done)
+            per_labeler[str(lineage["labeler"])] += len(done)
+            if lineage.get("moved_from") is not None:
+                moved_jobs += 1
+                moved_images += len(entities)
+    return {
+        "dataset_images": len(images),
+        "labeled_images": len(labeled),
+        "labeled_twice": sum(1 for count in labeled.values() if count > 1),
+        "labeled_per_labeler": dict(per_labeler),
+        "jobs": len(jobs),
+        "moved_jobs": moved_jobs,
+        "moved_images": moved_images,
     }
 
 
@@ -108,24 +165,29 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Command: `python -m bench.makespan --out bench/results/makespan.json`",
         "",
-        "| assignment | makespan (s) | ideal (s) | × ideal | images per labeler (1x..4x) | report adds up |",
-        "|---|---:|---:|---:|---|---|",
+        "| assignment | makespan (s) | ideal (s) | × ideal | images per labeler (1x..4x) | report adds up "
+        "| exact (read back) | labeled twice | jobs (moved-to) | images moved | load avg |",
+        "|---|---:|---:|---:|---|---|---|---:|---|---:|---:|",
     ]
     for run in results["runs"]:
         shares = ", ".join(str(run["images_per_labeler"].get(login, 0)) for login in LABELERS)
+        back = run["read_back"]
         lines.append(
             f"| {run['assignment']} | {run['makespan_seconds']:.2f} | {run['ideal_seconds']:.2f} | "
-            f"{run['ratio_to_ideal']:.2f} | {shares} | {run['report_adds_up']} |"
+            f"{run['ratio_to_ideal']:.2f} | {shares} | {run['report_adds_up']} | {run['exact']} | "
+            f"{back['labeled_twice']} | {back['jobs']} ({back['moved_jobs']}) | {back['moved_images']} | "
+            f"{run['load_average_1m']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    """Run static and queue once each and write the figures."""
+    """Run each assignment once (static, queue, adaptive by default) and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench/results/makespan.json"))
+    parser.add_argument("--assignments", nargs="+", choices=ASSIGNMENTS, default=list(ASSIGNMENTS))
     args = parser.parse_args()
-    results = {"runs": [asyncio.run(run_once(assignment)) for assignment in ("static", "queue")]}
+    results = {"runs": [asyncio.run(run_once(assignment)) for assignment in args.assignments]}
     write_figures(args.out, results, markdown(results))
 
 

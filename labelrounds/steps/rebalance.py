@@ -6,7 +6,8 @@ a new job does not make them look slower. With L images left over everyone and P
 finish together after T = L / P, labeler i then having pace_i · T images left. A labeler whose own end
 (left_i / pace_i) is later than T by more than `slack` gives the excess (left_i − round(pace_i · T)) to those with
 room (pace_j · T − left_j > 0), apportioned by room. Nothing moves until every labeler with images left has done
-`min_done` (no pace to judge by), and a move under `min_move` images is not worth a job.
+`min_done` (no pace to judge by), a move under `min_move` images is not worth a job, and a labeler who gave images
+gives again only after `min_done` more done (their pace since is what tells whether they are still behind).
 
 **Move** (`Rebalancer`, I/O). For each planned move the donor job is read (`jobs.info`); the images to move are
 taken among those still untouched (review status `none`) from the *end* of the job (labelers work from the
@@ -24,7 +25,7 @@ images were all started meanwhile, the donor was submitted) is skipped; the next
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -107,6 +108,7 @@ def plan_moves(
     slack: float = SLACK,
     min_done: int = MIN_DONE,
     min_move: int = MIN_MOVE,
+    resting: Collection[str] = (),
 ) -> RebalancePlan:
     """Decide which labelers give how many images to whom (see the module docstring); pure.
 
@@ -115,6 +117,7 @@ def plan_moves(
         slack: a labeler is behind when their end is later than the common finish by more than this share of it.
         min_done: images done before a labeler's pace counts; nothing moves while someone with work left has none.
         min_move: the smallest move worth a new job.
+        resting: labelers who may not give images at this check (they gave recently); they still count.
     """
     loads = labeler_loads(snapshot, min_done)
     working = [load for load in loads if load.left > 0]
@@ -127,7 +130,8 @@ def plan_moves(
     for load in paced:
         pace = load.images_per_second or 0.0
         fair = pace * horizon
-        if (load.end_seconds or 0.0) > horizon * (1 + slack) and load.left - round(fair) >= min_move:
+        behind = (load.end_seconds or 0.0) > horizon * (1 + slack)
+        if behind and load.labeler not in resting and load.left - round(fair) >= min_move:
             excess[load.labeler] = load.left - round(fair)
         elif fair - load.left > 0:
             room[load.labeler] = fair - load.left
@@ -178,14 +182,20 @@ class Rebalancer:
     keep_head: int = KEEP_HEAD
     plans: list[RebalancePlan] = field(default_factory=list)
     skipped_moves: list[str] = field(default_factory=list)
+    _done_when_gave: dict[str, int] = field(default_factory=dict)
 
     async def __call__(self, snapshot: GateSnapshot) -> list[int]:
         """Plan from the snapshot, make the moves, and return the ids of the jobs that joined the cycle."""
-        plan = plan_moves(snapshot, slack=self.slack, min_done=self.min_done, min_move=self.min_move)
+        done = {load.labeler: load.done for load in labeler_loads(snapshot, self.min_done)}
+        resting = [login for login, then in self._done_when_gave.items() if done.get(login, 0) < then + self.min_done]
+        plan = plan_moves(
+            snapshot, slack=self.slack, min_done=self.min_done, min_move=self.min_move, resting=resting
+        )
         moves = [move for move in plan.moves if move.receiver in self.user_ids]
         if not moves:
             return []
         self.plans.append(plan)
+        self._done_when_gave.update({move.donor: done[move.donor] for move in moves})
         for move in moves:
             await self._move(move)
         return await self.adopt_moved_jobs()
