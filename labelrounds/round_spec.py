@@ -143,6 +143,7 @@ class Assignment(StrEnum):
 
     STATIC = "static"  # one job per labeler and dataset, with a share fixed by the split strategy
     QUEUE = "queue"  # one labeling queue per dataset: each image goes to whoever takes it first
+    ADAPTIVE = "adaptive"  # static jobs; at gate checks, untouched images of labelers behind move to those ahead
 
 
 class EndAction(StrEnum):
@@ -435,7 +436,9 @@ class RoundSpec(_SpecModel):
     assignment: Assignment = Field(
         default=Assignment.STATIC,
         description="static: per-labeler jobs split by split_strategy; queue: one labeling queue per dataset "
-        "with every labeler, images going to whoever labels first (rejected ones back to the queue).",
+        "with every labeler, images going to whoever labels first (rejected ones back to the queue); adaptive: "
+        "static jobs, and while the round waits, images not yet started by a labeler projected to finish well "
+        "after the others move into new jobs of the labelers ahead.",
     )
 
     @field_validator("datasets", "include_images_with_tags", "exclude_images_with_tags", "image_ids")
@@ -488,7 +491,15 @@ def _cross_field_problems(spec: RoundSpec) -> list[str]:
 
 
 def _assignment_problems(spec: RoundSpec) -> list[str]:
-    """What queue mode does not combine with (a queue has no per-labeler share to weight or plant gold in)."""
+    """What queue and adaptive modes do not combine with (a queue has no per-labeler share to weight or plant gold
+    in; adaptive moves images between jobs, which would move gold copies too)."""
+    if spec.assignment is Assignment.ADAPTIVE:
+        adaptive_problems = []
+        if spec.gold is not None:
+            adaptive_problems.append("gold checks need static jobs: assignment 'adaptive' moves images between jobs")
+        if spec.consensus is not None:
+            adaptive_problems.append("consensus needs static replica jobs: assignment 'adaptive' moves images")
+        return adaptive_problems
     if spec.assignment is not Assignment.QUEUE:
         return []
     problems = []

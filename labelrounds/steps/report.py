@@ -177,7 +177,7 @@ def job_report(jobs: Sequence[tuple[LabelingJobInfo, JobLineage | None]]) -> pd.
                 job.dataset_id if job.dataset_id is not None else (lineage.dataset if lineage else None),
                 job.dataset_title,
                 lineage.cycle if lineage else 0,
-                lineage.parent if lineage else None,
+                (lineage.parent if lineage.parent is not None else lineage.moved_from) if lineage else None,
                 job.status.value,
                 job.disabled,
                 job.images_count,
@@ -221,7 +221,8 @@ def job_problems(jobs: pd.DataFrame) -> list[str]:
         for job in jobs.itertuples(index=False)
         if job.cycle > 0 and (pd.isna(job.parent_job_id) or job.parent_job_id not in ids)
     ]
-    first = jobs.loc[jobs["cycle"] == 0]
+    # A first-cycle job with a parent took over untouched images of it (adaptive rounds): no share of the plan.
+    first = jobs.loc[(jobs["cycle"] == 0) & jobs["parent_job_id"].isna()]
     shares = first.groupby(["dataset_id", "labeler"], dropna=False)["job_id"].apply(list)
     found += [
         f"jobs {sorted(job_ids)} are first-cycle jobs of one share (dataset {dataset}, labeler {labeler})"

@@ -43,6 +43,7 @@ from labelrounds.steps.gold import (
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.meta import prepare_round_meta
 from labelrounds.steps.queues import ensure_round_queues, tag_queue_jobs, wait_until_queues_ready
+from labelrounds.steps.rebalance import Rebalancer
 from labelrounds.steps.report import RoundReport, build_round_report
 from labelrounds.steps.rework import create_rework_jobs
 from labelrounds.steps.targets import RoundTarget
@@ -154,6 +155,18 @@ class ApprovalSteps(Protocol):
         ...
 
 
+@runtime_checkable
+class AdaptiveSteps(Protocol):
+    """The adaptive gate (`steps.rebalance`); `run_round` uses it only for `assignment: adaptive`. Safe to re-run."""
+
+    async def wait_and_rebalance(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
+    ) -> pd.DataFrame:
+        """Wait as `wait_for_review`, moving untouched images from labelers behind to those ahead at each check;
+        return the cycle's jobs with the jobs that took over images (`lineage.JOB_COLUMNS`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class RoundRun(Generic[ReportT]):
     """What `run_round` did: the validation, the people, the jobs of each cycle, the end action and the report."""
@@ -203,6 +216,7 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
         )
     gold = _gold_steps(steps, spec)
     queue = _queue_steps(steps, spec)
+    adaptive = _adaptive_steps(steps, spec)
     approvals = _approval_steps(steps, spec)
     queues: pd.DataFrame | None = None
     validated: ValidatedRound | None = None
@@ -231,6 +245,9 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
             with steps.phase("gate"):
                 if queue is not None and queues is not None:
                     await queue.wait_for_queues(spec, target, queues)
+                elif adaptive is not None:
+                    jobs = await adaptive.wait_and_rebalance(spec, target, jobs, user_ids, cycle)
+                    cycles[-1] = jobs
                 else:
                     await steps.wait_for_review(spec, target, jobs, cycle)
             if gold is not None and cycle == 0:
@@ -318,6 +335,22 @@ def _approval_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> ApprovalStep
     return steps
 
 
+def _adaptive_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> AdaptiveSteps | None:
+    """The adaptive gate of `steps` for a round with `assignment: adaptive`; None otherwise.
+
+    Raises:
+        RoundError: the round is adaptive but `steps` cannot rebalance (checked before anything is done).
+    """
+    if spec.assignment is not Assignment.ADAPTIVE:
+        return None
+    if not isinstance(steps, AdaptiveSteps):
+        raise RoundError(
+            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'adaptive': it runs "
+            "through the library composition (ClientRoundSteps) only for now"
+        )
+    return steps
+
+
 GateListener = Callable[[GateSnapshot], Awaitable[None] | None]
 PhaseMeter = Callable[[RoundPhase], AbstractContextManager[None]]
 
@@ -371,6 +404,24 @@ class ClientRoundSteps:
             timeout=spec.timeout_seconds,
             on_check=self.on_check,
         )
+
+    async def wait_and_rebalance(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
+    ) -> pd.DataFrame:
+        """`steps.gate.wait_until_ready` with a `steps.rebalance.Rebalancer` at each check."""
+        rebalancer = Rebalancer(self.api, target.team.id, target.project.id, spec.round_name, user_ids, jobs)
+        await rebalancer.adopt_moved_jobs()
+        await wait_until_ready(
+            self.api,
+            target.team.id,
+            [int(job_id) for job_id in rebalancer.jobs["job_id"]],
+            spec.target_status,
+            poll_interval=spec.poll_interval_seconds,
+            timeout=spec.timeout_seconds,
+            on_check=self.on_check,
+            rebalance=rebalancer,
+        )
+        return rebalancer.jobs
 
     async def rework(
         self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int

@@ -21,6 +21,7 @@ from labelrounds.round_spec import RoundSpec, parse_round_spec
 from labelrounds.sandbox.crew import Crew, CrewConfig
 from labelrounds.sandbox.seed import TEAM_NAME
 from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.errors import RoundError
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
 from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.users import UsersResult
@@ -206,3 +207,18 @@ async def test_split_moves_only_untouched_images_in_one_step_and_refuses_before_
     assert (new["parentJobId"], new["userId"], new["customData"]) == (job_id, taker, {"k": 1})
     with pytest.raises(InvalidRequestError, match="No images found to move"):
         await api.split_job(job_id, [images[1]], user_id=taker)
+
+
+def test_adaptive_mode_refuses_what_would_move_with_the_images() -> None:
+    with pytest.raises(ValueError, match="gold checks need static jobs: assignment 'adaptive'"):
+        adaptive_spec(gold={"source": "ds1", "share": 0.1})
+    with pytest.raises(ValueError, match="consensus needs static replica jobs: assignment 'adaptive'"):
+        adaptive_spec(consensus={"overlap": 2, "adjudicator": "reviewer_1"})
+
+
+async def test_steps_without_the_adaptive_gate_refuse_an_adaptive_round_before_writing() -> None:
+    class StaticOnly:
+        """Round steps that know nothing of rebalancing."""
+
+    with pytest.raises(RoundError, match="assignment 'adaptive'"):
+        await run_round(StaticOnly(), adaptive_spec(round_name="adaptive-refused"))  # type: ignore[arg-type]
