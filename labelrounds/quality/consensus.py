@@ -16,8 +16,10 @@ Pure functions over Supervisely annotation dicts (wire JSON, as `annotations.inf
 
 from __future__ import annotations
 
+import base64
 import itertools
-import json
+import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +32,14 @@ from labelrounds.quality.geometry import (
     RECTANGLE,
     MaskCache,
     RegionBatch,
-    encode_bitmap,
     iou_matrices,
 )
+from labelrounds.quality.png import one_bit_png
 from labelrounds.quality.scoring import (
     DEFAULT_IOU_THRESHOLD,
     ParsedAnnotation,
     QualityScore,
+    TagKey,
     _check_threshold,
     _matches,
     _parse_annotations,
@@ -194,7 +197,7 @@ def _agreements(
                 totals = class_counts.setdefault(title, [0, 0])
                 totals[0] += objects
                 totals[1] += matched
-            mean_f1 = float(np.mean(list(per_pair.values()))) if per_pair else 1.0
+            mean_f1 = sum(per_pair.values()) / len(per_pair) if per_pair else 1.0
             agreements.append(
                 ImageAgreement(
                     mean_f1=mean_f1,
@@ -253,17 +256,19 @@ def merge_many(
     merged: list[dict[str, Any]] = []
     masks = MaskCache()
     for start in range(0, len(images), _IMAGES_PER_READ):
-        chunk = [_canonical_order(replicas) for replicas in images[start : start + _IMAGES_PER_READ]]
+        chunk = images[start : start + _IMAGES_PER_READ]
         parsed = _parse_annotations([a for replicas in chunk for a in replicas], masks)
-        pooled = []
+        ordered: list[list[tuple[Mapping[str, Any], ParsedAnnotation]]] = []
         position = 0
         for replicas in chunk:
-            pooled.append(_Pool.of(replicas, parsed[position : position + len(replicas)]))
+            ordered.append(_canonical_order(replicas, parsed[position : position + len(replicas)]))
             position += len(replicas)
+        pooled = [_Pool.of(replicas) for replicas in ordered]
         ious = iou_matrices(
             [(pool.regions, pool.regions, pool.comparable) for pool in pooled], min_iou=iou_threshold
         )
-        for replicas, pool, matrix in zip(chunk, pooled, ious, strict=True):
+        for replicas, pool, upper in zip(ordered, pooled, ious, strict=True):
+            matrix = upper + upper.T
             support = min_support if min_support is not None else majority(len(replicas))
             merged.append(_merged(replicas, pool, matrix, iou_threshold, support))
     return merged
@@ -276,61 +281,80 @@ def _check_support(replicas: int, min_support: int | None) -> None:
         raise ValueError(f"min_support must be between 1 and the {replicas} replicas, got {min_support}")
 
 
-def _canonical_order(replicas: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The replicas sorted by their content (objects and tags), so that the merge ignores their order."""
-    return sorted(replicas, key=_content_key)
+def _canonical_order(
+    replicas: Sequence[Mapping[str, Any]], parsed: Sequence[ParsedAnnotation]
+) -> list[tuple[Mapping[str, Any], ParsedAnnotation]]:
+    """The replicas (with their parsed form) sorted by content, so that the merge ignores their order.
+
+    The key is a function of each replica alone: its classes, boxes and areas, then (only among replicas equal in
+    those) its objects' and tags' repr. Replicas with equal keys are equal, so their order changes nothing.
+    """
+    pairs = sorted(zip(replicas, parsed, strict=True), key=lambda pair: _outline_key(pair[1]))
+    result: list[tuple[Mapping[str, Any], ParsedAnnotation]] = []
+    for _, group in itertools.groupby(pairs, key=lambda pair: _outline_key(pair[1])):
+        tied = list(group)
+        result.extend(sorted(tied, key=lambda pair: _content_key(pair[0])) if len(tied) > 1 else tied)
+    return result
+
+
+def _outline_key(parsed: ParsedAnnotation) -> tuple:
+    return (
+        parsed.object_count,
+        tuple(parsed.classes),
+        parsed.regions.boxes.tobytes(),
+        parsed.regions.areas.tobytes(),
+    )
 
 
 def _content_key(annotation: Mapping[str, Any]) -> str:
-    content = {
-        "objects": [_object_content(obj) for obj in annotation.get("objects") or []],
-        "tags": sorted(_tag_key(tag) for tag in annotation.get("tags") or []),
-    }
-    return json.dumps(content, sort_keys=True, default=str)
-
-
-def _object_content(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "class": obj.get("classTitle"),
-        "kind": obj.get("geometryType"),
-        "points": obj.get("points"),
-        "bitmap": obj.get("bitmap"),
-        "tags": sorted((_tag_key(tag) for tag in obj.get("tags") or []), key=str),
-    }
+    return repr((annotation.get("objects") or [], annotation.get("tags") or []))
 
 
 @dataclass(frozen=True, slots=True)
 class _Pool:
-    """All objects of one image's replicas in one batch: their replica, source object and class."""
+    """All objects of one image's replicas in one batch: their replica, source object, class and tags."""
 
     objects: list[Mapping[str, Any]]
-    replica_of: np.ndarray  # object -> replica index
-    classes: np.ndarray
+    replica_of: list[int]  # object -> replica index
     regions: RegionBatch
-    comparable: np.ndarray  # same class and different replica
+    object_tags: list[frozenset[TagKey]]
+    comparable: np.ndarray  # same class and different replica, upper triangle (IoU is symmetric)
 
     @classmethod
-    def of(cls, replicas: Sequence[Mapping[str, Any]], parsed: Sequence[ParsedAnnotation]) -> _Pool:
-        objects = [obj for replica in replicas for obj in replica.get("objects") or []]
-        replica_of = np.repeat(np.arange(len(parsed)), [p.object_count for p in parsed])
-        classes = np.array([title for p in parsed for title in p.classes], dtype=object)
-        regions = RegionBatch.of([region for p in parsed for region in p.regions.regions])
-        comparable = (classes[:, None] == classes[None, :]) & (replica_of[:, None] != replica_of[None, :])
-        return cls(objects, replica_of, classes, regions, comparable)
+    def of(cls, replicas: Sequence[tuple[Mapping[str, Any], ParsedAnnotation]]) -> _Pool:
+        objects = [obj for replica, _ in replicas for obj in replica.get("objects") or []]
+        replica_of = [index for index, (_, p) in enumerate(replicas) for _ in range(p.object_count)]
+        classes = np.array([title for _, p in replicas for title in p.classes], dtype=object)
+        owners = np.array(replica_of, dtype=int)
+        return cls(
+            objects=objects,
+            replica_of=replica_of,
+            regions=RegionBatch.of([region for _, p in replicas for region in p.regions.regions]),
+            object_tags=[tags for _, p in replicas for tags in p.object_tags],
+            comparable=np.triu((classes[:, None] == classes[None, :]) & (owners[:, None] != owners[None, :])),
+        )
 
 
 def _merged(
-    replicas: Sequence[Mapping[str, Any]], pool: _Pool, ious: np.ndarray, iou_threshold: float, support: int
+    replicas: Sequence[tuple[Mapping[str, Any], ParsedAnnotation]],
+    pool: _Pool,
+    ious: np.ndarray,
+    iou_threshold: float,
+    support: int,
 ) -> dict[str, Any]:
     clusters = [members for members in _clusters(pool, ious, iou_threshold) if len(members) >= support]
-    objects = [_fused_object(pool, members, ious) for members in clusters]
-    objects.sort(key=lambda obj: json.dumps(_object_content(obj), sort_keys=True, default=str))
-    size = next((replica["size"] for replica in replicas if replica.get("size")), None)
+    keyed = [_fused_object(pool, members, ious) for members in clusters]
+    keyed.sort(key=lambda pair: pair[0])
     merged: dict[str, Any] = {
         "description": "",
-        "tags": _majority_tags(replicas, support),
-        "objects": objects,
+        "tags": _majority_tags(
+            [p.image_tags for _, p in replicas],
+            [replica.get("tags") or [] for replica, _ in replicas],
+            support,
+        ),
+        "objects": [obj for _, obj in keyed],
     }
+    size = next((replica["size"] for replica, _ in replicas if replica.get("size")), None)
     if size is not None:
         merged["size"] = dict(size)
     return merged
@@ -339,52 +363,72 @@ def _merged(
 def _clusters(pool: _Pool, ious: np.ndarray, iou_threshold: float) -> list[list[int]]:
     """Complete-linkage clusters: closest pairs first, two clusters joined when they share no replica and every
     cross pair overlaps with IoU >= threshold."""
-    count = len(pool.objects)
-    cluster_of = list(range(count))
-    members: dict[int, list[int]] = {index: [index] for index in range(count)}
-    eligible = np.triu(pool.comparable & (ious >= iou_threshold), k=1)
-    rows, columns = np.nonzero(eligible)
+    rows, columns = np.nonzero(pool.comparable & (ious >= iou_threshold))
+    if rows.size == 0:
+        return [[index] for index in range(len(pool.objects))]
     order = np.lexsort((columns, rows, -ious[rows, columns]))
+    neighbours: dict[int, set[int]] = {}
+    for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+        neighbours.setdefault(row, set()).add(column)
+        neighbours.setdefault(column, set()).add(row)
+    cluster_of = list(range(len(pool.objects)))
+    members: dict[int, list[int]] = {index: [index] for index in range(len(pool.objects))}
+    replicas_in: dict[int, set[int]] = {index: {pool.replica_of[index]} for index in range(len(pool.objects))}
     for row, column in zip(rows[order].tolist(), columns[order].tolist(), strict=True):
         first, second = cluster_of[row], cluster_of[column]
-        if first == second:
+        if first == second or replicas_in[first] & replicas_in[second]:
             continue
         a, b = members[first], members[second]
-        if set(pool.replica_of[a].tolist()) & set(pool.replica_of[b].tolist()):
-            continue
-        if not (ious[np.ix_(a, b)] >= iou_threshold).all():
+        if not all(neighbours[i].issuperset(b) for i in a):
             continue
         members[first] = a + b
+        replicas_in[first] |= replicas_in.pop(second)
         for index in b:
             cluster_of[index] = first
         del members[second]
     return [sorted(group) for _, group in sorted(members.items())]
 
 
-def _fused_object(pool: _Pool, members: list[int], ious: np.ndarray) -> dict[str, Any]:
-    """One consensus object from a cluster's members (see the module docstring for the fusion rules)."""
+def _fused_object(pool: _Pool, members: list[int], ious: np.ndarray) -> tuple[tuple, dict[str, Any]]:
+    """One consensus object from a cluster's members (see the module docstring for the fusion rules), with a
+    key that orders the merged objects by class, kind and place (ties keep the clusters' canonical order)."""
     sources = [pool.objects[index] for index in members]
     kinds = {obj.get("geometryType") for obj in sources}
-    fused: dict[str, Any] = {"classTitle": sources[0]["classTitle"], "description": ""}
+    title = sources[0]["classTitle"]
+    fused: dict[str, Any] = {"classTitle": title, "description": ""}
     if kinds == {RECTANGLE}:
         fused |= {"geometryType": RECTANGLE, "points": _median_rectangle(pool, members)}
     elif kinds == {BITMAP} and (bitmap := _majority_bitmap(pool, members)) is not None:
         fused |= {"geometryType": BITMAP, "bitmap": bitmap}
     else:
-        medoid = sources[_medoid(members, ious)]
-        fused["geometryType"] = medoid["geometryType"]
+        medoid = members[_medoid(members, ious)]
+        source = pool.objects[medoid]
+        fused["geometryType"] = source["geometryType"]
         for field in ("points", "bitmap"):
-            if field in medoid:
-                fused[field] = medoid[field]
-    fused["tags"] = _majority_tags_of([obj.get("tags") or [] for obj in sources], majority(len(sources)))
-    return fused
+            if field in source:
+                fused[field] = source[field]
+    tag_sources = [obj.get("tags") or [] for obj in sources]
+    fused["tags"] = _majority_tags(
+        [pool.object_tags[index] for index in members], tag_sources, majority(len(members))
+    )
+    place = tuple(pool.regions.boxes[members].mean(axis=0).tolist())  # the members' mean box
+    return (title, fused["geometryType"], place), fused
 
 
 def _median_rectangle(pool: _Pool, members: list[int]) -> dict[str, Any]:
-    boxes = pool.regions.boxes[members]  # left, top, right + 1, bottom + 1
-    left, top, right, bottom = np.median(boxes, axis=0).tolist()
-    corners = [[_number(left), _number(top)], [_number(right - 1), _number(bottom - 1)]]
-    return {"exterior": corners, "interior": []}
+    """The rectangle whose every edge is the median of the members' (the mean of the two middle ones if even)."""
+    edges = [_median(values) for values in zip(*pool.regions.boxes[members].tolist(), strict=True)]
+    left, top, right, bottom = edges  # right and bottom exclusive
+    return {
+        "exterior": [[_number(left), _number(top)], [_number(right - 1), _number(bottom - 1)]],
+        "interior": [],
+    }
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _number(value: float) -> int | float:
@@ -410,7 +454,8 @@ def _majority_bitmap(pool: _Pool, members: list[int]) -> dict[str, Any] | None:
     if set_rows.size == 0:
         return None
     crop = kept[set_rows[0] : set_rows[-1] + 1, set_columns[0] : set_columns[-1] + 1]
-    return {"data": encode_bitmap(crop), "origin": [left + int(set_columns[0]), top + int(set_rows[0])]}
+    data = base64.b64encode(zlib.compress(one_bit_png(crop))).decode("ascii")
+    return {"data": data, "origin": [left + int(set_columns[0]), top + int(set_rows[0])]}
 
 
 def _medoid(members: list[int], ious: np.ndarray) -> int:
@@ -421,25 +466,30 @@ def _medoid(members: list[int], ious: np.ndarray) -> int:
     return int(np.argmax(block.sum(axis=1) - np.diag(block)))
 
 
-def _majority_tags(replicas: Sequence[Mapping[str, Any]], support: int) -> list[dict[str, Any]]:
-    return _majority_tags_of([replica.get("tags") or [] for replica in replicas], support)
-
-
-def _majority_tags_of(tag_lists: Sequence[Sequence[Mapping[str, Any]]], support: int) -> list[dict[str, Any]]:
-    """The (name, value) tags carried by at least `support` of the lists, as `{"name", "value"}` dicts."""
-    counts: dict[tuple[str, Any], int] = {}
-    values: dict[tuple[str, Any], Any] = {}
-    for tags in tag_lists:
+def _majority_tags(
+    tag_sets: Sequence[frozenset[TagKey]], tag_lists: Sequence[Sequence[Mapping[str, Any]]], support: int
+) -> list[dict[str, Any]]:
+    """The (name, value) tags in at least `support` of the sets, as `{"name", "value"}` dicts (the value as the
+    first list carrying it wrote it)."""
+    if not any(tag_sets):
+        return []
+    counts = Counter(key for tags in tag_sets for key in tags)
+    kept = sorted((key for key, count in counts.items() if count >= support), key=repr)
+    if not kept:
+        return []
+    wanted = set(kept)
+    written: dict[TagKey, Any] = {}
+    for tags in tag_lists:  # each kept tag's value as the first replica carrying it wrote it
         for tag in tags:
-            values.setdefault(_tag_key(tag), tag.get("value"))
-        for key in {_tag_key(tag) for tag in tags}:
-            counts[key] = counts.get(key, 0) + 1
-    kept = sorted((key for key, count in counts.items() if count >= support), key=str)
-    return [_tag_dict(name, values[(name, value)]) for name, value in kept]
-
-
-def _tag_dict(name: str, value: Any) -> dict[str, Any]:
-    return {"name": name} if value is None else {"name": name, "value": value}
+            key = _tag_key(tag)
+            if key in wanted and key not in written:
+                written[key] = tag.get("value")
+        if len(written) == len(wanted):
+            break
+    return [
+        {"name": name} if written[(name, value)] is None else {"name": name, "value": written[(name, value)]}
+        for name, value in kept
+    ]
 
 
 __all__ = [

@@ -59,6 +59,38 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
     return OneBitImage(width, height, raw[: stride * height] if filtered_simply else None, compressed)
 
 
+def one_bit_png(mask: np.ndarray) -> bytes:
+    """A boolean mask as the SDK's PNG layout (1-bit palette, black and white, index 0 transparent), each row
+    unfiltered: several times cheaper than Pillow's encoder, decoded alike by Pillow, OpenCV and `one_bit_rows`.
+
+    Raises:
+        ValueError: the mask is not two-dimensional or has no pixel.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2 or not mask.size:
+        raise ValueError(f"a mask needs rows and columns, got shape {mask.shape}")
+    height, width = mask.shape
+    rows = np.zeros(
+        (height, 1 + (width + 7) // 8), dtype=np.uint8
+    )  # filter byte 0 (None), then the packed row
+    rows[:, 1:] = np.packbits(mask, axis=1)
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 3, 0, 0, 0])
+    return b"".join(
+        [
+            _SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"PLTE", bytes([0, 0, 0, 255, 255, 255])),
+            _chunk(b"tRNS", b"\x00"),
+            _chunk(b"IDAT", zlib.compress(rows.tobytes())),
+            _chunk(b"IEND", b""),
+        ]
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
 def _sdk_layout_idat(png: bytes) -> bytes | None:
     """The IDAT data when the chunks are exactly the SDK's: a 2-colour PLTE, tRNS = [0], one IDAT, IEND."""
     if (

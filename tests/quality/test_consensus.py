@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from labelrounds.quality import decode_bitmap, encode_bitmap
 from labelrounds.quality.consensus import (
@@ -16,6 +21,7 @@ from labelrounds.quality.consensus import (
     merge_many,
     pairwise_agreement,
 )
+from labelrounds.quality.png import one_bit_png
 from tests.quality.builders import KINDS, annotation, box_object, shifted
 
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -270,3 +276,17 @@ def test_no_replica_is_refused() -> None:
     """Merging nothing is an error, not an empty annotation."""
     with pytest.raises(ValueError, match="at least one replica"):
         merge_annotations([])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_the_merged_mask_png_reads_alike_in_pillow(rows: int, columns: int, seed: int) -> None:
+    """The consensus's own PNG encoder: Pillow (an independent decoder) sees exactly the mask's pixels opaque."""
+    mask = np.random.default_rng(seed).random((rows, columns)) < 0.5
+    with Image.open(io.BytesIO(one_bit_png(mask))) as image:
+        assert (image.mode, image.size) == ("P", (columns, rows))
+        opaque = np.asarray(image.convert("RGBA"))[..., 3] > 0
+    np.testing.assert_array_equal(opaque, mask)
+    np.testing.assert_array_equal(
+        decode_bitmap(base64.b64encode(zlib.compress(one_bit_png(mask))).decode()), mask
+    )
