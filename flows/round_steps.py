@@ -11,11 +11,13 @@ from labelrounds.client import ConnectionSettings
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.approval import PlanDecision, ReworkCapDecision
 from labelrounds.steps.archive import EndResult
+from labelrounds.steps.consensus import ConsensusFigures, LabelerAgreement
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gold import hidden_entities
 from labelrounds.steps.sequence import RoundPhase
 from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.validate import ValidatedRound
+from tasks import consensus as consensus_tasks
 from tasks.approvals import await_plan_approval, await_rework_cap_decision
 from tasks.archive import archive_jobs
 from tasks.events import announce_started
@@ -141,3 +143,53 @@ class TaskRoundSteps:
     async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> PublishedReport:
         """The `publish-report` task with the per-labeler gold columns."""
         return await publish_gold_report(self.settings, target, spec.round_name, gold, self.report_dir)
+
+    # --- consensus rounds (`labelrounds.steps.consensus_sequence.ConsensusSteps`) -------------------------------
+
+    async def recorded_consensus(self, spec: RoundSpec, validated: ValidatedRound) -> ConsensusFigures | None:
+        """The `recorded-consensus` task."""
+        return await consensus_tasks.recorded_consensus(self.settings, validated.target, spec)
+
+    async def replicate(
+        self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int], replica: int, image_ids: list[int]
+    ) -> pd.DataFrame:
+        """The `replicate` task."""
+        return await consensus_tasks.replicate(
+            self.settings, validated.target, spec, validated.selected, user_ids, replica, image_ids
+        )
+
+    async def measure_agreement(self, spec: RoundSpec, validated: ValidatedRound, replicas: int) -> pd.DataFrame:
+        """The `measure-agreement` task."""
+        return await consensus_tasks.measure_agreement(
+            self.settings, validated.target, spec, validated.selected, replicas
+        )
+
+    async def merge_consensus(
+        self, spec: RoundSpec, validated: ValidatedRound, replicas: int, agreement: pd.DataFrame
+    ) -> dict[str, LabelerAgreement]:
+        """The `merge-consensus` task."""
+        return await consensus_tasks.merge_consensus(
+            self.settings, validated.target, spec, validated.selected, replicas, agreement
+        )
+
+    async def adjudicate(
+        self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int], agreement: pd.DataFrame
+    ) -> pd.DataFrame:
+        """The `adjudicate` task."""
+        return await consensus_tasks.adjudicate(self.settings, validated.target, spec, user_ids, agreement)
+
+    async def record_consensus(self, spec: RoundSpec, validated: ValidatedRound, figures: ConsensusFigures) -> None:
+        """The `record-consensus` task (a table artifact of each labeler's agreement with the consensus)."""
+        await consensus_tasks.record_consensus(self.settings, validated.target, spec, figures)
+
+    async def remove_replicas(self, spec: RoundSpec, validated: ValidatedRound) -> int:
+        """The `remove-replicas` task."""
+        return await consensus_tasks.remove_replicas(self.settings, validated.target, spec)
+
+    async def report_with_consensus(
+        self, spec: RoundSpec, target: RoundTarget, figures: ConsensusFigures
+    ) -> PublishedReport:
+        """The `publish-report` task with the consensus figures."""
+        return await consensus_tasks.publish_consensus_report(
+            self.settings, target, spec.round_name, figures, self.report_dir
+        )
