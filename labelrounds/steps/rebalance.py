@@ -187,7 +187,9 @@ class Rebalancer:
     async def __call__(self, snapshot: GateSnapshot) -> list[int]:
         """Plan from the snapshot, make the moves, and return the ids of the jobs that joined the cycle."""
         done = {load.labeler: load.done for load in labeler_loads(snapshot, self.min_done)}
-        resting = [login for login, then in self._done_when_gave.items() if done.get(login, 0) < then + self.min_done]
+        resting = [
+            login for login, then in self._done_when_gave.items() if done.get(login, 0) < then + self.min_done
+        ]
         plan = plan_moves(
             snapshot, slack=self.slack, min_done=self.min_done, min_move=self.min_move, resting=resting
         )
@@ -225,7 +227,9 @@ class Rebalancer:
                 move.donor_job_id,
                 chosen,
                 user_id=self.user_ids[move.receiver],
-                name=moved_job_name(self.round_name, str(donor["dataset_name"]), move.receiver, move.donor_job_id),
+                name=moved_job_name(
+                    self.round_name, str(donor["dataset_name"]), move.receiver, move.donor_job_id
+                ),
                 custom_data=lineage.custom_data(),
             )
         except AmbiguousWriteError:
@@ -251,7 +255,11 @@ class Rebalancer:
                 if lineage.moved_from in known and job.id not in known:
                     known.add(job.id)
                     grew = True
-                    rows.append(_moved_row(job.id, job.name, lineage, job.user_id, job.dataset_title, job.images_count))
+                    rows.append(
+                        _moved_row(
+                            job.id, job.name, lineage, job.user_id, job.dataset_title, job.images_count
+                        )
+                    )
         if not rows:
             return []
         self.jobs = pd.concat([self.jobs, jobs_frame(rows)], ignore_index=True)
@@ -279,7 +287,9 @@ def _moved_row(
     return tuple(values[column] for column in JOB_COLUMNS)
 
 
-def _match(jobs: Iterable[JobProgress], excess: Mapping[str, int], quotas: Mapping[str, int], min_move: int) -> list[Move]:
+def _match(
+    jobs: Iterable[JobProgress], excess: Mapping[str, int], quotas: Mapping[str, int], min_move: int
+) -> list[Move]:
     """Pair the donors' excess with the receivers' quotas, each donor giving from their jobs with most left first."""
     left_by_job: dict[str, list[tuple[int, int]]] = {}
     for job in jobs:
@@ -305,7 +315,9 @@ def _match(jobs: Iterable[JobProgress], excess: Mapping[str, int], quotas: Mappi
 def _busy_seconds(jobs: Sequence[JobProgress], now: datetime) -> float:
     """Seconds during which the labeler had at least one of these jobs open (union of start → submission/now)."""
     spans = sorted(
-        (_aware(job.started_at), _aware(job.submitted_at or now)) for job in jobs if job.started_at is not None
+        (_aware(job.started_at), _aware(job.submitted_at or now))
+        for job in jobs
+        if job.started_at is not None
     )
     total, covered_until = 0.0, None
     for start, stop in spans:

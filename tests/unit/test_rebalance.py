@@ -29,7 +29,9 @@ def job(
         job_id=job_id,
         job_name=f"job {job_id}",
         labeler=labeler,
-        status=JobStatus.ON_REVIEW if submitted else (JobStatus.IN_PROGRESS if started_seconds_ago else JobStatus.PENDING),
+        status=JobStatus.ON_REVIEW
+        if submitted
+        else (JobStatus.IN_PROGRESS if started_seconds_ago else JobStatus.PENDING),
         images=images,
         done=done,
         awaiting_review=done,
@@ -51,7 +53,9 @@ def test_a_slow_labeler_gives_the_excess_to_the_faster_ones_by_their_room() -> N
     # 10: all would end after T = 10 s with a 10, b 20, c 30, d 40 left. a's end (40 s) is past 1.2·T: a gives 30;
     # b is behind too (15 s > 12 s): gives 10. c has room 10, d 30: 40 images apportioned 10/30.
     plan = plan_moves(
-        snapshot(job(1, "a", 50, 10, 10), job(2, "b", 50, 20, 10), job(3, "c", 50, 30, 10), job(4, "d", 50, 40, 10))
+        snapshot(
+            job(1, "a", 50, 10, 10), job(2, "b", 50, 20, 10), job(3, "c", 50, 30, 10), job(4, "d", 50, 40, 10)
+        )
     )
     assert plan.horizon_seconds == 10
     given = {(move.donor, move.receiver): move.images for move in plan.moves}
@@ -72,7 +76,9 @@ def test_labelers_on_track_move_nothing() -> None:
 def test_nothing_moves_while_a_labeler_with_work_left_has_no_pace() -> None:
     plan = plan_moves(snapshot(job(1, "a", 20, 2, 10), job(2, "b", 40, 39, 10)))  # a: 2 done < MIN_DONE
     assert plan.moves == [] and plan.horizon_seconds is None
-    assert plan_moves(snapshot(job(1, "a", 20, 0, None), job(2, "b", 40, 39, 10))).moves == []  # a not started
+    assert (
+        plan_moves(snapshot(job(1, "a", 20, 0, None), job(2, "b", 40, 39, 10))).moves == []
+    )  # a not started
 
 
 def test_a_finished_labeler_receives_at_the_pace_they_had_while_working() -> None:
