@@ -1,10 +1,16 @@
-"""Prefect events a round emits: started, each cycle's end, stalled, deadline at risk (and recovered), finished, failed.
+"""Prefect events a round emits: started, progress, each cycle's end, stalled, deadline at risk (and recovered),
+finished, failed.
 
 Every event's resource is the round, `labelrounds.round.<round key>`, related to the round's flow run; its payload
 carries the figures a person needs (progress, ETA, deadline, who is behind, a link to the run when the UI's
 address is known) and never a token or password. An event's id is derived from the flow run, the event and what
 it is about (the cycle, the at-risk episode), so the same announcement made again by a resumed run (a suspended
 round re-runs its flow from the top) is the same event, which the Prefect server stores once.
+
+"Progress" is announced at a gate check whose counts (images done, reviewed, jobs at the target) differ from the
+last ones this process announced for the cycle (a cycle starts from zero), so a check that saw nothing new emits
+nothing; the id is derived from the counts, so a resumed run seeing the same counts repeats the same event. The
+no-progress alert (`deployments.automations`) expects it.
 
 "At risk" is announced once when the estimate passes the deadline, and again only after a "recovered" event. The
 state lives in the process (poll mode) and, for a process that has not seen the round yet (a resumed suspended
@@ -31,6 +37,7 @@ from labelrounds.steps.gate import GateSnapshot
 logger = logging.getLogger(__name__)
 
 ROUND_STARTED = "labelrounds.round.started"
+ROUND_PROGRESS = "labelrounds.round.progress"
 CYCLE_FINISHED = "labelrounds.round.cycle.finished"
 ROUND_STALLED = "labelrounds.round.stalled"
 DEADLINE_AT_RISK = "labelrounds.round.deadline.at-risk"
@@ -112,15 +119,46 @@ def progress_payload(snapshot: GateSnapshot, estimate: RoundEstimate, cycle: int
     }
 
 
+ProgressCounts = tuple[int, int, int]
+NO_PROGRESS: ProgressCounts = (0, 0, 0)
+#: Per (flow run, round key): the cycle and counts (done, reviewed, jobs reached) last announced as progress.
+_announced_progress: dict[tuple[UUID | None, str], tuple[int, ProgressCounts]] = {}
+
+
+def progress_counts(snapshot: GateSnapshot) -> ProgressCounts:
+    """What counts as progress: images done, images reviewed, jobs at the target."""
+    return (snapshot.done, snapshot.reviewed, snapshot.jobs_reached)
+
+
+def announce_progress(
+    snapshot: GateSnapshot, payload: Mapping[str, Any], round_key: str, cycle: int
+) -> Event | None:
+    """Emit "progress" when the check's counts differ from the last announced for this cycle (none: zeros)."""
+    key = (current_flow_run_id(), round_key)
+    counts = progress_counts(snapshot)
+    last_cycle, last_counts = _announced_progress.get(key, (cycle, NO_PROGRESS))
+    if counts == (last_counts if last_cycle == cycle else NO_PROGRESS):
+        return None
+    _announced_progress[key] = (cycle, counts)
+    about = f"cycle-{cycle}-" + "-".join(map(str, counts))
+    return emit_round_event(ROUND_PROGRESS, round_key, payload, about=about)
+
+
 def announce_check(snapshot: GateSnapshot, estimate: RoundEstimate, round_key: str, cycle: int) -> None:
-    """After a gate check: the cycle's end when ready, a stall when some jobs can never reach the target."""
+    """After a gate check: progress when counts moved, the cycle's end when ready, a stall when jobs cannot finish."""
     payload = progress_payload(snapshot, estimate, cycle)
     if snapshot.ready:
+        _announced_progress.pop((current_flow_run_id(), round_key), None)
         emit_round_event(CYCLE_FINISHED, round_key, payload, about=f"cycle-{cycle}")
-    elif snapshot.stalled_job_ids:
+        return
+    announce_progress(snapshot, payload, round_key, cycle)
+    if snapshot.stalled_job_ids:
         stalled = snapshot.stalled_job_ids
         emit_round_event(
-            ROUND_STALLED, round_key, {**payload, "stalled_job_ids": stalled}, about=f"cycle-{cycle}-{stalled}"
+            ROUND_STALLED,
+            round_key,
+            {**payload, "stalled_job_ids": stalled},
+            about=f"cycle-{cycle}-{stalled}",
         )
 
 
@@ -193,8 +231,9 @@ async def announce_deadline(
 
 
 def forget_deadline(round_key: str) -> None:
-    """Drop this flow run's deadline state of the round once it ended (a served process lives long)."""
+    """Drop this flow run's deadline and progress state of the round once it ended (a served process lives long)."""
     _deadline_states.pop((current_flow_run_id(), round_key), None)
+    _announced_progress.pop((current_flow_run_id(), round_key), None)
 
 
 #: Per flow run: the key of the round it announced as started (a failure later is about that round).
