@@ -7,21 +7,24 @@ with raw HTTP (`tests/oracles.py`); the form is read back from the flow run's st
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from flow_support import round_spec, write_requests
 from oracles import RawApi, RawJob, assert_unique_identities, round_key_of
 from prefect import get_client
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import Pause
 from prefect.flow_engine import run_flow
 from prefect.flow_runs import aresume_flow_run
-from prefect.states import State
+from prefect.input.run_input import keyset_from_paused_state
+from prefect.states import State, Suspended
 
 from flows.labeling_round import labeling_round
 from labelrounds.round_spec import RoundSpec
 from labelrounds.sandbox.server import SandboxServer
+from tasks.watch import group_suspended_runs
 
 
 def raw_round_jobs(server: SandboxServer, round_name: str) -> list[RawJob]:
@@ -129,3 +132,19 @@ async def test_a_round_that_asks_a_person_is_refused_outside_a_deployment_before
     with pytest.raises(ValueError, match="approve_plan and approve_rework_cap suspend the round with a form"):
         await labeling_round(round_spec(round_name="direct", approve_plan=True))
     assert write_requests(crewed) == {}
+
+
+def test_the_watcher_leaves_a_run_waiting_for_a_form_to_the_person() -> None:
+    spec = round_spec(round_name="asking", approve_rework_cap=True).model_dump(mode="json")
+    tags = ["labelrounds-round:asking@13487", "labelrounds-team:8"]
+    at_gate = FlowRun(
+        flow_id=uuid4(), name="at-gate", tags=tags, parameters={"spec": spec}, state=Suspended()
+    )
+    asking_state = Suspended(pause_key="rework-cap-cycle-0")
+    asking_state.state_details.run_input_keyset = keyset_from_paused_state(asking_state)
+    asking = FlowRun(flow_id=uuid4(), name="asking", tags=tags, parameters={"spec": spec}, state=asking_state)
+    rounds, skipped = group_suspended_runs([at_gate, asking])
+    assert [watched.flow_run_names for watched in rounds] == [
+        ["at-gate"]
+    ]  # control: the gate's run is watched
+    assert "waits for a person's answer" in skipped["asking"]  # resuming it without the answer would fail
