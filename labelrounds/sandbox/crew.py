@@ -101,6 +101,12 @@ class CrewConfig(BaseModel):
     skill_by_login: dict[str, Fraction] = Field(
         default_factory=dict, description="Skill of these logins (others: `skill`)"
     )
+    gross_error_rate: Fraction = Field(
+        default=0.0, description="Share of images every skilled labeler botches (see crew_labeling)"
+    )
+    gross_by_login: dict[str, Fraction] = Field(
+        default_factory=dict, description="Gross error rate of these logins (others: `gross_error_rate`)"
+    )
     pace_seconds_per_image: float = Field(
         default=DEFAULT_PACE_SECONDS,
         ge=0,
@@ -144,10 +150,12 @@ class CrewConfig(BaseModel):
         Keys: `speed` (seconds per image for labeling and review), `label`, `review` (each on its own),
         `skill` (0..1), `pace` (simulated seconds per image), `reject` (0..1), `min-f1` (0..1),
         `max-rejections`, `poll` (seconds), `seed`, `logins` (joined with `+`), `mode` (`http` or `instant`),
-        `take` (images a queue labeler takes at a time).
-        Durations accept a unit: `250ms`, `2s`. `speed`, `label`, `review`, `skill` and `pace` take one value
+        `take` (images a queue labeler takes at a time), `gross` (0..1: share of images a skilled labeler
+        botches, deterministically per seed, login and image; needs `skill`).
+        Durations accept a unit: `250ms`, `2s`. `speed`, `label`, `review`, `skill`, `gross` and `pace` take one value
         for everyone or values per login joined with `+`, a bare value being everyone else's:
-        `skill=labeler_1:0.95+labeler_2:0.7`, `pace=40s+labeler_3:90s`. An empty spec gives the defaults.
+        `skill=labeler_1:0.95+labeler_2:0.7`, `pace=40s+labeler_3:90s`, `gross=labeler_3:0.1`. An empty spec
+        gives the defaults.
 
         Raises:
             SpecError: an unknown key, a repeated key or a value out of range; the message names it.
@@ -165,6 +173,8 @@ class CrewConfig(BaseModel):
             fields.update(parse_option(value, f"crew option {key!r}"))
         if "speed" in seen and seen & {"label", "review"}:
             raise SpecError("crew option 'speed' sets both 'label' and 'review'; give either speed or those")
+        if "gross" in seen and "skill" not in seen:
+            raise SpecError("crew option 'gross' needs 'skill' (a labeler without a skill draws nothing)")
         try:
             return cls(**fields)
         except ValidationError as error:
@@ -182,6 +192,9 @@ class CrewConfig(BaseModel):
         ]
         if self.skill is not None or self.skill_by_login:
             items.append(f"skill={_per_login_spec(self.skill, self.skill_by_login, '')}")
+        if self.gross_error_rate or self.gross_by_login:
+            everyone = self.gross_error_rate or None
+            items.append(f"gross={_per_login_spec(everyone, self.gross_by_login, '')}")
         if self.pace_seconds_per_image != DEFAULT_PACE_SECONDS or self.pace_by_login:
             items.append(f"pace={_per_login_spec(self.pace_seconds_per_image, self.pace_by_login, 's')}")
         if self.min_f1 is not None:
@@ -214,7 +227,8 @@ class CrewConfig(BaseModel):
     def skill_of(self, login: str) -> Skill | None:
         """This labeler's skill, or None when it only marks images done (no skill given for it)."""
         level = self.skill_by_login.get(login, self.skill)
-        return None if level is None else Skill.from_level(level)
+        gross = self.gross_by_login.get(login, self.gross_error_rate)
+        return None if level is None else Skill.from_level(level, gross_error_rate=gross)
 
     def pace_of(self, login: str) -> float:
         """Simulated seconds this labeler spends per image (before the ±25% per-image spread)."""
@@ -271,6 +285,7 @@ _CREW_OPTIONS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "review": _per_login_option("review_seconds_per_image", "review_seconds_by_login", parse_duration),
     "skill": _per_login_option("skill", "skill_by_login", parse_fraction),
     "pace": _per_login_option("pace_seconds_per_image", "pace_by_login", parse_duration),
+    "gross": _per_login_option("gross_error_rate", "gross_by_login", parse_fraction),
     "min-f1": lambda value, what: {"min_f1": parse_fraction(value, what=what)},
     "reject": lambda value, what: {"reject_rate": parse_fraction(value, what=what)},
     "max-rejections": lambda value, what: {
@@ -659,7 +674,13 @@ class _Worker:
             truth = context.truth.get(image_id)
             if skill is not None and truth is not None and context.dataset_id is not None:
                 drawn = simulate_annotation(
-                    truth, skill, context.class_shapes, seed=seed, job_id=job_id, image_id=image_id
+                    truth,
+                    skill,
+                    context.class_shapes,
+                    seed=seed,
+                    job_id=job_id,
+                    image_id=image_id,
+                    login=login,
                 )
                 await api.upload_annotations(context.dataset_id, {image_id: Annotation.model_validate(drawn)})
             seconds = annotation_seconds(self.config.pace_of(login), seed=seed, job_id=job_id, image_id=image_id)

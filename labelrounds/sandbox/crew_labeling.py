@@ -7,6 +7,10 @@ One skill number `s` in [0, 1] maps to three behaviours (`Skill.from_level`):
 - wrong-class rate `(1 - s) / 2`: a drawn object gets another class of the project (a rectangle becomes the
   polygon of its corners and a polygon its bounding box when the other class takes that shape).
 With these, the expected F1 against the truth is `s` itself: `2 s (1 - (1 - s) / 2) / (1 + s) = s`.
+A labeler may also have a gross error rate `g`: on a share `g` of images (`makes_gross_error`, deterministic per
+crew seed, login and image) it ignores its skill and botches the image: each truth object is either dropped or
+moved clear of where it is (by its own size plus a gap, towards the side with more room), so the image's F1 against
+the truth is about 0. Consensus rounds are tested on such labelers.
 Every draw comes from `stable_fraction(seed, job, image, object, purpose)`: the same crew seed, job and image give
 the same annotation in every run. The sandbox also keeps, per job and image, the time the labeler spent
 (`annotation_time`, simulated seconds), which `jobs.stats` reports as the annotation duration.
@@ -14,6 +18,7 @@ the same annotation in every run. The sandbox also keeps, per job and image, the
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,11 +53,23 @@ class Skill:
     recall: float
     jitter: float
     wrong_class_rate: float
+    gross_error_rate: float = 0.0
 
     @classmethod
-    def from_level(cls, level: float) -> Skill:
-        """The skill of one number in [0, 1] (see the module docstring: expected F1 = `level`)."""
-        return cls(recall=level, jitter=MAX_JITTER * (1 - level), wrong_class_rate=(1 - level) / 2)
+    def from_level(cls, level: float, gross_error_rate: float = 0.0) -> Skill:
+        """The skill of one number in [0, 1] (see the module docstring: expected F1 = `level`), and the share of
+        images the labeler botches."""
+        return cls(
+            recall=level,
+            jitter=MAX_JITTER * (1 - level),
+            wrong_class_rate=(1 - level) / 2,
+            gross_error_rate=gross_error_rate,
+        )
+
+
+def makes_gross_error(gross_error_rate: float, *, seed: int, login: str, image_id: int) -> bool:
+    """Whether a labeler with this gross error rate botches this image (the same answer in every run)."""
+    return gross_error_rate > 0 and stable_fraction(seed, login, image_id, "gross") < gross_error_rate
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,7 @@ def simulate_annotation(
     seed: int,
     job_id: int,
     image_id: int,
+    login: str = "",
 ) -> dict[str, Any]:
     """The annotation a labeler of this skill draws for an image whose truth is `truth` (wire JSON).
 
@@ -101,8 +119,11 @@ def simulate_annotation(
         seed: the crew's seed.
         job_id: the job being labeled (a rework job draws anew).
         image_id: the image being labeled.
+        login: the labeler (whether it botches the image depends on it, not on the job).
     """
     width, height = truth["size"]["width"], truth["size"]["height"]
+    if makes_gross_error(skill.gross_error_rate, seed=seed, login=login, image_id=image_id):
+        return _botched(truth, seed=seed, login=login, image_id=image_id)
     objects = []
     for index, truth_object in enumerate(truth.get("objects") or ()):
 
@@ -116,6 +137,57 @@ def simulate_annotation(
             drawn = _with_wrong_class(drawn, class_shapes, draw)
         objects.append(drawn)
     return {"description": "", "size": {"width": width, "height": height}, "tags": [], "objects": objects}
+
+
+def _botched(truth: Mapping[str, Any], *, seed: int, login: str, image_id: int) -> dict[str, Any]:
+    """A grossly wrong annotation of `truth`: each object dropped (one in two) or moved clear of its place."""
+    width, height = truth["size"]["width"], truth["size"]["height"]
+    objects = []
+    for index, truth_object in enumerate(truth.get("objects") or ()):
+        if stable_fraction(seed, login, image_id, index, "gross drop") < 0.5:
+            continue
+        moved = _moved_clear(truth_object, width, height)
+        if moved is not None:
+            objects.append(moved)
+    return {"description": "", "size": {"width": width, "height": height}, "tags": [], "objects": objects}
+
+
+def _moved_clear(obj: Mapping[str, Any], width: int, height: int) -> dict[str, Any] | None:
+    """The object moved by its own width (or height) plus a gap, towards the side with more room, so that it no
+    longer overlaps where it was; None when the image has no room for that."""
+    left, top, right, bottom = _extent(obj)
+    gap = 8
+    dx = dy = 0
+    if max(left, width - right) >= right - left + gap:
+        dx = right - left + gap if width - right >= left else -(right - left + gap)
+    elif max(top, height - bottom) >= bottom - top + gap:
+        dy = bottom - top + gap if height - bottom >= top else -(bottom - top + gap)
+    else:
+        return None
+    moved: dict[str, Any] = {
+        "classTitle": obj["classTitle"],
+        "description": "",
+        "geometryType": obj["geometryType"],
+        "tags": [{"name": tag["name"], "value": tag.get("value")} for tag in obj.get("tags") or ()],
+    }
+    if obj["geometryType"] == "bitmap":
+        x, y = obj["bitmap"]["origin"]
+        moved["bitmap"] = {"origin": [x + dx, y + dy], "data": obj["bitmap"]["data"]}
+    else:
+        exterior = [[x + dx, y + dy] for x, y in obj["points"]["exterior"]]
+        moved["points"] = {"exterior": exterior, "interior": []}
+    return moved
+
+
+def _extent(obj: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """Left, top, right and bottom (exclusive) pixel bounds of a rectangle, polygon or bitmap object."""
+    if obj["geometryType"] == "bitmap":
+        mask_width, mask_height = png_size(obj["bitmap"]["data"])
+        x, y = obj["bitmap"]["origin"]
+        return x, y, x + mask_width, y + mask_height
+    xs = [point[0] for point in obj["points"]["exterior"]]
+    ys = [point[1] for point in obj["points"]["exterior"]]
+    return math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)) + 1, math.ceil(max(ys)) + 1
 
 
 def _jittered(obj: Mapping[str, Any], jitter: float, draw: Draw, width: int, height: int) -> dict[str, Any]:
@@ -234,7 +306,9 @@ def label_job_in_store(
     context = labeling_context(db, job_id, image_ids)
     shapes = context.class_shapes
     drawn = {
-        image_id: simulate_annotation(truth, skill, shapes, seed=seed, job_id=job_id, image_id=image_id)
+        image_id: simulate_annotation(
+            truth, skill, shapes, seed=seed, job_id=job_id, image_id=image_id, login=login
+        )
         for image_id, truth in context.truth.items()
     }
     if not drawn:
