@@ -2,7 +2,7 @@
 
 Run by `bench.round_scale` as `python -m bench.ours_round --project-id P --labelers L [--driver steps|flow]`
 with SERVER_ADDRESS and API_TOKEN (the sandbox admin's) in the environment. It prints its figures on one
-marked line (`bench.phases.emit_result`). With LABELROUNDS_BENCH_PROFILE=FILE it also writes a cProfile of the round.
+marked line (`bench.phases.emit_result`). With LABELROUNDS_BENCH_PROFILE=FILE it also writes a cProfile of the round, timed in CPU seconds (not wall).
 
 Drivers: `steps` runs the round's one composition (`labelrounds.steps.sequence.run_round`, as the flow does)
 over the library's steps: setup (validate → users → meta → jobs), wait (each gate), teardown (rework, end
@@ -101,12 +101,21 @@ def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
         started = time.perf_counter()
         asyncio.run(_start_prefect())
         prefect_start_s = time.perf_counter() - started
+        started = time.perf_counter()
+        asyncio.run(_warm_up_prefect())
+        prefect_warmup_s = time.perf_counter() - started
         with meter.phase("round"):
-            outcome = asyncio.run(labeling_round(spec=spec))
+            state = asyncio.run(labeling_round(spec=spec, return_state=True))
+        outcome = state.result()
+        task_runs = asyncio.run(_task_run_seconds(state.state_details.flow_run_id))
+    round_s = meter.phases["round"]["wall_s"]
     return {
         "jobs": sum(len(cycle) for cycle in outcome.job_ids_per_cycle),
         "images": int(outcome.report.totals.selected_images),
         "prefect_start_s": round(prefect_start_s, 2),
+        "prefect_warmup_s": round(prefect_warmup_s, 2),
+        "task_runs_s": task_runs,
+        "outside_task_runs_s": round(round_s - sum(task_runs.values()), 2),
     }
 
 
@@ -116,6 +125,40 @@ async def _start_prefect() -> None:
 
     async with get_client() as client:
         await client.api_healthcheck()
+
+
+async def _warm_up_prefect() -> None:
+    """One trivial flow run (a tagged task, an artifact) on the new server: its first requests of each kind are slow.
+
+    Measured on the loaded 2-core machine: the first API request after the server reported healthy took 4-7 s
+    (a bare `httpx.get` of /api/admin/version timed out at 5 s), later ones 0.05-0.1 s. A long-lived server
+    (a deployment's) has paid this once; timed apart as `prefect_warmup_s`, like the start.
+    """
+    from prefect import flow, task  # noqa: PLC0415
+    from prefect.artifacts import acreate_markdown_artifact  # noqa: PLC0415
+
+    from tasks.retrying import API_TAG  # noqa: PLC0415
+
+    @task(name="bench-warm-up-task", tags=[API_TAG])
+    async def warm_up_task() -> None:
+        await acreate_markdown_artifact(markdown="warm-up", key="bench-warm-up")
+
+    @flow(name="bench-warm-up")
+    async def warm_up() -> None:
+        await warm_up_task()
+
+    await warm_up()
+
+
+async def _task_run_seconds(flow_run_id: Any) -> dict[str, float]:
+    """Each task run's run time (all attempts) in a flow run, by task run name, read from the Prefect API."""
+    from prefect.client.orchestration import get_client  # noqa: PLC0415
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: PLC0415
+
+    async with get_client() as client:
+        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    ordered = sorted(runs, key=lambda run: run.start_time or run.expected_start_time or run.created)
+    return {run.name: round(run.total_run_time.total_seconds(), 3) for run in ordered}
 
 
 def main() -> None:
@@ -130,7 +173,7 @@ def main() -> None:
     meter = PhaseMeter(settings.server_address, settings.api_token.get_secret_value())
     spec = round_spec(args.project_id, args.labelers, args.poll)
     profile_path = os.environ.get(PROFILE_VARIABLE)
-    profiler = cProfile.Profile() if profile_path else None
+    profiler = cProfile.Profile(time.process_time) if profile_path else None  # CPU, not time spent waiting
     if profiler is not None:
         profiler.enable()
     if args.driver == "steps":

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from labelrounds.client.config import ConnectionSettings, RetryPolicy
 from labelrounds.client.errors import NotFoundError
-from labelrounds.client.pagination import DEFAULT_PER_PAGE, iter_pages
+from labelrounds.client.pagination import DEFAULT_PER_PAGE, iter_page_batches, iter_pages
 from labelrounds.client.parsing import parse_model
 from labelrounds.client.stats import RequestStats
 from labelrounds.client.transport import Sleep, Transport
@@ -113,6 +113,12 @@ class ClientCore:
     ) -> AsyncIterator[dict[str, Any]]:
         """Iterate over a listing's entities, each once even while others create and remove items (`pagination`)."""
         return iter_pages(self._read, method, body or {}, per_page=per_page)
+
+    def iter_page_batches(
+        self, method: str, body: Mapping[str, Any] | None = None, *, per_page: int = DEFAULT_PER_PAGE
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The entities of `iter_pages` a page at a time (for decoding whole pages into columns)."""
+        return iter_page_batches(self._read, method, body or {}, per_page=per_page)
 
     async def collect(
         self, method: str, body: Mapping[str, Any] | None = None, *, per_page: int = DEFAULT_PER_PAGE

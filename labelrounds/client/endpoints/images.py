@@ -30,6 +30,36 @@ class ImageColumns:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def extend(self, items: list[Any], position: int) -> None:
+        """Check and append a page of `images.list` entities, `position` being the first one's index in the listing.
+
+        Each column is read with one comprehension and its types checked in one pass; a page that fails the
+        check is read again item by item, for the error naming the first bad entity.
+
+        Raises:
+            ResponseFormatError: as `append`.
+        """
+        try:
+            ids = [item["id"] for item in items]
+            names = [item["name"] for item in items]
+            labels_counts = [item.get("labelsCount") for item in items]
+            tags = [item.get("tags") for item in items]
+        except (KeyError, TypeError, AttributeError):
+            ids = names = labels_counts = tags = []
+        if (
+            len(ids) != len(items)
+            or not set(map(type, ids)) <= {int}
+            or not set(map(type, names)) <= {str}
+            or not set(map(type, labels_counts)) <= {int, type(None)}
+        ):
+            for offset, item in enumerate(items):
+                self.append(item, position + offset)
+            return
+        self.ids += ids
+        self.names += names
+        self.labels_counts += [count or 0 for count in labels_counts]
+        self.tag_ids += [_tag_ids(tag, position + offset) if tag else () for offset, tag in enumerate(tags)]
+
     def append(self, item: Any, position: int) -> None:
         """Check one `images.list` entity's few used keys and append them.
 
@@ -83,11 +113,9 @@ class ImageEndpoints(ClientCore):
             PaginationError: the pages do not add up to the announced total.
         """
         columns = ImageColumns()
-        position = 0
         body = {**_list_body(dataset_id, filters), "fields": list(COLUMN_FIELDS)}
-        async for item in self.iter_pages(_LIST_METHOD, body, per_page=per_page):
-            columns.append(item, position)
-            position += 1
+        async for page in self.iter_page_batches(_LIST_METHOD, body, per_page=per_page):
+            columns.extend(page, len(columns))
         return columns
 
     async def get_image(self, image_id: int) -> ImageInfo | None:
