@@ -32,12 +32,16 @@ import pandas as pd
 from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import AnnotationInfo, ImageStat, JobStats, LabelingJobInfo, ReviewStatus
 from labelrounds.steps.concurrency import run_all
+from labelrounds.steps.consensus import CONSENSUS_KEY
 from labelrounds.steps.gold import recorded_gold_scores
 from labelrounds.steps.lineage import JobLineage
 from labelrounds.steps.selection import JobFilter, find_team_jobs
 
 #: Gold columns (as `steps.gold.GOLD_SCORE_COLUMNS` and the report's gold columns).
 GOLD_COLUMNS: tuple[str, ...] = ("gold_images", "gold_precision", "gold_recall", "gold_f1")
+#: Consensus columns: the F1 of the labeler's replicas against the merged labels, as a consensus round kept it on
+#: its first replica's jobs (`steps.consensus.record_consensus`); NaN for other rounds.
+CONSENSUS_COLUMNS: tuple[str, ...] = ("consensus_images", "consensus_f1")
 #: Columns of the scorecard: one row per labeler per round.
 SCORECARD_COLUMNS: tuple[str, ...] = (
     "round_key",
@@ -56,6 +60,7 @@ SCORECARD_COLUMNS: tuple[str, ...] = (
     "objects_per_hour",
     "review_latency_seconds",
     *GOLD_COLUMNS,
+    *CONSENSUS_COLUMNS,
 )
 #: The metrics worth a chart over rounds.
 CHART_METRICS: tuple[str, ...] = (
@@ -172,8 +177,10 @@ def build_scorecard(
         (round_key, started[round_key], labeler, *_labeler_figures(labeler, jobs, objects))
         for (round_key, labeler), jobs in grouped.items()
     ]
-    frame = pd.DataFrame.from_records(rows, columns=list(SCORECARD_COLUMNS[: -len(GOLD_COLUMNS)]))
+    figure_columns = list(SCORECARD_COLUMNS[: -len(GOLD_COLUMNS) - len(CONSENSUS_COLUMNS)])
+    frame = pd.DataFrame.from_records(rows, columns=figure_columns)
     frame = _with_gold(frame.astype(_DTYPES), gold if gold is not None else _recorded_gold(facts))
+    frame = _with_consensus(frame, facts)
     frame["round_started_at"] = pd.to_datetime(frame["round_started_at"], utc=True)
     position = {key: index for index, key in enumerate(order)}
     frame = frame.sort_values(
@@ -259,6 +266,24 @@ def _recorded_gold(facts: Sequence[JobFacts]) -> dict[str, pd.DataFrame]:
     for fact in facts:
         by_round[fact.lineage.round].append((fact.job, fact.lineage))
     return {round_key: recorded_gold_scores(jobs) for round_key, jobs in by_round.items()}
+
+
+def _with_consensus(frame: pd.DataFrame, facts: Sequence[JobFacts]) -> pd.DataFrame:
+    """The frame with CONSENSUS_COLUMNS from each consensus round's kept figures (NaN elsewhere)."""
+    found: dict[tuple[str, str], tuple[int, float]] = {}
+    for fact in facts:
+        kept = fact.job.custom_data.get(CONSENSUS_KEY)
+        per_labeler = kept.get("per_labeler") if isinstance(kept, dict) else None
+        if isinstance(per_labeler, dict):
+            for login, agreement in per_labeler.items():
+                if isinstance(agreement, dict) and {"images", "f1"} <= agreement.keys():
+                    found[(fact.lineage.round, login)] = (int(agreement["images"]), float(agreement["f1"]))
+    keys = list(zip(frame["round_key"], frame["labeler"], strict=True))
+    images = [found[key][0] if key in found else pd.NA for key in keys]
+    f1 = [found[key][1] if key in found else np.nan for key in keys]
+    return frame.assign(
+        consensus_images=pd.array(images, dtype="Int64"), consensus_f1=pd.array(f1, dtype="float64")
+    )
 
 
 def _with_gold(frame: pd.DataFrame, gold: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from labelrounds.sandbox.defaults import DEFAULT_ADMIN_LOGIN
 from labelrounds.sandbox.seed import TEAM_NAME
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.errors import RoundValidationError
+from labelrounds.steps.scorecard import labeler_scorecard
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
 from labelrounds.steps.validate import ValidatedRound
 
@@ -308,6 +309,7 @@ async def test_a_consensus_round_killed_at_each_step_and_run_again_duplicates_no
         final = KillingSteps(api, PASSWORD, server=server)
         done = await run_round(final, spec)
         again = await run_round(KillingSteps(api, PASSWORD), spec)
+        card = await labeler_scorecard(api, server.team_id)
     source_id = server.dataset_ids[0]
     snapshot = final.before_removal
     assert snapshot is not None
@@ -315,6 +317,10 @@ async def test_a_consensus_round_killed_at_each_step_and_run_again_duplicates_no
     merged, adjudicated = assert_merged_and_adjudicated(snapshot, source_id, 0.8)
     assert done.consensus is not None and (done.consensus.merged, done.consensus.adjudicated) == (merged, adjudicated)
     assert again.consensus == done.consensus
+    kept = card.rows.set_index("labeler")  # read back from the server by the scorecard
+    assert {login: kept.loc[login, "consensus_f1"] for login in LABELERS} == pytest.approx(
+        {login: agreement.f1 for login, agreement in done.consensus.per_labeler.items()}
+    )
     after = read_state(server, source_id)
     assert [d["id"] for d in after.replica_datasets] == [d["id"] for d in snapshot.replica_datasets]
     assert all(not copies for copies in after.copies.values()), "replica images left after the round"
