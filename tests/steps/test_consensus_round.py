@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -26,13 +26,12 @@ from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.errors import RoundValidationError
 from labelrounds.steps.scorecard import labeler_scorecard
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
-from labelrounds.steps.validate import ValidatedRound
 
 from .support import PASSWORD, admin_client
 
 LABELERS = ["labeler_1", "labeler_2", "labeler_3"]
-SEED = "synthetic:1x18"
-PROJECT = "Synthetic 1x18"
+SEED = "synthetic:1x12"
+PROJECT = "Synthetic 1x12"
 CREW = "skill=0.95+labeler_3:0.7,seed=5,poll=20ms,mode=instant"
 CLASSES = [{"name": "crate", "shape": "rectangle"}, {"name": "leaf", "shape": "polygon"}]
 CONSENSUS_KEY = "labelrounds_consensus"  # documented customData key of replica datasets
@@ -44,7 +43,7 @@ class StopRound(Exception):
 
 @pytest.fixture(scope="module")
 def consensus_server() -> Iterator[SandboxServer]:
-    """A synthetic sandbox (one dataset of 18 images) whose instant crew labels with skills 0.95 / 0.95 / 0.7."""
+    """A synthetic sandbox (one dataset of 12 images) whose instant crew labels with skills 0.95 / 0.95 / 0.7."""
     with SandboxServer(seed=SEED, crew=CrewConfig.parse(CREW)) as server:
         yield server
 
@@ -192,57 +191,26 @@ def _floats(value: Any) -> Any:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-async def test_a_dynamic_consensus_round_merges_agreeing_images_and_adjudicates_the_rest(server: SandboxServer) -> None:
-    """Dynamic overlap 2 → 3: replicas blind and once, agreeing images merged, the rest to one adjudication job;
-    the figures match the raw counts (labels = copies + adjudicated images)."""
-    spec = consensus_spec(keep_replicas=True)
-    async with admin_client(server) as api:
-        done = await run_round(ClientRoundSteps(api, PASSWORD), spec)
-    source_id = server.dataset_ids[0]
-    state = read_state(server, source_id)
-    assert_no_duplicates(state)
-    merged, adjudicated = assert_merged_and_adjudicated(state, source_id, 0.8)
-    figures = done.consensus
-    assert figures is not None
-    copies = sum(len(copies) for copies in state.copies.values())
-    assert (figures.merged, figures.adjudicated, figures.images) == (merged, adjudicated, len(state.originals))
-    assert figures.labels == copies + adjudicated
-    assert len(state.originals) * 2 < copies <= len(state.originals) * 3  # some images got a third replica
-    assert adjudicated > 0 and merged > 0
-    assert {job.lineage["labeler"] for job in state.adjudication_jobs(source_id)} == {"reviewer_1"}
-    assert set(figures.per_labeler) == set(LABELERS)
-    assert done.report.consensus == figures
-    duplicate_a_replica_job(server, state.replica_jobs()[0])
-    with pytest.raises(AssertionError, match="not in one job"):
-        assert_no_duplicates(read_state(server, source_id))
-
-
-def duplicate_a_replica_job(server: SandboxServer, job: RawJob) -> None:
-    """Mutant: the copies of a replica job labeled again in a second job (raw `jobs.add`; its lineage names another
-    labeler, so the job identities stay unique and only the consensus oracle can see it)."""
-    with RawApi.of(server) as raw:
-        info = raw.call("jobs.info", {"id": job.id})
-        raw.call(
-            "jobs.add",
-            {
-                "name": "duplicate",
-                "datasetId": job.dataset_id,
-                "userIds": [info["userId"]],
-                "entityIds": list(job.entities),
-                "classesToLabel": ["crate"],
-                "customData": {"labelrounds": {**job.lineage, "labeler": "someone_else", "share": "copy"}},
-            },
-        )
+def with_a_duplicated_replica_job(state: ConsensusState) -> ConsensusState:
+    """Mutant: the copies of a replica job labeled again in a second job whose lineage names another labeler (so
+    the job identities stay unique and only the consensus oracle can see it)."""
+    job = state.replica_jobs()[0]
+    twin = RawJob(
+        id=max(j.id for j in state.jobs) + 1,
+        dataset_id=job.dataset_id,
+        disabled=False,
+        lineage={**job.lineage, "labeler": "someone_else", "share": "copy"},
+        entities=job.entities,
+    )
+    return replace(state, jobs=[*state.jobs, twin])
 
 
 @dataclass
 class KillingSteps(ClientRoundSteps):
-    """The library's steps, killed right after the `kill_after`-th call of one step; a snapshot before removal."""
+    """The library's steps, killed right after the `kill_after`-th call of one step."""
 
     kill_after: tuple[str, int] | None = None
     calls: Counter[str] = field(default_factory=Counter)
-    server: SandboxServer | None = None
-    before_removal: ConsensusState | None = None
 
     def _count(self, name: str) -> None:
         self.calls[name] += 1
@@ -282,11 +250,6 @@ class KillingSteps(ClientRoundSteps):
         self._count("finish")
         return result
 
-    async def remove_replicas(self, spec: RoundSpec, validated: ValidatedRound) -> int:
-        if self.server is not None:
-            self.before_removal = read_state(self.server, validated.target.dataset_ids[0])
-        return await super().remove_replicas(spec, validated)
-
 
 KILL_POINTS = [
     ("replicate", 1),  # the first pass half made
@@ -299,34 +262,42 @@ KILL_POINTS = [
 
 
 async def test_a_consensus_round_killed_at_each_step_and_run_again_duplicates_nothing(server: SandboxServer) -> None:
-    """Killed after each step in turn (each re-run gets further), then run to the end: no replica dataset, copy,
-    job or merged object twice, and the replica images are gone at the end (their datasets and jobs stay)."""
-    spec = consensus_spec()
+    """Dynamic overlap 2 → 3, killed after each step in turn (each re-run gets further), then run to the end: replicas
+    blind and once, agreeing images merged, the rest in one adjudication job, figures equal to the raw counts
+    (labels = copies + adjudicated images); a re-run of the finished round without keep_replicas removes the replica
+    images and changes nothing else; the scorecard reads each labeler's agreement with the consensus back."""
+    spec = consensus_spec(keep_replicas=True)
     async with admin_client(server) as api:
         for point in KILL_POINTS:
             with pytest.raises(StopRound):
                 await run_round(KillingSteps(api, PASSWORD, kill_after=point), spec)
-        final = KillingSteps(api, PASSWORD, server=server)
-        done = await run_round(final, spec)
-        again = await run_round(KillingSteps(api, PASSWORD), spec)
+        done = await run_round(ClientRoundSteps(api, PASSWORD), spec)
+        source_id = server.dataset_ids[0]
+        state = read_state(server, source_id)
+        again = await run_round(ClientRoundSteps(api, PASSWORD), consensus_spec(keep_replicas=False))
         card = await labeler_scorecard(api, server.team_id)
-    source_id = server.dataset_ids[0]
-    snapshot = final.before_removal
-    assert snapshot is not None
-    assert_no_duplicates(snapshot)
-    merged, adjudicated = assert_merged_and_adjudicated(snapshot, source_id, 0.8)
-    assert done.consensus is not None and (done.consensus.merged, done.consensus.adjudicated) == (merged, adjudicated)
-    assert again.consensus == done.consensus
+    assert_no_duplicates(state)
+    with pytest.raises(AssertionError, match="not in one job"):
+        assert_no_duplicates(with_a_duplicated_replica_job(state))
+    merged, adjudicated = assert_merged_and_adjudicated(state, source_id, 0.8)
+    figures = done.consensus
+    assert figures is not None and again.consensus == figures and done.report.consensus == figures
+    copies = sum(len(copies) for copies in state.copies.values())
+    assert (figures.merged, figures.adjudicated, figures.images) == (merged, adjudicated, len(state.originals))
+    assert figures.labels == copies + adjudicated
+    assert len(state.originals) * 2 < copies <= len(state.originals) * 3  # some images got a third replica
+    assert adjudicated > 0 and merged > 0
+    assert {job.lineage["labeler"] for job in state.adjudication_jobs(source_id)} == {"reviewer_1"}
     kept = card.rows.set_index("labeler")  # read back from the server by the scorecard
     assert {login: kept.loc[login, "consensus_f1"] for login in LABELERS} == pytest.approx(
-        {login: agreement.f1 for login, agreement in done.consensus.per_labeler.items()}
+        {login: agreement.f1 for login, agreement in figures.per_labeler.items()}
     )
     after = read_state(server, source_id)
-    assert [d["id"] for d in after.replica_datasets] == [d["id"] for d in snapshot.replica_datasets]
+    assert [d["id"] for d in after.replica_datasets] == [d["id"] for d in state.replica_datasets]
     assert all(not copies for copies in after.copies.values()), "replica images left after the round"
-    assert sorted(job.id for job in after.jobs) == sorted(job.id for job in snapshot.jobs)
+    assert sorted(job.id for job in after.jobs) == sorted(job.id for job in state.jobs)
     assert {i: _objects(after.annotations[i]) for i in after.originals} == {
-        i: _objects(snapshot.annotations[i]) for i in snapshot.originals
+        i: _objects(state.annotations[i]) for i in state.originals
     }
 
 
