@@ -81,39 +81,24 @@ async def test_the_plan_waits_for_approval_with_nothing_written_then_a_rejection
     assert write_requests(crewed) == {} and raw_round_jobs(crewed, spec.round_name) == []
 
 
-async def test_an_approved_plan_runs_the_round_and_is_not_asked_again(crewed: SandboxServer) -> None:
-    spec = round_spec(round_name="approved", approve_plan=True, max_rework_cycles=0)
+async def test_an_approved_plan_is_not_asked_again_and_one_more_cycle_reworks_the_still_rejected_images_once(
+    crewed: SandboxServer,
+) -> None:
+    spec = round_spec(round_name="capped", approve_plan=True, approve_rework_cap=True, max_rework_cycles=0)
     async with get_client() as client:
         run_id = await start_deployment_run(client, spec, "approval-test")
         await run_until_paused(client, run_id)
-        state = await answer_and_finish(client, run_id, {"decision": "approve"})
-        assert state.is_completed(), state
-        jobs = raw_round_jobs(crewed, spec.round_name)
-        assert sum(len(job.entities) for job in jobs if job.cycle == 0) == 6
-
-        # A new run of the same round (e.g. after the first crashed) finds the jobs and does not ask again.
-        again = await start_deployment_run(client, spec, "approval-test")
-        rerun = await run_flow(
-            labeling_round, flow_run=await client.read_flow_run(again), return_type="state"
-        )  # type: ignore[misc]
-    assert rerun.is_completed(), rerun
-    assert_unique_identities(raw_round_jobs(crewed, spec.round_name))
-
-
-async def test_at_the_rework_cap_one_more_cycle_reworks_the_still_rejected_images_once(
-    crewed: SandboxServer,
-) -> None:
-    spec = round_spec(round_name="capped", approve_rework_cap=True, max_rework_cycles=0)
-    async with get_client() as client:
-        run_id = await start_deployment_run(client, spec, "approval-test")
+        await aresume_flow_run(run_id, run_input={"decision": "approve"})
+        # The approved run re-runs from the top: it reads the approval back instead of asking again, creates the
+        # jobs, and stops at the rework cap with the second form.
         form = await run_until_paused(client, run_id)
+        assert "images are still rejected" in form["description"] and '"one_more_cycle"' in form["schema"]
         first = raw_round_jobs(crewed, spec.round_name)
         still_rejected = {
             image for job in first for image, status in job.entities.items() if status == "rejected"
         }
         assert still_rejected and {job.cycle for job in first} == {0}  # the crew's seed rejects some images
         assert f"{len(still_rejected)} images are still rejected" in form["description"]
-        assert '"one_more_cycle"' in form["schema"] and '"reassign"' in form["schema"]
 
         state = await answer_and_finish(client, run_id, {"choice": "one_more_cycle"})
     assert state.is_completed(), state

@@ -28,6 +28,7 @@ from labelrounds.steps.approval import (
 )
 from labelrounds.steps.approval_client import PresetApprovalSteps
 from labelrounds.steps.errors import RoundError
+from labelrounds.steps.preview import preview_round
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
 
 PASSWORD = SecretStr("Lemon-approver-2026")
@@ -110,6 +111,8 @@ async def test_a_rejected_plan_writes_nothing_and_an_approved_one_creates_the_jo
         selected = raw.image_ids_by_dataset(raw.dataset_ids(sandbox.project_id or 0))
     assert_each_image_once(selected, jobs)
     assert {job.lineage["labeler"] for job in jobs} == {"labeler_1", "labeler_2"}
+    async with client(sandbox) as api:  # what tells a new run of the round that its plan was approved before
+        assert (await preview_round(api, spec, PASSWORD)).reused_jobs == len(jobs)
 
 
 async def api_round_without_gate(steps: PresetApprovalSteps, spec: RoundSpec) -> None:
