@@ -386,9 +386,11 @@ async def read_replicas(
 def agreement_frame(
     replicas: Mapping[int, Mapping[str, Mapping[str, Any]]], selected: pd.DataFrame, iou: float
 ) -> pd.DataFrame:
-    """One row per selected image (AGREEMENT_COLUMNS): its replicas and their agreement; pure."""
+    """One row per selected image (AGREEMENT_COLUMNS): its replicas and their agreement; pure. An image with fewer
+    than two replicas read back (one was lost) cannot be judged: agreement 0, so it goes to the adjudicator."""
     tables = agreement_tables({int(i): replicas.get(int(i), {}) for i in selected["image_id"]}, iou)
     per_image = tables.per_image.rename(columns={"mean_f1": "agreement"})
+    per_image.loc[per_image["replicas"] < 2, "agreement"] = 0.0
     frame = selected.loc[:, ["dataset_id", "image_id", "image_name"]].merge(
         per_image, on="image_id", how="left"
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from labelrounds.round_spec import ConsensusSpec, RoundSpecError, parse_round_spec
 from labelrounds.steps.consensus import (
     ConsensusFigures,
+    agreement_frame,
     disagreement_summary,
     images_for_next_replica,
     replica_labelers,
@@ -123,3 +124,24 @@ def test_labels_per_image_counts_the_cost_against_a_single_pass() -> None:
     )
     assert figures.labels_per_image == 2.3
     assert "2.30 labels per image" in figures.summary()
+
+
+def box(left: int, top: int) -> dict[str, Any]:
+    """A 100x80 annotation with one 20x20 crate at (left, top)."""
+    crate = {
+        "classTitle": "crate",
+        "geometryType": "rectangle",
+        "tags": [],
+        "points": {"exterior": [[left, top], [left + 20, top + 20]], "interior": []},
+    }
+    return {"size": {"width": 100, "height": 80}, "tags": [], "objects": [crate]}
+
+
+def test_agreement_per_image_and_an_image_missing_a_replica_goes_to_the_adjudicator() -> None:
+    selected = pd.DataFrame(
+        {"dataset_id": [1, 1, 1], "image_id": [7, 8, 9], "image_name": ["a.jpeg", "b.jpeg", "c.jpeg"]}
+    )
+    replicas = {7: {"l1": box(10, 10), "l2": box(10, 10)}, 8: {"l1": box(10, 10), "l2": box(60, 50)}, 9: {"l1": box(1, 1)}}
+    frame = agreement_frame(replicas, selected, 0.5).set_index("image_id")
+    assert frame["agreement"].to_dict() == {7: 1.0, 8: 0.0, 9: 0.0}
+    assert frame["replicas"].to_dict() == {7: 2, 8: 2, 9: 1}
