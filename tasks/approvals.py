@@ -11,15 +11,16 @@ plan is approved, so existing jobs mean it was.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from prefect import get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec
@@ -38,6 +39,17 @@ REWORK_CAP_KEY = "rework-cap-cycle-{cycle}"
 #: The forms: Prefect renders each from the decision model's JSON schema (the library models stay Prefect-free).
 PlanDecisionInput: type[RunInput] = RunInput.subclass_from_base_model_type(PlanDecision)
 ReworkCapDecisionInput: type[RunInput] = RunInput.subclass_from_base_model_type(ReworkCapDecision)
+
+
+def rework_cap_form(team_labelers: Mapping[str, int]) -> type[RunInput]:
+    """The rework-cap form whose `labeler` offers the team's members who may label (the server refuses others)."""
+    described = ReworkCapDecision.model_fields["labeler"].description
+    logins: Any = Literal[("", *sorted(team_labelers))]  # a Literal over the logins known at run time
+    return create_model(
+        ReworkCapDecisionInput.__name__,
+        __base__=ReworkCapDecisionInput,
+        labeler=(logins, Field(default="", description=described)),
+    )
 
 
 class PlanFacts(BaseModel):
@@ -166,7 +178,8 @@ async def await_rework_cap_decision(
         return NOTHING_TO_DECIDE, facts.team_labelers
     description = f"## Round {spec.round_name}: images still rejected\n\n{facts.markdown()}"
     key = REWORK_CAP_KEY.format(cycle=cycle)
-    answer = await ask(ReworkCapDecisionInput, description, key, await _seconds_left(spec, "the rework cap"))
+    form = rework_cap_form(facts.team_labelers)
+    answer = await ask(form, description, key, await _seconds_left(spec, "the rework cap"))
     decision = ReworkCapDecision.model_validate(answer.model_dump())
     get_run_logger().info(
         "Round %s at the rework cap after cycle %d: %s %s %s",

@@ -99,6 +99,13 @@ async def test_an_approved_plan_is_not_asked_again_and_one_more_cycle_reworks_th
         }
         assert still_rejected and {job.cycle for job in first} == {0}  # the crew's seed rejects some images
         assert f"{len(still_rejected)} images are still rejected" in form["description"]
+        assert '"labeler_1"' in form["schema"]  # the team's labelers are the choices for a reassignment
+        with pytest.raises(
+            RuntimeError, match="Cannot resume"
+        ):  # the server refuses a login outside the choices
+            await aresume_flow_run(run_id, run_input={"choice": "reassign", "labeler": "nobody"})
+        still = await client.read_flow_run(run_id)
+        assert still.state is not None and still.state.name == "Suspended"
 
         state = await answer_and_finish(client, run_id, {"choice": "one_more_cycle"})
     assert state.is_completed(), state
