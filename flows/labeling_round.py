@@ -86,6 +86,9 @@ async def labeling_round(
 ) -> RoundOutcome | State:
     """Run a labeling round on Supervisely to the end and report it; a re-run with the same name reuses its work.
 
+    With `spec.approve_plan` the run waits for a person after validation; a rejected plan ends it Cancelled (a
+    person's decision, not a failure: no failure alert, no finished-round figures), with nothing written.
+
     Args:
         spec: the round: team, project, datasets, people, classes and tags, selection, split, gate and end.
         credentials_block: name of a SuperviselyCredentials block; None reads SERVER_ADDRESS and API_TOKEN from the
