@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.events.actions import ResumeFlowRun, SendNotification
-from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+from prefect.events.schemas.automations import Automation, AutomationCore, EventTrigger, Posture
 
 from deployments.notify_checks import NotificationTarget
 from tasks import events
@@ -44,15 +45,44 @@ def resume_ready_rounds_automation() -> AutomationCore:
     )
 
 
+async def automations_named(client: PrefectClient, name: str) -> list[Automation]:
+    """The automations of that name, oldest first."""
+    filters = {"automations": {"name": {"any_": [name]}}, "sort": "CREATED_DESC"}
+    reply = await client.request("POST", "/automations/filter", json=filters)
+    return list(reversed(Automation.model_validate_list(reply.json())))
+
+
+def _definition(value: Any) -> Any:
+    """A dumped automation without ids (the server keeps the trigger's, a fresh definition has a new one), its sets
+    of names sorted."""
+    if isinstance(value, dict):
+        return {key: _definition(item) for key, item in value.items() if key != "id"}
+    if isinstance(value, list):
+        items = [_definition(item) for item in value]
+        return sorted(items) if all(isinstance(item, str) for item in items) else items
+    return value
+
+
+def same_definition(existing: AutomationCore, wanted: AutomationCore) -> bool:
+    """Whether a stored automation already is what `wanted` defines (name, description, trigger, actions, tags...)."""
+    fields = set(AutomationCore.model_fields)
+    return bool(
+        _definition(existing.model_dump(mode="json", include=fields))
+        == _definition(wanted.model_dump(mode="json", include=fields))
+    )
+
+
 async def ensure_automation(automation: AutomationCore) -> UUID:
     """Create the automation, or update the one of the same name in place (extra copies are deleted)."""
     async with get_client() as client:
-        existing = await client.read_automations_by_name(automation.name)
+        existing = await automations_named(client, automation.name)
         if not existing:
             return await client.create_automation(automation)
-        kept, *extra = sorted(existing, key=lambda found: str(found.id))
+        kept, *extra = existing  # the oldest stays, so its id is the same at every deploy
         for duplicate in extra:
             await client.delete_automation(duplicate.id)
+        if same_definition(kept, automation):  # an update gives the trigger a new id: its open windows would be lost
+            return kept.id
         # The client sends only the fields set on the model: re-validated, every field (defaults too) counts as set,
         # else an action's `type` left at its default is dropped and the server reads a do-nothing action.
         await client.update_automation(

@@ -5,7 +5,8 @@ reads "job N of team T may have changed" from the payload and nothing more, conf
 job is a round's job and is completed, and announces it (`tasks.round_events.announce_completion`: the event
 `labelrounds.job.completed`, then `labelrounds.round.ready` for each paused run of the round whose gate's jobs one
 `jobs.list` shows ready; an automation resumes that run). Every authenticated delivery gets 202, with whether an
-event was emitted: the sender has nothing to retry when a notice was not about a round's completed job.
+event was emitted: the sender has nothing to retry when a notice was not about a round's completed job. When the
+events cannot be handed to Prefect (server down), the answer is 503, so the sender delivers the notice again.
 `GET /healthz` answers 200.
 """
 
@@ -74,7 +75,13 @@ def create_receiver_app(secret: SecretStr, settings: ConnectionSettings, announc
                 "notice about job %s of team %s: not a round's completed job", notice.job_id, notice.team_id
             )
             return JSONResponse({"emitted": False, "reason": "not a completed job of a round"}, 202)
-        announced = await announce(request.app.state.api, completion)
+        try:
+            announced = await announce(request.app.state.api, completion)
+        except Exception as error:  # any failure to announce: the sender's retry is the remedy
+            logger.warning(
+                "job %s: could not announce (%s); asking for a retry", completion.job_id, type(error).__name__
+            )
+            return JSONResponse({"error": "could not announce the completion; retry later"}, status_code=503)
         ready_runs = [str(run_id) for run_id in getattr(announced, "ready_runs", [])]
         logger.info(
             "job %s of round %s completed: event emitted; ready runs: %s",
@@ -83,7 +90,12 @@ def create_receiver_app(secret: SecretStr, settings: ConnectionSettings, announc
             ready_runs or "none",
         )
         return JSONResponse(
-            {"emitted": True, "round": completion.round_key, "job_id": completion.job_id, "ready_runs": ready_runs},
+            {
+                "emitted": True,
+                "round": completion.round_key,
+                "job_id": completion.job_id,
+                "ready_runs": ready_runs,
+            },
             202,
         )
 

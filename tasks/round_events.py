@@ -12,6 +12,9 @@ stalled (the resumed gate then fails at once), the event is emitted related to t
 `deployments.automations.resume_ready_rounds_automation` resumes it. Its id is derived from the run's Paused state,
 so every delivery about the same pause yields the same event, which Prefect's triggers evaluate once; and Prefect
 resumes only a paused run, so nothing is resumed twice.
+
+Both are sent with one `POST /events` before the receiver answers (not through the background events worker), so
+an event the server did not take fails the delivery, and Supervisely sends it again.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.events import Event, emit_event
+from prefect.events import Event
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.job_notices import ConfirmedCompletion
@@ -75,6 +78,14 @@ def _flow_run_related(flow_run_id: UUID) -> dict[str, str]:
     return {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"}
 
 
+async def send_events(events: list[Event]) -> None:
+    """Hand the events to the Prefect server now; an error (server down, rejected) reaches the caller."""
+    if not events:
+        return
+    async with get_client() as client:
+        await client.request("POST", "/events", json=[event.model_dump(mode="json") for event in events])
+
+
 def _round_resource(round_key: str, team_id: int) -> dict[str, str]:
     return {
         "prefect.resource.id": round_resource_id(round_key),
@@ -83,17 +94,17 @@ def _round_resource(round_key: str, team_id: int) -> dict[str, str]:
     }
 
 
-async def emit_job_completed(completion: ConfirmedCompletion) -> Event | None:
+async def emit_job_completed(completion: ConfirmedCompletion) -> Event:
     """Emit `labelrounds.job.completed` for a confirmed completion (see the module docstring).
 
     Args:
         completion: the job completion the API confirmed.
 
     Returns:
-        The event handed to Prefect's events worker (None when events are off in this process).
+        The event the Prefect server took.
     """
     flow_run_id = await find_round_flow_run(completion.round_key)
-    return emit_event(
+    event = Event(
         event=JOB_COMPLETED_EVENT,
         resource=_round_resource(completion.round_key, completion.team_id),
         related=[_flow_run_related(flow_run_id)] if flow_run_id is not None else [],
@@ -105,6 +116,8 @@ async def emit_job_completed(completion: ConfirmedCompletion) -> Event | None:
         },
         id=completion_event_id(completion),
     )
+    await send_events([event])
+    return event
 
 
 async def emit_ready_rounds(api: SuperviselyClient, round_key: str) -> list[UUID]:
@@ -119,7 +132,7 @@ async def emit_ready_rounds(api: SuperviselyClient, round_key: str) -> list[UUID
     """
     paused = {run.id: run for run in await round_flow_runs(round_key) if is_paused(run)}
     suspended_rounds, _ = group_suspended_runs(list(paused.values()))
-    announced: list[UUID] = []
+    ready: list[Event] = []
     for suspended in suspended_rounds:
         snapshot = await check_suspended_round(
             api, suspended.team_id, suspended.round_key, suspended.target, suspended.gate_job_ids
@@ -127,23 +140,25 @@ async def emit_ready_rounds(api: SuperviselyClient, round_key: str) -> list[UUID
         reason = resume_reason(snapshot)
         if reason is None or snapshot is None:
             continue
-        for flow_run_id in suspended.flow_run_ids:
-            emit_event(
+        ready += [
+            Event(
                 event=ROUND_READY_EVENT,
                 resource=_round_resource(suspended.round_key, suspended.team_id),
                 related=[_flow_run_related(flow_run_id)],
                 payload={"reason": reason, "summary": snapshot.summary(), "job_ids": suspended.gate_job_ids},
                 id=ready_event_id(paused[flow_run_id]),
             )
-            announced.append(flow_run_id)
-    return announced
+            for flow_run_id in suspended.flow_run_ids
+        ]
+    await send_events(ready)
+    return [UUID(event.related[0].id.removeprefix("prefect.flow-run.")) for event in ready]
 
 
 @dataclass(frozen=True)
 class CompletionAnnounced:
     """What the receiver announced for one confirmed completion."""
 
-    job_event: Event | None
+    job_event: Event
     ready_runs: list[UUID]
 
 

@@ -3,8 +3,10 @@ registration is idempotent (one webhook per team and URL, updated in place)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,12 @@ from pydantic import SecretStr
 from deployments.automations import RESUME_READY_ROUNDS, ensure_automation, resume_ready_rounds_automation
 from deployments.deploy import register_receiver
 from deployments.names import RECEIVER_SECRET_ENV
+from deployments.receiver import WEBHOOK_PATH
+from deployments.serve import ReceiverOptions, serve_with_receiver
 from labelrounds.client import ConnectionSettings
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.webhook_setup import require_http_url
+from tests.e2e.processes import free_port
 
 from .test_deploy_command import LABELROUNDS, deploy
 
@@ -110,3 +115,26 @@ async def test_the_resume_automation_is_created_once_and_updated_in_place(prefec
     assert found["trigger"]["expect"] == ["labelrounds.round.ready"]
     assert found["trigger"]["posture"] == "Reactive" and found["trigger"]["threshold"] == 1
     assert [action["type"] for action in found["actions"]] == ["resume-flow-run"]  # the run the event relates to
+
+
+async def test_serve_runs_the_receiver_beside_the_flows_on_loopback(prefect_backend: None) -> None:
+    settings = ConnectionSettings(server_address="http://127.0.0.1:9", api_token=SecretStr("t"))
+    receiver = ReceiverOptions(secret=SecretStr("serve-secret"), settings=settings, port=free_port())
+    serving = asyncio.create_task(serve_with_receiver([], receiver, limit=1))
+    base = f"http://127.0.0.1:{receiver.port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                assert not serving.done() and time.monotonic() < deadline, "the receiver did not answer"
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            notice = {"teamId": 1, "data": {"jobId": 1}}
+            assert (await http.post(WEBHOOK_PATH, json=notice)).status_code == 401
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+    assert receiver.host == "127.0.0.1"
