@@ -261,6 +261,14 @@ class GoldSpec(_SpecModel):
         allow_inf_nan=False,
         description="Gold images per job as a share of the job's images (rounded up, at least one).",
     )
+    min_f1: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Optional policy: a labeler whose gold F1 is under this gets their round images relabeled by "
+        "another labeler (the rework labeler if it passed, else the best one who passed) in the first rework cycle.",
+    )
 
     @model_validator(mode="after")
     def _one_amount(self) -> Self:
@@ -485,8 +493,21 @@ def _cross_field_problems(spec: RoundSpec) -> list[str]:
         problems.append(f"rework_labeler {spec.rework_labeler!r} is not one of the labelers")
     problems += _assignment_problems(spec)
     problems += _consensus_problems(spec)
+    problems += _gold_policy_problems(spec)
     if spec.timeout_seconds < spec.poll_interval_seconds:
         problems.append("timeout_seconds is shorter than poll_interval_seconds")
+    return problems
+
+
+def _gold_policy_problems(spec: RoundSpec) -> list[str]:
+    """What `gold.min_f1` needs: someone else to relabel, and a rework cycle to do it in."""
+    if spec.gold is None or spec.gold.min_f1 is None:
+        return []
+    problems = []
+    if len(spec.labelers) < 2:
+        problems.append("gold.min_f1 needs at least two labelers (another labeler relabels a failing one's images)")
+    if spec.max_rework_cycles < 1:
+        problems.append("gold.min_f1 needs max_rework_cycles of at least 1 (the relabeling is a rework cycle)")
     return problems
 
 

@@ -11,25 +11,33 @@ are removed: the server drops them from the jobs, so rework, the later gates and
 `remove_gold_copies` is idempotent and also runs when the round fails. The scores are kept on the labeler's
 first-pass jobs (`customData`, beside the lineage: `record_gold_scores`), so scorecards and re-runs read them from
 the server after the copies are gone.
+
+Optional policy `gold.min_f1`: a labeler whose gold F1 is under it has every round image of their first-pass jobs
+rejected (`jobs.reject`, so the report counts them all as reworked) and relabeled by another labeler (`relabelers`:
+the rework labeler if it passed, else the passing labeler with the best gold F1), in a rework job (cycle 1, parent =
+the first-pass job) that replaces that job's ordinary rework; the relabeling jobs are found again by their lineage
+on a re-run (`create_relabel_jobs`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pandas as pd
 
 from labelrounds.client import AmbiguousWriteError, Filter, SuperviselyClient
-from labelrounds.client.models import AnnotationInfo, DatasetInfo, LabelingJobInfo
+from labelrounds.client.models import AnnotationInfo, DatasetInfo, LabelingJobInfo, RejectMode
 from labelrounds.planning import summarize_plan
 from labelrounds.quality import score_many
-from labelrounds.round_spec import GoldSpec
+from labelrounds.round_spec import GoldSpec, RoundSpec
 from labelrounds.steps.errors import RoundError, UnresolvedWriteError
-from labelrounds.steps.lineage import JobLineage, list_round_jobs
+from labelrounds.steps.lineage import JobLineage, JobSettings, create_or_adopt, list_round_jobs, records_frame
 from labelrounds.steps.report import LABELER_GOLD_COLUMNS
+from labelrounds.steps.rework import planned_rework
 from labelrounds.steps.targets import RoundTarget, resolve_datasets
 
 #: Columns of the gold plan: one row per gold image of a first-pass share.
@@ -322,3 +330,79 @@ def recorded_gold_scores(jobs: Iterable[tuple[LabelingJobInfo, JobLineage]]) -> 
         columns=["labeler", *GOLD_SCORE_COLUMNS],
     )
 
+
+def relabelers(scores: pd.DataFrame, min_f1: float, rework_labeler: str | None) -> dict[str, str]:
+    """Who relabels the round images of each labeler whose gold F1 is under `min_f1` (failing → relabeler); pure.
+
+    The relabeler is `rework_labeler` when it passed, else the passing labeler with the best gold F1 (then the
+    first login). Nobody is relabeled when nobody passed; a labeler without gold scores neither fails nor passes.
+    """
+    f1 = {str(row.labeler): float(row.gold_f1) for row in scores.itertuples(index=False) if row.gold_images}
+    failing = sorted(login for login, value in f1.items() if value < min_f1)
+    passing = sorted(
+        (login for login, value in f1.items() if value >= min_f1), key=lambda login: (-f1[login], login)
+    )
+    if not failing or not passing:
+        return {}
+    relabeler = rework_labeler if rework_labeler in passing else passing[0]
+    return dict.fromkeys(failing, relabeler)
+
+
+async def create_relabel_jobs(
+    api: SuperviselyClient,
+    target: RoundTarget,
+    spec: RoundSpec,
+    jobs: pd.DataFrame,
+    scores: pd.DataFrame,
+    user_ids: Mapping[str, int],
+    gold_copies: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Create (or find) the relabeling jobs of the `gold.min_f1` policy: each first-pass job of a failing labeler
+    has all its images rejected, then one rework job over all its round images (never a gold copy) goes to the
+    labeler `relabelers` picks; idempotent (rejecting twice changes nothing, the jobs are found by lineage).
+
+    Args:
+        api: the client (a manager's token).
+        target: the resolved round.
+        spec: the round (`gold.min_f1`, `rework_labeler`, the reviewer, job settings).
+        jobs: the first pass's jobs (`lineage.JOB_COLUMNS`), after its gate.
+        scores: each labeler's gold scores (`score_and_record_gold`).
+        user_ids: user id by login of the labelers and the reviewer.
+        gold_copies: the gold plan with `copy_id` (its copies are left out even if a job still lists them).
+
+    Returns:
+        The relabeling jobs (JOB_COLUMNS, cycle 1, `parent_job_id` the relabeled job); empty when nobody failed.
+
+    Raises:
+        RoundConflictError: a cycle-1 job of one of these parents exists with other content.
+        UnresolvedWriteError: a creation's outcome stayed unknown; re-running is safe.
+    """
+    if spec.gold is None or spec.gold.min_f1 is None:
+        return records_frame([])
+    chosen = relabelers(scores, spec.gold.min_f1, spec.rework_labeler)
+    parents = jobs[[str(labeler) in chosen for labeler in jobs["labeler"]]]
+    if parents.empty:
+        return records_frame([])
+    gold_ids = (
+        set() if gold_copies is None else {int(i) for i in gold_copies.get("copy_id", pd.Series()).dropna()}
+    )
+    detailed = await asyncio.gather(*(api.get_job(int(job_id)) for job_id in parents["job_id"]))
+    planned = []
+    for (_, parent), job in zip(parents.iterrows(), detailed, strict=True):
+        if job is None:
+            raise RoundError(f"job {parent['job_id']} disappeared before its relabeling could be planned")
+        images = sorted(set(job.entity_ids()) - gold_ids)
+        if job.rejected_images_count < job.images_count:
+            await api.reject_job(job.id, RejectMode.ALL)
+        if images:
+            relabeler = spec.model_copy(update={"rework_labeler": chosen[str(parent["labeler"])]})
+            planned.append(planned_rework(parent, images, relabeler, user_ids))
+    records = await create_or_adopt(
+        api,
+        team_id=target.team.id,
+        project_id=target.project.id,
+        round_key=target.round_key,
+        planned=planned,
+        settings=JobSettings.from_spec(spec),
+    )
+    return records_frame(records)

@@ -35,6 +35,7 @@ from labelrounds.steps.consensus_sequence import consensus_steps, run_consensus_
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.gate import GateSnapshot, wait_until_ready
 from labelrounds.steps.gold import (
+    create_relabel_jobs,
     ensure_gold_copies,
     hidden_entities,
     remove_gold_copies,
@@ -118,6 +119,22 @@ class GoldSteps(Protocol[ReportT_co]):
 
     async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> ReportT_co:
         """The report step, its per-labeler table with the gold columns."""
+        ...
+
+
+@runtime_checkable
+class GoldPolicySteps(Protocol):
+    """The `gold.min_f1` policy (`steps.gold.create_relabel_jobs`); used only for a round with it. Safe to re-run."""
+
+    async def relabel_under_gold(
+        self,
+        spec: RoundSpec,
+        validated: ValidatedRound,
+        jobs: pd.DataFrame,
+        scores: pd.DataFrame,
+        user_ids: dict[str, int],
+    ) -> pd.DataFrame:
+        """Create (or find) the cycle-1 jobs relabeling the first-pass jobs of labelers under `gold.min_f1`."""
         ...
 
 
@@ -215,6 +232,7 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
             consensus=done.figures,
         )
     gold = _gold_steps(steps, spec)
+    gold_policy = _gold_policy_steps(steps, spec)
     queue = _queue_steps(steps, spec)
     adaptive = _adaptive_steps(steps, spec)
     approvals = _approval_steps(steps, spec)
@@ -241,6 +259,7 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
         cycle = 0
         rework_cap = spec.max_rework_cycles  # a person may extend it, one cycle at a time (approve_rework_cap)
         gold_scores = None
+        relabeled: pd.DataFrame | None = None  # the gold policy's relabeling jobs, joined to the first rework
         while True:
             with steps.phase("gate"):
                 if queue is not None and queues is not None:
@@ -255,6 +274,8 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
                 # and the report never see them.
                 gold_scores = await gold.score_gold(spec, validated)
                 await gold.remove_gold(spec, validated)
+                if gold_policy is not None:
+                    relabeled = await gold_policy.relabel_under_gold(spec, validated, jobs, gold_scores, user_ids)
             if queues is not None:  # a queue reworks its rejections itself
                 break
             rework_spec = spec
@@ -268,7 +289,13 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
                 user_ids = {**user_ids, **chosen}
                 rework_cap = cycle + 1
             with steps.phase("rework"):
-                jobs = await steps.rework(rework_spec, target, jobs, user_ids, cycle)
+                if relabeled is not None and not relabeled.empty:  # a relabeled job gets no ordinary rework
+                    others = jobs[~jobs["job_id"].isin(relabeled["parent_job_id"])]
+                    reworked = await steps.rework(rework_spec, target, others, user_ids, cycle)
+                    jobs = pd.concat([relabeled, reworked], ignore_index=True) if not reworked.empty else relabeled
+                    relabeled = None
+                else:
+                    jobs = await steps.rework(rework_spec, target, jobs, user_ids, cycle)
             if jobs.empty:
                 break
             cycles.append(jobs)
@@ -300,6 +327,21 @@ def _gold_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> GoldSteps[Report
         return None
     if not isinstance(steps, GoldSteps):
         raise RoundError(f"these round steps ({type(steps).__name__}) cannot run gold checks")
+    return steps
+
+
+def _gold_policy_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> GoldPolicySteps | None:
+    """The `gold.min_f1` policy step of `steps`; None for a round without it.
+
+    Raises:
+        RoundError: the round has the policy but `steps` cannot apply it (checked before anything is done).
+    """
+    if spec.gold is None or spec.gold.min_f1 is None:
+        return None
+    if not isinstance(steps, GoldPolicySteps):
+        raise RoundError(
+            f"these round steps ({type(steps).__name__}) cannot apply gold.min_f1 (they have no relabel_under_gold)"
+        )
     return steps
 
 
@@ -470,6 +512,19 @@ class ClientRoundSteps:
     async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> RoundReport:
         """`steps.report.build_round_report` with the gold columns."""
         return (await self.report(spec, target)).with_gold(gold)
+
+    async def relabel_under_gold(
+        self,
+        spec: RoundSpec,
+        validated: ValidatedRound,
+        jobs: pd.DataFrame,
+        scores: pd.DataFrame,
+        user_ids: dict[str, int],
+    ) -> pd.DataFrame:
+        """`steps.gold.create_relabel_jobs`."""
+        return await create_relabel_jobs(
+            self.api, validated.target, spec, jobs, scores, user_ids, validated.gold_plan
+        )
 
     async def recorded_consensus(self, spec: RoundSpec, validated: ValidatedRound) -> ConsensusFigures | None:
         """`steps.consensus.recorded_consensus`."""

@@ -404,3 +404,71 @@ async def test_gold_with_a_class_the_round_does_not_label_is_refused(server: San
             await run_round(ClientRoundSteps(api, PASSWORD), gold_spec(classes=CLASSES[:1]))
     assert fingerprint(server.store) == before
     assert "has objects of classes the round does not label: leaf" in str(refused.value)
+
+
+# --- the min_f1 policy -------------------------------------------------------------------------------------------
+
+# Between labeler_3's skill (0.6) and labeler_2's (0.85): labeler_3 alone fails (on this seed's 5 gold images per
+# job their gold F1s are 0.74 and 0.93: five images are a noisy measure, hence the wide margin on both sides).
+POLICY_MIN_F1 = 0.8
+
+
+def relabel_problems(server: SandboxServer, round_key: str, failing: str, relabeler: str) -> list[str]:
+    """Why the round did not relabel `failing`'s round images by `relabeler`, read raw: one cycle-1 job per
+    first-pass job of `failing`, held by `relabeler`, over exactly its round images (no gold copy); no ordinary
+    rework of those jobs; every object on those images written by `relabeler` at the end."""
+    round_images = seed_images(server)[server.dataset_ids[0]]
+    with RawApi.of(server) as raw:
+        jobs = raw.round_jobs(server.team_id, round_key)
+        annotations = {
+            int(item["imageId"]): item["annotation"]
+            for item in raw.list_all("annotations.list", {"datasetId": server.dataset_ids[0]})
+        }
+    problems = []
+    for parent in first_cycle(jobs):
+        if parent.lineage["labeler"] != failing:
+            continue
+        children = [job for job in jobs if job.cycle == 1 and job.lineage.get("parent") == parent.id]
+        if [job.lineage["labeler"] for job in children] != [relabeler]:
+            problems.append(f"job {parent.id}: cycle-1 jobs by {[job.lineage['labeler'] for job in children]}")
+            continue
+        wanted = set(parent.entities) & round_images
+        if set(children[0].entities) != wanted:
+            problems.append(f"job {parent.id}: relabeled {len(children[0].entities)} images, not its {len(wanted)}")
+        writers = {obj.get("labelerLogin") for image in wanted for obj in annotations[image]["objects"]}
+        if writers != {relabeler}:
+            problems.append(f"job {parent.id}: its images' objects were written by {sorted(map(str, writers))}")
+    return problems or ([] if any(job.lineage["labeler"] == failing for job in jobs) else [f"no job of {failing}"])
+
+
+async def test_a_labeler_under_the_gold_min_f1_has_their_images_relabeled_by_the_best_one(
+    server: SandboxServer,
+) -> None:
+    """labeler_3 (skill 0.6) is under gold.min_f1 0.8: labeler_1 (skill 0.95, the best) relabels its 50 images;
+    a re-run finds every job again."""
+    spec = gold_spec(round_name="gold-policy", gold={"source": "ds2", "share": 0.1, "min_f1": POLICY_MIN_F1})
+    done, _ = await run(server, spec)
+    assert done.gold is not None
+    gold_f1 = dict(zip(done.gold["labeler"], done.gold["gold_f1"], strict=True))
+    assert [login for login in SKILLS if gold_f1[login] < POLICY_MIN_F1] == ["labeler_3"], gold_f1
+    assert relabel_problems(server, done.target.round_key, "labeler_3", "labeler_1") == []
+    with RawApi.of(server) as raw:
+        before = sorted(job.id for job in raw.round_jobs(server.team_id, done.target.round_key))
+    await run(server, spec)
+    with RawApi.of(server) as raw:
+        assert sorted(job.id for job in raw.round_jobs(server.team_id, done.target.round_key)) == before
+    assert done.report.problems(selected_images=150) == []
+
+
+async def test_mutant_a_round_without_the_policy_fails_the_relabel_oracle(server: SandboxServer) -> None:
+    done, _ = await run(server, gold_spec(round_name="gold-no-policy"))
+    assert relabel_problems(server, done.target.round_key, "labeler_3", "labeler_1") != []
+
+
+def test_the_policy_needs_another_labeler_and_a_rework_cycle() -> None:
+    with pytest.raises(ValueError) as refused:
+        gold_spec(labelers=["labeler_1"], max_rework_cycles=0, gold={"source": "ds2", "per_job": 1, "min_f1": 0.7})
+    assert "gold.min_f1 needs at least two labelers" in str(refused.value)
+    assert "gold.min_f1 needs max_rework_cycles of at least 1" in str(refused.value)
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        gold_spec(gold={"source": "ds2", "per_job": 1, "min_f1": 1.5})
