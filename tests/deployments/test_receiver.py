@@ -221,3 +221,22 @@ def test_an_empty_secret_is_refused() -> None:
     settings = ConnectionSettings(server_address="http://127.0.0.1:9", api_token=SecretStr("t"))
     with pytest.raises(ValueError, match="secret"):
         create_receiver_app(SecretStr(""), settings, announce_completion)
+
+
+async def test_a_completion_that_cannot_be_announced_is_refused_for_a_retry(sandbox: SandboxServer) -> None:
+    secret = SecretStr("retry-secret")
+    settings = ConnectionSettings(server_address=sandbox.url, api_token=sandbox.admin_token)
+    attempts: list[int] = []
+
+    async def prefect_down(api: Any, completion: Any) -> None:  # the Prefect server unreachable
+        attempts.append(completion.job_id)
+        raise httpx.ConnectError("connection refused")
+
+    admin = httpx.Client(base_url=sandbox.url, headers={"x-api-key": sandbox.admin_token.get_secret_value()})
+    with serving(create_receiver_app(secret, settings, prefect_down)) as base, admin:
+        job_id = new_job(admin, sandbox, "completed while Prefect is down", lineage("down@1", sandbox))
+        complete(admin, job_id)
+        notice = {"teamId": sandbox.team_id, "data": {"jobId": job_id}}
+        reply = httpx.post(base + WEBHOOK_PATH, json=notice, headers={SECRET_HEADER: "retry-secret"}, timeout=30)
+    assert reply.status_code == 503 and "retry" in reply.json()["error"]  # a non-2xx: the sender delivers again
+    assert attempts == [job_id]
