@@ -82,7 +82,9 @@ class GrossErrorSteps(ClientRoundSteps):
     botched_first_pass: set[int] = field(default_factory=set)
     first_agreement: pd.DataFrame | None = None
 
-    async def wait_for_review(self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int) -> None:
+    async def wait_for_review(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int
+    ) -> None:
         """The gate, then the gross errors written over the gross labeler's annotations of this gate's jobs."""
         await super().wait_for_review(spec, target, jobs, cycle)
         originals = {image.name: image.id for image in await self.api.list_images(target.dataset_ids[0])}
@@ -98,12 +100,17 @@ class GrossErrorSteps(ClientRoundSteps):
             drawn = await self.api.get_annotations(int(row.dataset_id), botched)
             await self.api.upload_annotations(
                 int(row.dataset_id),
-                {info.image_id: Annotation.model_validate(mirrored(info.annotation.to_wire())) for info in drawn},
+                {
+                    info.image_id: Annotation.model_validate(mirrored(info.annotation.to_wire()))
+                    for info in drawn
+                },
             )
             if cycle == 0:
                 self.botched_first_pass.update(originals[copies[i]] for i in botched)
 
-    async def measure_agreement(self, spec: RoundSpec, validated: ValidatedRound, replicas: int) -> pd.DataFrame:
+    async def measure_agreement(
+        self, spec: RoundSpec, validated: ValidatedRound, replicas: int
+    ) -> pd.DataFrame:
         """The agreement step; the first pass's is kept."""
         agreement = await super().measure_agreement(spec, validated, replicas)
         if self.first_agreement is None:
@@ -114,7 +121,9 @@ class GrossErrorSteps(ClientRoundSteps):
 def truth_of(server: SandboxServer, dataset_id: int) -> dict[int, dict[str, Any]]:
     """Each image's truth through the sandbox's truth endpoint."""
     headers = {"x-api-key": server.admin_token.get_secret_value()}
-    reply = httpx.get(server.url + TRUTH_PATH, params={"dataset_id": dataset_id}, headers=headers, timeout=300)
+    reply = httpx.get(
+        server.url + TRUTH_PATH, params={"dataset_id": dataset_id}, headers=headers, timeout=300
+    )
     return {item["imageId"]: item["annotation"] for item in reply.raise_for_status().json()}
 
 
@@ -122,7 +131,8 @@ async def one_run(images: int, threshold: float, crew_seed: int) -> dict[str, An
     """One sandbox, one consensus round; the flagged share, the cost and the F1 figures."""
     seed = f"synthetic:1x{images}"
     crew = CrewConfig.parse(
-        "skill=" + "+".join(f"{login}:{skill}" for login, skill in SKILLS.items())
+        "skill="
+        + "+".join(f"{login}:{skill}" for login, skill in SKILLS.items())
         + f",seed={crew_seed},poll=20ms,mode=instant"
     )
     with SandboxServer(seed=seed, crew=crew) as server:
@@ -154,7 +164,17 @@ async def one_run(images: int, threshold: float, crew_seed: int) -> dict[str, An
             done = await run_round(steps, spec)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             replicas = await read_replicas(api, done.target, spec, done.validated.selected, 3)
-            final = {info.image_id: info.annotation.to_wire() for info in await api.list_annotations(done.target.dataset_ids[0])}
+            final = {
+                info.image_id: info.annotation.to_wire()
+                for info in await api.list_annotations(done.target.dataset_ids[0])
+            }
+            adjudicated_ids = [
+                i
+                for jobs in done.cycles
+                for _, row in jobs.iterrows()
+                if int(row["dataset_id"]) in done.target.dataset_ids
+                for i in (await api.get_job(int(row["job_id"]))).entity_ids()  # type: ignore[union-attr]
+            ]
         truth = truth_of(server, server.dataset_ids[0])
     figures = done.consensus
     assert figures is not None and steps.first_agreement is not None
@@ -166,7 +186,13 @@ async def one_run(images: int, threshold: float, crew_seed: int) -> dict[str, An
         for login in SKILLS
         if login.startswith("labeler")
     }
-    merged_f1 = score_many((truth[i], final[i]) for i in replicas).f1
+    final_f1 = score_many((truth[i], final[i]) for i in replicas).f1
+    merged_images = set(replicas) - {int(i) for i in adjudicated_ids}
+    merged_f1 = score_many((truth[i], final[i]) for i in merged_images).f1
+    on_merged = {
+        login: score_many((truth[i], replicas[i][login]) for i in merged_images if login in replicas[i]).f1
+        for login in per_labeler
+    }
     return {
         "crew_seed": crew_seed,
         "images": figures.images,
@@ -182,7 +208,9 @@ async def one_run(images: int, threshold: float, crew_seed: int) -> dict[str, An
         "mean_agreement": round(figures.mean_agreement, 4),
         "labeler_f1": {login: round(value, 4) for login, value in per_labeler.items()},
         "best_single_f1": round(max(per_labeler.values()), 4),
-        "final_f1": round(merged_f1, 4),
+        "final_f1": round(final_f1, 4),
+        "merged_images_f1": round(merged_f1, 4),
+        "best_single_f1_on_merged_images": round(max(on_merged.values()), 4),
         "round_seconds": round(wall, 2),
         "round_cpu_seconds": round(cpu, 2),
         "load_average": [round(value, 2) for value in os.getloadavg()],
@@ -196,15 +224,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"{GROSS_LABELER} botches {GROSS_SHARE:.0%} of its images",
         "",
         "| crew seed | gross images | flagged | labels/image | vs 2-labeler pass | vs static 3 | merged | "
-        "adjudicated | best single F1 | final F1 | round s (CPU s) | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "adjudicated | best single F1 | final F1 | merged images: F1 (best single) | round s (CPU s) | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         lines.append(
             f"| {run['crew_seed']} | {run['gross_images_first_pass']} | {run['flagged_share']:.1%} | "
             f"{run['labels_per_image']:.2f} | {run['vs_first_pass']:.2f}x | {run['vs_static_overlap_3']:.2f}x | "
             f"{run['merged']} | {run['adjudicated']} | {run['best_single_f1']:.3f} | {run['final_f1']:.3f} | "
-            f"{run['round_seconds']} ({run['round_cpu_seconds']}) | {run['load_average'][0]} |"
+            f"{run['merged_images_f1']:.3f} ({run['best_single_f1_on_merged_images']:.3f}) | {run['round_seconds']} ({run['round_cpu_seconds']}) | {run['load_average'][0]} |"
         )
     lines += [
         "",
@@ -225,7 +253,9 @@ def main() -> None:
     parser.add_argument("--crew-seeds", default="21,22,23")
     parser.add_argument("--out", type=Path, default=Path("bench/results/consensus.json"))
     args = parser.parse_args()
-    runs = [asyncio.run(one_run(args.images, args.threshold, int(seed))) for seed in args.crew_seeds.split(",")]
+    runs = [
+        asyncio.run(one_run(args.images, args.threshold, int(seed))) for seed in args.crew_seeds.split(",")
+    ]
     result = {
         "images": args.images,
         "threshold": args.threshold,
