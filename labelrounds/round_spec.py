@@ -557,6 +557,10 @@ def _consensus_problems(spec: RoundSpec) -> list[str]:
         )
     if spec.rework_labeler is not None:
         problems.append("rework_labeler has no effect with consensus (disagreements go to the adjudicator)")
+    if spec.approve_rework_cap:
+        problems.append("approve_rework_cap has no effect with consensus (replica jobs are not reworked)")
+    if spec.approve_plan:
+        problems.append("approve_plan is not available for consensus rounds yet (they run without asking)")
     return problems
 
 

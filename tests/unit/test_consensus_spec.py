@@ -68,6 +68,8 @@ def test_a_valid_consensus_spec_parses_with_its_defaults() -> None:
         ({"gold": {"source": "gold", "per_job": 1}}, "gold checks and consensus do not combine"),
         ({"split_strategy": "weighted"}, "split_strategy 'weighted' has no effect with consensus"),
         ({"rework_labeler": "labeler_1"}, "rework_labeler has no effect with consensus"),
+        ({"approve_rework_cap": True}, "approve_rework_cap has no effect with consensus"),
+        ({"approve_plan": True}, "approve_plan is not available for consensus rounds"),
     ],
 )
 def test_bad_consensus_parameters_are_refused_with_the_field_named(overrides: dict[str, Any], complaint: str) -> None:
