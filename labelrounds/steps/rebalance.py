@@ -182,13 +182,14 @@ class Rebalancer:
     keep_head: int = KEEP_HEAD
     plans: list[RebalancePlan] = field(default_factory=list)
     skipped_moves: list[str] = field(default_factory=list)
-    _done_when_gave: dict[str, int] = field(default_factory=dict)
+    #: Done count of each labeler when they last gave images (a labeler gives again after `min_done` more).
+    done_when_gave: dict[str, int] = field(default_factory=dict)
 
     async def __call__(self, snapshot: GateSnapshot) -> list[int]:
         """Plan from the snapshot, make the moves, and return the ids of the jobs that joined the cycle."""
         done = {load.labeler: load.done for load in labeler_loads(snapshot, self.min_done)}
         resting = [
-            login for login, then in self._done_when_gave.items() if done.get(login, 0) < then + self.min_done
+            login for login, then in self.done_when_gave.items() if done.get(login, 0) < then + self.min_done
         ]
         plan = plan_moves(
             snapshot, slack=self.slack, min_done=self.min_done, min_move=self.min_move, resting=resting
@@ -197,7 +198,7 @@ class Rebalancer:
         if not moves:
             return []
         self.plans.append(plan)
-        self._done_when_gave.update({move.donor: done[move.donor] for move in moves})
+        self.done_when_gave.update({move.donor: done[move.donor] for move in moves})
         for move in moves:
             await self._move(move)
         return await self.adopt_moved_jobs()

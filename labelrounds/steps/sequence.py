@@ -387,8 +387,8 @@ def _adaptive_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> AdaptiveStep
         return None
     if not isinstance(steps, AdaptiveSteps):
         raise RoundError(
-            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'adaptive': it runs "
-            "through the library composition (ClientRoundSteps) only for now"
+            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'adaptive' "
+            "(they have no adaptive gate, wait_and_rebalance)"
         )
     return steps
 

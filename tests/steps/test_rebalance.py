@@ -8,13 +8,14 @@ their customData lineage with their `jobs.info` entities and `parentJobId`, and 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from oracles import RawApi, RawJob, assert_each_image_once, assert_unique_identities
 
+from flows.labeling_round import labeling_round
 from labelrounds.client import InvalidRequestError, SuperviselyClient
 from labelrounds.client.models import JobStatus, ReviewStatus
 from labelrounds.round_spec import RoundSpec, parse_round_spec
@@ -25,6 +26,7 @@ from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
 from labelrounds.steps.targets import RoundTarget
+from tasks.credentials import PASSWORD_ENV
 
 from .support import PASSWORD, LoseReplies, admin_client
 
@@ -66,13 +68,15 @@ def adaptive_spec(**overrides: Any) -> RoundSpec:
     return parse_round_spec(fields)
 
 
-def labeler_marks(raw: RawApi, team_id: int, logins: Iterable[str]) -> list[tuple[int, int]]:
-    """(job, image) of every image mark the labelers made, from the raw team activity log."""
+def labeler_marks(
+    raw: RawApi, team_id: int, logins: Iterable[str], job_ids: Collection[int]
+) -> list[tuple[int, int]]:
+    """(job, image) of every image mark the labelers made in these jobs, from the raw team activity log."""
     wanted = set(logins)
     return [
         (int(event["jobId"]), int(event["entityId"]))
         for event in raw.list_all("teams.activity", {"teamId": team_id})
-        if event["action"] == MARK_ACTION and event["userLogin"] in wanted
+        if event["action"] == MARK_ACTION and event["userLogin"] in wanted and event["jobId"] in job_ids
     ]
 
 
@@ -109,7 +113,7 @@ async def test_an_adaptive_round_moves_the_slow_labelers_untouched_images_and_la
             (dataset_id,) = raw.dataset_ids(run.target.project.id)
             selected = raw.image_ids_by_dataset([dataset_id])
             jobs = raw.round_jobs(adaptive_server.team_id, run.target.round_key)
-            marks = labeler_marks(raw, adaptive_server.team_id, LABELERS)
+            marks = labeler_marks(raw, adaptive_server.team_id, LABELERS, {job.id for job in jobs})
             infos = {job.id: raw.call("jobs.info", {"id": job.id}) for job in jobs}
 
         assert len(selected[dataset_id]) == IMAGES
@@ -140,6 +144,37 @@ async def test_an_adaptive_round_moves_the_slow_labelers_untouched_images_and_la
         again = await run_round(ClientRoundSteps(api, PASSWORD), spec)
         assert (api.stats.calls["jobs.split"], api.stats.calls["jobs.add"]) == (splits, adds)
         assert sorted(again.job_ids_per_cycle[0]) == sorted(job.id for job in jobs)
+
+
+async def test_the_flow_runs_an_adaptive_round_through_its_check_and_rebalance_gate(
+    adaptive_server: SandboxServer, monkeypatch: pytest.MonkeyPatch, prefect_backend: None
+) -> None:
+    """The flow's gate (`tasks.rebalance`) moves images too; a small round (the slow labeler and one fast one, 14
+    images) keeps the flow's task overhead short."""
+    monkeypatch.setenv("SERVER_ADDRESS", adaptive_server.url)
+    monkeypatch.setenv("API_TOKEN", adaptive_server.admin_token.get_secret_value())
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD.get_secret_value())
+    with RawApi.of(adaptive_server) as raw:
+        (dataset_id,) = raw.dataset_ids(adaptive_server.project_id or 0)
+        images = sorted(raw.image_ids(dataset_id))[:14]
+    spec = adaptive_spec(
+        round_name="adaptive-flow",
+        labelers=LABELERS[:2],
+        image_selection="explicit",
+        image_ids=images,
+        poll_interval_seconds=0.2,
+    )
+    state = await labeling_round(spec, return_state=True)
+    outcome = await state.result()
+    assert outcome.status == "finished"
+    with RawApi.of(adaptive_server) as raw:
+        jobs = raw.round_jobs(adaptive_server.team_id, outcome.round_key)
+        marks = labeler_marks(raw, adaptive_server.team_id, LABELERS, {job.id for job in jobs})
+    assert any("moved_from" in job.lineage for job in jobs), "the flow's gate moved no image"
+    assert sorted(outcome.job_ids_per_cycle[0]) == sorted(job.id for job in jobs)
+    assert_unique_identities(jobs)
+    assert_each_image_once({dataset_id: set(images)}, jobs)
+    assert_labeled_once({dataset_id: set(images)}, jobs, marks)
 
 
 def test_the_oracles_fail_on_an_image_moved_but_left_in_the_slow_job_or_labeled_twice() -> None:
