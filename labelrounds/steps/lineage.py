@@ -2,7 +2,9 @@
 
 Every job a round creates carries `customData.labelrounds = {round, dataset, labeler, share, cycle, parent}`
 (see docs/ARCHITECTURE.md). A planned job is *the same job* as an existing one when their identities match:
-first-cycle jobs by (round, cycle, dataset, labeler), rework jobs by (round, cycle, parent). `create_or_adopt`
+first-cycle jobs by (round, cycle, dataset, labeler), rework jobs by (round, cycle, parent), and a job that took
+over another's untouched images in an adaptive round (`moved_from`, `steps.rebalance`; the key is left out
+otherwise) by (round, cycle, that job, labeler, share). `create_or_adopt`
 lists the project's jobs once, reuses the matching ones, creates the rest with `jobs.add` (explicit `entityIds`,
 lineage in `customData` in the same request, so a job never exists without its identity), and when a creation's
 outcome is unknown (`AmbiguousWriteError`) lists again and adopts what it finds. A planned job whose identity
