@@ -17,6 +17,7 @@ from deployments.names import (
     POOL_NAME,
     RECEIVER_SECRET_ENV,
     SERVE_LIMIT,
+    WATCH_INTERVAL_SECONDS,
 )
 
 console = Console()
@@ -45,6 +46,13 @@ def deploy(
             f"the shared secret comes from ${RECEIVER_SECRET_ENV}."
         ),
     ] = None,
+    watch_interval: Annotated[
+        int,
+        typer.Option(
+            min=10,
+            help="Seconds between watcher passes; with --receiver-url, 3600 leaves the watcher only lost deliveries.",
+        ),
+    ] = WATCH_INTERVAL_SECONDS,
     receiver_team: Annotated[
         list[int] | None,
         typer.Option(help="Team to register the receiver on (repeatable); default: every team you manage."),
@@ -74,6 +82,7 @@ def deploy(
         only=tuple(only or ()),
         receiver_url=receiver_url,
         receiver_teams=tuple(receiver_team or ()),
+        watch_interval=watch_interval,
         notify_blocks=tuple(notify or ()),
         no_progress_window=no_progress_window,
     )

@@ -9,7 +9,7 @@ from typing import Any
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron, Interval, Schedule
 
-from deployments.names import CREDENTIALS_BLOCK, PASSWORD_SECRET
+from deployments.names import CREDENTIALS_BLOCK, PASSWORD_SECRET, WATCH_INTERVAL_SECONDS
 from labelrounds.round_spec import RoundSpec, load_round_spec
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -17,7 +17,6 @@ LEMONS_ROUND_FILE = REPO_DIR / "examples" / "round.yaml"
 
 WEEKLY_CRON = "0 6 * * 1"
 WEEKLY_TIMEZONE = "Europe/Berlin"
-WATCH_INTERVAL_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,7 @@ def deployment_definitions(
     password_secret: str | None = PASSWORD_SECRET,
     weekly_active: bool = True,
     watcher_active: bool = True,
+    watch_interval_seconds: int = WATCH_INTERVAL_SECONDS,
 ) -> list[DeploymentDefinition]:
     """Every deployment, with the credentials block (and password secret) the runs use by default.
 
@@ -76,6 +76,8 @@ def deployment_definitions(
         weekly_active: whether the weekly round's schedule is active.
         watcher_active: whether the watcher's schedule is active (without it suspended rounds wait until the
             watcher is run by hand).
+        watch_interval_seconds: seconds between two watcher passes (longer with the webhook receiver, whose
+            deliveries resume rounds at once and leave the watcher only lost deliveries to catch).
     """
     connection = {"credentials_block": credentials_block}
     example = lemons_round_spec()
@@ -135,7 +137,7 @@ def deployment_definitions(
             entrypoint="flows/watch_suspended_rounds.py:watch_suspended_rounds",
             description="Resume every suspended round whose jobs reached their target status.",
             parameters=connection,
-            schedule=Interval(WATCH_INTERVAL_SECONDS, active=watcher_active),
+            schedule=Interval(watch_interval_seconds, active=watcher_active),
             # Two passes at once would only check the same rounds twice: a late one is dropped.
             concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
             tags=("labelrounds", "watcher"),

@@ -25,7 +25,12 @@ from deployments.automations import (
     ensure_notification_automations,
     resume_ready_rounds_automation,
 )
-from deployments.definitions import REPO_DIR, DeploymentDefinition, deployment_definitions
+from deployments.definitions import (
+    REPO_DIR,
+    WATCH_INTERVAL_SECONDS,
+    DeploymentDefinition,
+    deployment_definitions,
+)
 from deployments.names import (
     API_LIMIT,
     CREDENTIALS_BLOCK,
@@ -57,6 +62,7 @@ class DeployOptions:
     receiver_url: str | None = None
     receiver_teams: tuple[int, ...] = ()  # empty: every team the credentials administer or manage
     receiver_secret_block: str = RECEIVER_SECRET_BLOCK
+    watch_interval: int = WATCH_INTERVAL_SECONDS  # seconds between watcher passes
     notify_blocks: tuple[str, ...] = ()  # notification blocks (NAME or TYPE/NAME) told of every round event
     no_progress_window: str = NO_PROGRESS_WINDOW
 
@@ -150,7 +156,11 @@ async def deploy_all(options: DeployOptions, settings: ConnectionSettings | None
             a bad no-progress window (all before anything is written).
     """
     definitions = deployment_definitions(
-        options.credentials_block, options.password_secret, options.schedules_active, options.schedules_active
+        options.credentials_block,
+        options.password_secret,
+        options.schedules_active,
+        options.schedules_active,
+        options.watch_interval,
     )
     known = {definition.name for definition in definitions}
     unknown = sorted(set(options.only) - known)

@@ -16,6 +16,7 @@ from prefect.client.orchestration import get_client
 from pydantic import SecretStr
 
 from deployments.automations import RESUME_READY_ROUNDS, ensure_automation, resume_ready_rounds_automation
+from deployments.definitions import deployment_definitions
 from deployments.deploy import register_receiver
 from deployments.names import RECEIVER_SECRET_ENV
 from deployments.receiver import WEBHOOK_PATH
@@ -138,3 +139,13 @@ async def test_serve_runs_the_receiver_beside_the_flows_on_loopback(prefect_back
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
     assert receiver.host == "127.0.0.1"
+
+
+def test_the_watcher_interval_is_set_by_deploy() -> None:
+    def watcher_interval(**options: int) -> float:
+        (watcher,) = [d for d in deployment_definitions(**options) if d.name == "watcher"]  # type: ignore[arg-type]
+        assert watcher.schedule is not None and watcher.schedule.interval is not None
+        return watcher.schedule.interval.total_seconds()
+
+    assert watcher_interval() == 300
+    assert watcher_interval(watch_interval_seconds=3600) == 3600
