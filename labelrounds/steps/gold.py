@@ -30,7 +30,7 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from labelrounds.client import AmbiguousWriteError, Filter, SuperviselyClient
-from labelrounds.client.models import AnnotationInfo, DatasetInfo, LabelingJobInfo, RejectMode
+from labelrounds.client.models import AnnotationInfo, DatasetInfo, ImageInfo, LabelingJobInfo, RejectMode
 from labelrounds.planning import summarize_plan
 from labelrounds.quality import score_many
 from labelrounds.round_spec import GoldSpec, RoundSpec
@@ -64,18 +64,26 @@ class GoldSet:
 
 
 async def gold_source_problems(
-    api: SuperviselyClient, gold: GoldSpec, target: RoundTarget, class_names: Iterable[str]
+    api: SuperviselyClient,
+    gold: GoldSpec,
+    target: RoundTarget,
+    class_names: Iterable[str],
+    labelers: Iterable[str] = (),
 ) -> tuple[list[str], GoldSet | None]:
     """Check the gold source against the server without writing; return every problem and the gold set.
 
-    Refused: a source that is missing, one of the round's datasets, empty, without annotated images, or with
-    classes the round does not label (the count per job is checked against the plan by `gold_count_problems`).
+    Refused: a source that is missing, one of the round's datasets, empty, without annotated images, with classes
+    the round does not label, or holding a picture of the round (an annotated gold image with the same `hash` as a
+    round dataset's image: a labeler would label it twice, once scored). The round's own gold copies (named by
+    `copy_name` for these labelers, left by a killed run) are not round pictures. The count per job is checked
+    against the plan by `gold_count_problems`.
 
     Args:
         api: the client.
         gold: the round's gold parameters.
         target: the resolved round.
         class_names: the classes the round labels.
+        labelers: the round's labeler logins (to recognise its own gold copies).
     """
     try:
         (dataset,) = await resolve_datasets(api, target.project, [gold.source])
@@ -96,9 +104,46 @@ async def gold_source_problems(
     unknown = sorted(_classes_of(annotations) - set(class_names))
     names = {image.id: image.name for image in images if image.id in annotated}
     gold_set = GoldSet(dataset=dataset, image_names=dict(sorted(names.items())))
+    problems = []
     if unknown:
-        return [f"{where} has objects of classes the round does not label: {', '.join(unknown)}"], gold_set
-    return [], gold_set
+        problems.append(f"{where} has objects of classes the round does not label: {', '.join(unknown)}")
+    hashes = {image.hash: image for image in images if image.id in annotated and image.hash}
+    problems += await _round_picture_problems(api, target, gold_set, hashes, list(labelers), where)
+    return problems, gold_set
+
+
+async def _round_picture_problems(
+    api: SuperviselyClient,
+    target: RoundTarget,
+    gold_set: GoldSet,
+    gold_by_hash: Mapping[str, ImageInfo],
+    labelers: list[str],
+    where: str,
+) -> list[str]:
+    """The annotated gold images whose picture (`hash`) is also a round image, one line for all of them."""
+    if not gold_by_hash:
+        return []
+    same: list[str] = []
+    for round_dataset in target.datasets:
+        own_copies = {
+            copy_name(target.round_key, image_id, round_dataset.id, login, name)
+            for image_id, name in gold_set.image_names.items()
+            for login in labelers
+        }
+        for image in await api.list_images(round_dataset.id, [Filter.in_("hash", sorted(gold_by_hash))]):
+            if image.name not in own_copies and image.hash in gold_by_hash:
+                gold_image = gold_by_hash[image.hash]
+                same.append(
+                    f"{gold_image.name!r} (id {gold_image.id}) = {image.name!r} (id {image.id}) of dataset "
+                    f"{round_dataset.name!r}"
+                )
+    if not same:
+        return []
+    shown = "; ".join(same[:5]) + (f"; and {len(same) - 5} more" if len(same) > 5 else "")
+    return [
+        f"{where} holds {len(same)} pictures of the round (same image hash): {shown}; remove them from the gold "
+        "source or from the round"
+    ]
 
 
 def gold_count_problems(gold: GoldSpec, gold_set: GoldSet, plan: pd.DataFrame) -> list[str]:

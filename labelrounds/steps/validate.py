@@ -111,7 +111,9 @@ async def validate_round(
     gold_set = None
     if spec.gold is not None:
         class_names = [obj_class.name for obj_class in spec.classes]
-        gold_found, gold_set = await gold_source_problems(api, spec.gold, target, class_names)
+        gold_found, gold_set = await gold_source_problems(
+            api, spec.gold, target, class_names, [labeler.login for labeler in spec.labelers]
+        )
         problems += gold_found
         if gold_set is not None:
             logins = [labeler.login for labeler in spec.labelers]

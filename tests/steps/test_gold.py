@@ -472,3 +472,27 @@ def test_the_policy_needs_another_labeler_and_a_rework_cycle() -> None:
     assert "gold.min_f1 needs max_rework_cycles of at least 1" in str(refused.value)
     with pytest.raises(ValueError, match="less than or equal to 1"):
         gold_spec(gold={"source": "ds2", "per_job": 1, "min_f1": 1.5})
+
+
+async def test_a_round_picture_copied_into_the_gold_source_is_refused(server: SandboxServer) -> None:
+    """A round image copied (new id, same picture hash) into the gold source and annotated there: refused at
+    validate, naming both images, with nothing written. Comparing ids alone would let it through."""
+    round_image = min(seed_images(server)[server.dataset_ids[0]])
+    async with admin_client(server) as api:
+        (copy,) = await api.copy_images(server.dataset_ids[1], [round_image], ["innocent.jpeg"])
+    truth = truth_of(server, server.dataset_ids[0])[round_image]
+    with RawApi.of(server) as raw:
+        raw.call(
+            "annotations.bulk.add",
+            {"datasetId": server.dataset_ids[1], "annotations": [{"imageId": copy.id, "annotation": truth}]},
+        )
+    assert copy.id != round_image
+    assert server.store is not None
+    before = fingerprint(server.store)
+    async with admin_client(server) as api:
+        with pytest.raises(RoundValidationError) as refused:
+            await run_round(ClientRoundSteps(api, PASSWORD), gold_spec())
+    assert fingerprint(server.store) == before
+    assert "holds 1 pictures of the round (same image hash)" in str(refused.value)
+    assert f"'innocent.jpeg' (id {copy.id}) = " in str(refused.value)
+    assert f"(id {round_image}) of dataset 'ds1'" in str(refused.value)
