@@ -271,3 +271,38 @@ async def test_a_suspended_round_resumed_twice_announces_start_and_risk_once(
     names = [event.event for event in received]
     assert names.count(events.ROUND_STARTED) == 1 and names.count(events.ROUND_FINISHED) == 1, names
     assert_one_at_risk(received)
+
+
+@flow(name="progress-checks")
+async def progress_checks(round_key: str, done_per_check: list[int], forget_after: int) -> None:
+    """Gate checks of cycle 0 seeing `done_per_check` images done, the process state lost after `forget_after`."""
+    now = datetime.now(UTC)
+    for number, done in enumerate(done_per_check):
+        snapshot = _snapshot(done, now)
+        events.announce_check(snapshot, estimate_round(snapshot), round_key, 0)
+        if number == forget_after:  # a resumed run: a new process that has announced nothing yet
+            events.forget_deadline(round_key)
+    events.announce_finished(round_key, {})  # the last event: once it is stored, so are the checks' events
+
+
+#: Checks seeing 0, 2, 2, 5 images done, the state lost, 5 again, then 7: progress at 2, 5 and 7 (5 repeated once).
+PROGRESS_CHECKS = [0, 2, 2, 5, 5, 7]
+
+
+async def test_progress_is_announced_when_the_counts_move_once_each(prefect_backend: None) -> None:
+    state = await progress_checks("progress@1", PROGRESS_CHECKS, forget_after=3, return_state=True)
+    received = await read_round_events(state.state_details.flow_run_id, until=events.ROUND_FINISHED)
+    progress = [event for event in received if event.event == events.ROUND_PROGRESS]
+    assert [event.payload["done"] for event in progress] == [2, 5, 7]
+    assert all(event.payload["images"] == 10 and event.payload["cycle"] == 0 for event in progress)
+
+
+async def test_mutant_progress_on_every_check_is_seen_by_the_oracle(
+    prefect_backend: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress announced at every check with fresh ids: the oracle sees six events, not three."""
+    monkeypatch.setattr(events, "progress_counts", lambda snapshot: (uuid4().int, 0, 0))
+    monkeypatch.setattr(events, "round_event_id", lambda *_: uuid4())
+    state = await progress_checks("progress@2", PROGRESS_CHECKS, forget_after=3, return_state=True)
+    received = await _wait_for_count(state.state_details.flow_run_id, events.ROUND_PROGRESS, 6)
+    assert [event.payload["done"] for event in received if event.event == events.ROUND_PROGRESS] != [2, 5, 7]
