@@ -147,7 +147,7 @@ async def validate_round(
 
 def idle_labeler_warnings(spec: RoundSpec, plan: pd.DataFrame) -> list[str]:
     """One line per labeler the plan gives no image (fewer images than labelers, or a tiny weight)."""
-    planned = set(plan["labeler"])
+    planned = set(plan["labeler"].unique())  # unique() in C: iterating a string column is per element
     images = plan["image_id"].nunique()
     return [
         f"labeler {labeler.login!r} gets no image ({images} images over {len(spec.labelers)} labelers)"
