@@ -2,10 +2,10 @@
 
 Run: `python -m bench.consensus --images 600 --crew-seeds 21,22,23 --out bench/results/consensus.json` (also writes a
 `.md`). Each run starts a synthetic sandbox (ds1: the round's images) whose instant crew labels with the skills of
-SKILLS, runs a consensus round (overlap 2, up to 3, threshold `--threshold`, adjudicator reviewer_1) through
-`run_round`, and makes one labeler (`GROSS_LABELER`) commit gross errors on 10% of the images it labels: after each
-gate its annotation of those images is mirrored left-right (every object moves to the other side of the picture),
-the images chosen by a digest of the original image id, so the bench knows them independently of the round.
+SKILLS, one of them (`GROSS_LABELER`) making gross errors on 10% of the images it labels (crew option `gross`: each
+object dropped or moved clear of its place, the images chosen by the crew's seeded rule `makes_gross_error`, which
+the bench asks about the first pass's copies), and runs a consensus round (overlap 2, up to 3, threshold
+`--threshold`, adjudicator reviewer_1) through `run_round`.
 Figures:
 - flagged: share of the first-pass gross-error images whose agreement fell under the threshold (target >= 90%);
 - cost: labels (replica images labeled + adjudicated images) per image, against the first pass of 2 labelers
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import platform
 import time
@@ -32,10 +31,10 @@ from pydantic import SecretStr
 
 from bench.output import write_figures
 from labelrounds.client import ConnectionSettings, SuperviselyClient
-from labelrounds.client.models import Annotation
 from labelrounds.quality import score_many
 from labelrounds.round_spec import RoundSpec, parse_round_spec
 from labelrounds.sandbox.crew import CrewConfig
+from labelrounds.sandbox.crew_labeling import makes_gross_error
 from labelrounds.sandbox.seed import TEAM_NAME
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.sandbox.truth import TRUTH_PATH
@@ -51,32 +50,9 @@ PASSWORD = SecretStr("Consensus-bench-2026")
 CLASSES = [{"name": "crate", "shape": "rectangle"}, {"name": "leaf", "shape": "polygon"}]
 
 
-def has_gross_error(original_image_id: int, crew_seed: int) -> bool:
-    """Whether the gross labeler botches this image (10% of images, by a digest of the seed and the image id)."""
-    digest = hashlib.sha256(f"{crew_seed}:{original_image_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < GROSS_SHARE
-
-
-def mirrored(annotation: dict[str, Any]) -> dict[str, Any]:
-    """The annotation with every rectangle and polygon mirrored left-right inside the picture (a gross error)."""
-    width = annotation["size"]["width"]
-    objects = []
-    for obj in annotation.get("objects") or []:
-        points = obj.get("points")
-        if points is None:
-            continue
-        exterior = [[width - x, y] for x, y in points["exterior"]]
-        if obj["geometryType"] == "rectangle":
-            (left, top), (right, bottom) = exterior
-            exterior = [[min(left, right), top], [max(left, right), bottom]]
-        objects.append({**obj, "points": {"exterior": exterior, "interior": []}})
-    return {**annotation, "objects": objects}
-
-
 @dataclass
-class GrossErrorSteps(ClientRoundSteps):
-    """The library's steps; after each gate the gross labeler's botched images are mirrored, and the first-pass
-    agreement is kept."""
+class FirstPassSteps(ClientRoundSteps):
+    """The library's steps, noting the images the gross labeler botched in the first pass and the first agreement."""
 
     crew_seed: int = 0
     botched_first_pass: set[int] = field(default_factory=set)
@@ -85,28 +61,22 @@ class GrossErrorSteps(ClientRoundSteps):
     async def wait_for_review(
         self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int
     ) -> None:
-        """The gate, then the gross errors written over the gross labeler's annotations of this gate's jobs."""
+        """The gate; after the first one, the originals of the gross labeler's botched copies (the crew's rule)."""
         await super().wait_for_review(spec, target, jobs, cycle)
+        if cycle:
+            return
         originals = {image.name: image.id for image in await self.api.list_images(target.dataset_ids[0])}
         for row in jobs.itertuples(index=False):
-            if row.labeler != GROSS_LABELER or int(row.dataset_id) in target.dataset_ids:
+            if row.labeler != GROSS_LABELER:
                 continue
             copies = {image.id: image.name for image in await self.api.list_images(int(row.dataset_id))}
             job = await self.api.get_job(int(row.job_id))
             assert job is not None
-            botched = [i for i in job.entity_ids() if has_gross_error(originals[copies[i]], self.crew_seed)]
-            if not botched:
-                continue
-            drawn = await self.api.get_annotations(int(row.dataset_id), botched)
-            await self.api.upload_annotations(
-                int(row.dataset_id),
-                {
-                    info.image_id: Annotation.model_validate(mirrored(info.annotation.to_wire()))
-                    for info in drawn
-                },
+            self.botched_first_pass.update(
+                originals[copies[copy_id]]
+                for copy_id in job.entity_ids()
+                if makes_gross_error(GROSS_SHARE, seed=self.crew_seed, login=GROSS_LABELER, image_id=copy_id)
             )
-            if cycle == 0:
-                self.botched_first_pass.update(originals[copies[i]] for i in botched)
 
     async def measure_agreement(
         self, spec: RoundSpec, validated: ValidatedRound, replicas: int
@@ -133,7 +103,7 @@ async def one_run(images: int, threshold: float, crew_seed: int) -> dict[str, An
     crew = CrewConfig.parse(
         "skill="
         + "+".join(f"{login}:{skill}" for login, skill in SKILLS.items())
-        + f",seed={crew_seed},poll=20ms,mode=instant"
+        + f",gross={GROSS_LABELER}:{GROSS_SHARE},seed={crew_seed},poll=20ms,mode=instant"
     )
     with SandboxServer(seed=seed, crew=crew) as server:
         settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
@@ -159,7 +129,7 @@ async def one_run(images: int, threshold: float, crew_seed: int) -> dict[str, An
             }
         )
         async with SuperviselyClient(settings) as api:
-            steps = GrossErrorSteps(api, PASSWORD, crew_seed=crew_seed)
+            steps = FirstPassSteps(api, PASSWORD, crew_seed=crew_seed)
             cpu, wall = time.process_time(), time.perf_counter()
             done = await run_round(steps, spec)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
