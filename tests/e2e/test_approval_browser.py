@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,24 @@ def set_field(selector: str, value: str, event: str) -> str:
     )
 
 
-def approve_in_browser(page_url: str, profile: Path, failure_shot: Path) -> str:
-    """Open the run's page, click Resume, choose approve, type the comment, submit; return the dialog's text."""
+def submit_until_resumed(browser: Chromium, resumed: Callable[[], bool], attempts: int = 4) -> None:
+    """Click Submit, then wait for the run to leave its suspension; click again, as a person would, when the UI
+    reported an error instead (on a loaded machine the server's SQLite can be busy and the resume request fail)."""
+    for _ in range(attempts):
+        browser.evaluate(f"{button('Submit', '[role=dialog]')}?.click()")
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            if resumed():
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"the run was not resumed after {attempts} submissions of the form")
+
+
+def approve_in_browser(page_url: str, profile: Path, shots: Path, resumed: Callable[[], bool]) -> str:
+    """Open the run's page, click Resume, choose approve, type the comment, submit; return the dialog's text.
+
+    The filled form is kept as `approval-form.png` in `shots`, the page at a failure as `approval-failure.png`.
+    """
     browser = Chromium(profile)
     try:
         browser.command("Page.navigate", url=page_url)
@@ -141,11 +157,11 @@ def approve_in_browser(page_url: str, profile: Path, failure_shot: Path) -> str:
         text = str(browser.evaluate(f"{DIALOG}.innerText"))
         assert browser.evaluate(set_field("select", "approve", "change")) == "approve"
         assert browser.evaluate(set_field("textarea", COMMENT, "input")) == COMMENT
-        browser.evaluate(f"{button('Submit', '[role=dialog]')}.click()")
-        browser.wait_for(f"!{DIALOG}", "the form closed after submitting")
+        browser.screenshot(shots / "approval-form.png")
+        submit_until_resumed(browser, resumed)
         return text
     except BaseException:
-        browser.screenshot(failure_shot)
+        browser.screenshot(shots / "approval-failure.png")
         raise
     finally:
         browser.close()
@@ -208,7 +224,11 @@ def test_a_plan_approved_in_the_prefect_ui_lets_the_round_create_its_jobs(
         assert not logins & {"labeler_1", "labeler_2", "reviewer_1"}
 
         page = f"{prefect_server.url}/runs/flow-run/{run['id']}"
-        shown = approve_in_browser(page, tmp_path / "chromium", tmp_path / "approval-failure.png")
+
+        def resumed() -> bool:
+            return str(rest.flow_run(run["id"])["state"]["type"]) != "PAUSED"
+
+        shown = approve_in_browser(page, tmp_path / "chromium", tmp_path, resumed)
         assert f"Approve the plan of round {ROUND}" in shown and "6 images" in shown and "labeler_1" in shown
 
         answer = rest.http.get(f"/flow_runs/{run['id']}/input/suspended-approve-plan-response")
