@@ -18,6 +18,7 @@ from labelrounds.steps.sequence import RoundPhase
 from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.validate import ValidatedRound
 from tasks import consensus as consensus_tasks
+from tasks import queues as queue_tasks
 from tasks.approvals import await_plan_approval, await_rework_cap_decision
 from tasks.archive import archive_jobs
 from tasks.events import announce_started
@@ -25,6 +26,7 @@ from tasks.gate import GateMode, round_due, tag_round_run, wait_for_review
 from tasks.gold import copy_gold, publish_gold_report, remove_gold, score_gold
 from tasks.jobs import create_jobs
 from tasks.meta import prepare_meta
+from tasks.rebalance import wait_and_rebalance
 from tasks.report import PublishedReport, publish_report
 from tasks.rework import rework_rejected
 from tasks.users import ensure_users
@@ -94,6 +96,13 @@ class TaskRoundSteps:
         """The gate in the flow's mode: `check-review` retried every poll interval, or one check and a suspension."""
         await wait_for_review(self.settings, target, spec, jobs, cycle, self.gate_mode)
 
+    async def wait_and_rebalance(
+        self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
+    ) -> pd.DataFrame:
+        """The adaptive gate (`labelrounds.steps.sequence.AdaptiveSteps`): `check-and-rebalance` retried every poll
+        interval, or one `rebalance-jobs` look and a suspension; the cycle's jobs with the moved-to ones."""
+        return await wait_and_rebalance(self.settings, target, spec, jobs, user_ids, cycle, self.gate_mode)
+
     async def rework(
         self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
     ) -> pd.DataFrame:
@@ -143,6 +152,20 @@ class TaskRoundSteps:
     async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> PublishedReport:
         """The `publish-report` task with the per-labeler gold columns."""
         return await publish_gold_report(self.settings, target, spec.round_name, gold, self.report_dir)
+
+    # --- queue mode (`labelrounds.steps.sequence.QueueSteps`) --------------------------------------------------
+
+    async def create_queues(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
+        """The `create-queues` task over the validated plan."""
+        return await queue_tasks.create_queues(self.settings, validated.target, spec, validated.plan, user_ids)
+
+    async def queue_jobs(self, spec: RoundSpec, validated: ValidatedRound, queues: pd.DataFrame) -> pd.DataFrame:
+        """The `tag-queue-jobs` task."""
+        return await queue_tasks.tag_queue_jobs(self.settings, validated.target, queues, validated.plan)
+
+    async def wait_for_queues(self, spec: RoundSpec, target: RoundTarget, queues: pd.DataFrame) -> None:
+        """The gate on the queues in the flow's mode: `check-queues` retried every poll interval, or a suspension."""
+        await queue_tasks.wait_for_queues(self.settings, target, spec, queues, self.gate_mode)
 
     # --- consensus rounds (`labelrounds.steps.consensus_sequence.ConsensusSteps`) -------------------------------
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import pandas as pd
-from prefect import task
+from prefect import Task, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
@@ -118,6 +118,13 @@ async def check_review(
     """
     async with SuperviselyClient(settings) as api:
         snapshot = await gate.check_round_jobs(api, team_id, job_ids, target)
+    return await decide_check(snapshot, cycle, round_name, round_key, due)
+
+
+async def decide_check(
+    snapshot: GateSnapshot, cycle: int, round_name: str, round_key: str | None, due: datetime | None
+) -> GateSnapshot:
+    """After one check (of jobs or queues): listeners, ETA, progress artifacts, events; raise until ready."""
     for listener in list(gate_listeners):
         listener(snapshot)
     estimate = estimate_round(snapshot, due)
@@ -226,21 +233,41 @@ async def wait_for_review(
     job_ids = [int(job_id) for job_id in jobs["job_id"]]
     due = await round_due(spec)
     arguments = (settings, target.team.id, job_ids, spec.target_status, cycle, spec.round_name, target.round_key, due)
+    # The watcher checks exactly these jobs, so a removed one shows as stalled.
+    return await wait_at_gate(check_review, arguments, spec, cycle, gate_mode, lambda: tag_gate_jobs(job_ids))
+
+
+async def wait_at_gate(
+    check: Task[..., Coroutine[Any, Any, GateSnapshot]],
+    arguments: tuple[Any, ...],
+    spec: RoundSpec,
+    cycle: int,
+    gate_mode: GateMode,
+    before_suspending: Callable[[], Awaitable[None]],
+) -> GateSnapshot:
+    """Run a gate-check task until ready: retried every poll interval (poll), or once and then suspend the run.
+
+    Args:
+        check: the check task (raises RoundNotReadyError until ready).
+        arguments: its arguments.
+        spec: the round (poll interval, timeout).
+        cycle: the cycle, for names.
+        gate_mode: "poll" or "suspend".
+        before_suspending: tags the run for the watcher (what to check), right before it suspends.
+    """
     if gate_mode == "poll":
-        gate_check = check_review.with_options(
-            retries=polling_retries(spec), retry_delay_seconds=spec.poll_interval_seconds
-        )
+        gate_check = check.with_options(retries=polling_retries(spec), retry_delay_seconds=spec.poll_interval_seconds)
         try:
             return await gate_check(*arguments)
         except RoundNotReadyError as error:
             raise timeout_error(spec, cycle, str(error)) from None
     try:
-        return await check_review(*arguments)
+        return await check(*arguments)
     except RoundNotReadyError as error:
         remaining = spec.timeout_seconds - _seconds_since_run_start()
         if remaining <= 0:
             raise timeout_error(spec, cycle, str(error)) from None
-        await tag_gate_jobs(job_ids)  # the watcher checks exactly these jobs, so a removed one shows as stalled
+        await before_suspending()
         # A fresh key each time: a key that fired before is ignored by Prefect, and the run would not wait.
         await suspend_flow_run(timeout=math.ceil(remaining), key=f"gate-cycle-{cycle}-{uuid4().hex}")  # type: ignore[misc]
         raise RuntimeError("the flow run was not suspended") from error

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, TargetStatus
 from labelrounds.steps.gate import GateSnapshot
+from labelrounds.steps.queues import check_round_queues
 from labelrounds.steps.resume import check_suspended_round
 from tasks.gate import ROUND_TAG_PREFIX, TEAM_TAG_PREFIX
 from tasks.retrying import API_TAG
-from tasks.run_tags import gate_jobs_of
+from tasks.run_tags import gate_jobs_of, gate_queues_of
 
 ROUND_FLOW_NAME = "labeling-round"
 
@@ -40,6 +41,7 @@ class SuspendedRound(BaseModel):
     flow_run_ids: list[UUID]
     flow_run_names: list[str]
     gate_job_ids: list[int] | None = None
+    gate_queue_ids: list[int] | None = None  # a queue-mode round's gate: its queues, checked instead of jobs
 
 
 def _tag_value(tags: list[str], prefix: str) -> str | None:
@@ -47,11 +49,11 @@ def _tag_value(tags: list[str], prefix: str) -> str | None:
     return next((tag.removeprefix(prefix) for tag in tags if tag.startswith(prefix)), None)
 
 
-RoundIdentity = tuple[str, int, TargetStatus, tuple[int, ...] | None]
+RoundIdentity = tuple[str, int, TargetStatus, tuple[int, ...] | None, tuple[int, ...] | None]
 
 
 def round_identity(run: FlowRun) -> RoundIdentity | str:
-    """(round key, team id, target status, gate's job ids or None) of a paused round run, or why it is not watched."""
+    """(round key, team id, target status, gate's job ids, gate's queue ids) of a paused round run, or why not watched."""
     if run.state is not None and run.state.state_details.run_input_keyset:
         return "it waits for a person's answer to its form (tasks/approvals.py), not for its jobs"
     round_key = _tag_value(run.tags, ROUND_TAG_PREFIX)
@@ -63,7 +65,14 @@ def round_identity(run: FlowRun) -> RoundIdentity | str:
     except ValidationError as error:
         return f"its 'spec' parameter is not a round spec ({error.error_count()} problems)"
     gate_jobs = gate_jobs_of(run.tags)
-    return round_key, int(team), target, tuple(gate_jobs) if gate_jobs is not None else None
+    gate_queues = gate_queues_of(run.tags)
+    return (
+        round_key,
+        int(team),
+        target,
+        tuple(gate_jobs) if gate_jobs is not None else None,
+        tuple(gate_queues) if gate_queues is not None else None,
+    )
 
 
 def group_suspended_runs(runs: list[FlowRun]) -> tuple[list[SuspendedRound], dict[str, str]]:
@@ -84,9 +93,10 @@ def group_suspended_runs(runs: list[FlowRun]) -> tuple[list[SuspendedRound], dic
             flow_run_ids=[run.id for run in members],
             flow_run_names=[run.name for run in members],
             gate_job_ids=list(gate_jobs) if gate_jobs is not None else None,
+            gate_queue_ids=list(gate_queues) if gate_queues is not None else None,
         )
-        for (round_key, team_id, target, gate_jobs), members in sorted(
-            groups.items(), key=lambda item: (item[0][:2], item[0][3] or ())
+        for (round_key, team_id, target, gate_jobs, gate_queues), members in sorted(
+            groups.items(), key=lambda item: (item[0][:2], item[0][3] or (), item[0][4] or ())
         )
     ]
     return rounds, skipped
@@ -129,9 +139,12 @@ async def check_round(settings: ConnectionSettings, suspended: SuspendedRound) -
         suspended: the round to check.
     """
     async with SuperviselyClient(settings) as api:
-        snapshot = await check_suspended_round(
-            api, suspended.team_id, suspended.round_key, suspended.target, suspended.gate_job_ids
-        )
+        if suspended.gate_queue_ids:  # queue mode: one `labeling-queues.info` per queue
+            snapshot: GateSnapshot | None = await check_round_queues(api, suspended.gate_queue_ids, suspended.target)
+        else:
+            snapshot = await check_suspended_round(
+                api, suspended.team_id, suspended.round_key, suspended.target, suspended.gate_job_ids
+            )
     logger = get_run_logger()
     if snapshot is None:
         logger.warning("Round %s has no job; its run is left suspended", suspended.round_key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -25,6 +26,7 @@ from labelrounds.steps.errors import (
     RoundTimeoutError,
     UnresolvedWriteError,
 )
+from labelrounds.steps.gate import GateSnapshot, JobProgress
 from labelrounds.steps.lineage import JOB_COLUMNS, JobLineage, JobOutcome, JobSettings
 from labelrounds.steps.targets import RoundTarget
 
@@ -222,6 +224,47 @@ async def wait_until_queues_ready(
                 f"the round's queues are not {target.value} after {timeout:g} s: {waiting}"
             )
         await asyncio.sleep(poll_interval)
+
+
+def queue_progress(queue: LabelingQueueInfo, target: TargetStatus) -> JobProgress:
+    """A queue as one row of a gate snapshot: its counters, its pace measured from its creation.
+
+    Its `labeler` is `queue <dataset id>` (every labeler works from it), so an estimate (`steps.eta`) gives each
+    queue its own projected end; rejected images go back to the queue, so a queue counts none as rejected.
+    """
+    return JobProgress(
+        job_id=queue.id,
+        job_name=queue.name,
+        labeler=f"queue {queue.dataset_id}",
+        status=queue.status,
+        images=queue.entities_count,
+        done=queue.annotated_count,
+        awaiting_review=queue.annotated_count - queue.accepted_count,
+        accepted=queue.accepted_count,
+        rejected=0,
+        reached=queue_is_ready(queue, target),
+        started_at=queue.created_at,
+        submitted_at=queue.finished_at,
+    )
+
+
+async def check_round_queues(
+    api: SuperviselyClient, queue_ids: Sequence[int], target: TargetStatus
+) -> GateSnapshot:
+    """Check the round's queues once (one `labeling-queues.info` per queue): one snapshot row per queue.
+
+    A queue that no longer exists is missing and a stopped one stalled, as a job is, so the gate fails at once.
+    """
+    wanted = sorted({int(queue_id) for queue_id in queue_ids})
+    if not wanted:
+        raise ValueError("the gate needs at least one queue id")
+    infos = await asyncio.gather(*(api.get_labeling_queue(queue_id) for queue_id in wanted))
+    return GateSnapshot(
+        target=target,
+        checked_at=datetime.now(UTC),
+        jobs=[queue_progress(info, target) for info in infos if info is not None],
+        missing_job_ids=[queue_id for queue_id, info in zip(wanted, infos, strict=True) if info is None],
+    )
 
 
 async def _queue_info(api: SuperviselyClient, queue_id: int) -> LabelingQueueInfo:

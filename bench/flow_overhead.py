@@ -1,0 +1,101 @@
+"""Benchmark: what the Prefect flow adds to a round over the plain steps, the two drivers alternated in one run.
+
+`python -m bench.flow_overhead --images 10000 --datasets 4 --labelers 50 --repeat 3 --out FILE` runs
+`bench.round_scale`'s point (a fresh subprocess sandbox per round, side `ours` only) with `--driver steps` and
+`--driver flow` in turn, `--repeat` times, and writes FILE (JSON) and its markdown page: each round's wall, client
+CPU and requests, the flow's task-run times from the Prefect API, the load average before each round, and the
+medians. The flow's Prefect server start and warm-up are timed apart (`prefect_start_s`, `prefect_warmup_s`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.output import write_figures
+from bench.round_scale import RESULTS, run_point
+
+DRIVERS = ("steps", "flow")
+KEPT = ("wall_s", "client_cpu_s", "requests", "server_busy_s", "prefect_start_s", "prefect_warmup_s")
+
+
+def one_round(images: int, datasets: int, labelers: int, poll: float, driver: str) -> dict[str, Any]:
+    """One round with `driver` on a fresh sandbox: the side's main figures and the load average before it."""
+    load_before = round(os.getloadavg()[0], 2)
+    figures = run_point(images, datasets, labelers, poll=poll, driver=driver, sides=("ours",))["ours"]
+    kept = {key: figures[key] for key in KEPT if key in figures}
+    if driver == "flow":
+        kept |= {"task_runs_s": figures["task_runs_s"], "outside_task_runs_s": figures["outside_task_runs_s"]}
+    return {"driver": driver, "load_1min_before": load_before, **kept}
+
+
+def medians(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per driver, the median of each numeric figure over the rounds."""
+    result: dict[str, dict[str, float]] = {}
+    for driver in DRIVERS:
+        mine = [item for item in rounds if item["driver"] == driver]
+        keys = [key for key in KEPT + ("load_1min_before", "outside_task_runs_s") if key in mine[0]]
+        result[driver] = {key: round(statistics.median(item[key] for item in mine), 3) for key in keys}
+    return result
+
+
+def markdown(command: str, rounds: list[dict[str, Any]], summary: dict[str, dict[str, float]]) -> str:
+    """The page: each round, then the medians and the flow's excess over the steps."""
+    lines = [
+        "# The Prefect flow against the plain steps",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| # | driver | wall s | client CPU s | requests | load (1 min) before | outside task runs s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for index, item in enumerate(rounds, 1):
+        outside = item.get("outside_task_runs_s", "")
+        lines.append(
+            f"| {index} | {item['driver']} | {item['wall_s']:.2f} | {item['client_cpu_s']:.2f} | {item['requests']} "
+            f"| {item['load_1min_before']} | {outside} |"
+        )
+    flow, steps = summary["flow"], summary["steps"]
+    lines += [
+        "",
+        f"Medians: flow {flow['wall_s']:.2f} s wall / {flow['client_cpu_s']:.2f} s CPU, steps {steps['wall_s']:.2f} s "
+        f"/ {steps['client_cpu_s']:.2f} s; the flow's excess {flow['wall_s'] - steps['wall_s']:+.2f} s wall, "
+        f"{flow['client_cpu_s'] - steps['client_cpu_s']:+.2f} s CPU. Prefect start (apart): "
+        f"{flow.get('prefect_start_s', 0):.1f} s, warm-up flow (apart): {flow.get('prefect_warmup_s', 0):.1f} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Alternate the drivers, then write the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--datasets", type=int, default=4)
+    parser.add_argument("--labelers", type=int, default=50)
+    parser.add_argument("--poll", type=float, default=0.5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "flow_overhead.json")
+    args = parser.parse_args()
+    command = "python -m bench.flow_overhead " + " ".join(sys.argv[1:])
+    rounds = []
+    for _ in range(args.repeat):
+        for driver in DRIVERS:
+            rounds.append(one_round(args.images, args.datasets, args.labelers, args.poll, driver))
+            print(rounds[-1], flush=True)
+    summary = medians(rounds)
+    payload = {
+        "command": command,
+        "sizes": vars(args) | {"out": str(args.out)},
+        "rounds": rounds,
+        "medians": summary,
+    }
+    write_figures(args.out, payload, markdown(command, rounds, summary))
+
+
+if __name__ == "__main__":
+    main()
