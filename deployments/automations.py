@@ -18,7 +18,7 @@ from prefect.events.schemas.automations import Automation, AutomationCore, Event
 from deployments.notify_checks import NotificationTarget
 from tasks import events
 from tasks.events import ROUND_RESOURCE_PREFIX
-from tasks.round_events import ROUND_READY_EVENT
+from tasks.round_events import JOB_COMPLETED_EVENT, ROUND_READY_EVENT
 
 RESUME_READY_ROUNDS = "labelrounds-resume-ready-rounds"
 
@@ -150,10 +150,13 @@ ROUND_NOTICES = (
     ),
 )
 #: A window of no progress starts at these events (per flow run) ...
-NO_PROGRESS_STARTS = frozenset({events.ROUND_STARTED, events.ROUND_PROGRESS, events.CYCLE_FINISHED})
+#: A job completion the webhook receiver confirmed counts as progress: a suspended round runs no gate checks.
+NO_PROGRESS_STARTS = frozenset(
+    {events.ROUND_STARTED, events.ROUND_PROGRESS, events.CYCLE_FINISHED, JOB_COMPLETED_EVENT}
+)
 #: ... and any of these within it is news: no alert.
 NO_PROGRESS_NEWS = frozenset(
-    {events.ROUND_PROGRESS, events.CYCLE_FINISHED, events.ROUND_FINISHED, events.ROUND_FAILED}
+    {events.ROUND_PROGRESS, events.CYCLE_FINISHED, JOB_COMPLETED_EVENT, events.ROUND_FINISHED, events.ROUND_FAILED}
 )
 
 
@@ -196,9 +199,9 @@ def _human(window: timedelta) -> str:
 def no_progress_automation(target: NotificationTarget, window: timedelta) -> AutomationCore:
     """Alert through the block when a round's flow run made no progress within `window` of its last news.
 
-    Proactive, per related flow run: a window opens at the run's start, progress or cycle's end; progress, a
-    cycle's end, the finish or a failure within it closes it quietly; otherwise one alert, and the next window opens
-    only at the run's next progress. The message quotes the last event of the window.
+    Proactive, per related flow run: a window opens at the run's start, progress, cycle's end or a job completion
+    the receiver confirmed; any of those, the finish or a failure within it closes it quietly; otherwise one alert,
+    and the next window opens only at the run's next news. The message quotes the last event of the window.
     """
     return AutomationCore(
         name=notification_automation_name(target, "no-progress"),
