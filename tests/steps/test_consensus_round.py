@@ -21,9 +21,10 @@ from labelrounds.quality.consensus import merge_many
 from labelrounds.round_spec import RoundSpec, parse_round_spec
 from labelrounds.sandbox.crew import CrewConfig
 from labelrounds.sandbox.defaults import DEFAULT_ADMIN_LOGIN
+from labelrounds.sandbox.faults import FaultPlan
 from labelrounds.sandbox.seed import TEAM_NAME
 from labelrounds.sandbox.server import SandboxServer
-from labelrounds.steps.errors import RoundValidationError
+from labelrounds.steps.errors import RoundValidationError, UnresolvedWriteError
 from labelrounds.steps.scorecard import labeler_scorecard
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
 
@@ -322,3 +323,35 @@ async def test_an_adjudicator_outside_the_team_is_refused_before_anything_is_wri
             await run_round(steps, consensus_spec(**consensus))
     assert fingerprint(server.store) == before
     assert complaint in str(refused.value)
+
+
+#: Lost replies (the write commits, the reply never arrives) on every write a consensus round makes.
+LOST_REPLIES = (
+    "datasets.add:drop=0.5,images.bulk.add:drop=0.5,jobs.add:drop=0.3,annotations.bulk.add:drop=0.3,"
+    "jobs.editInfo:drop=0.3,seed=4"
+)
+
+
+async def test_lost_replies_to_every_consensus_write_duplicate_nothing(server: SandboxServer) -> None:
+    """With replies to the round's writes dropped after they commit, the round (run again after an unresolved
+    write, as documented) ends with every replica dataset, copy and job once and the merges in place."""
+    spec = consensus_spec(keep_replicas=True)
+    server.traffic.plan = FaultPlan.parse(LOST_REPLIES)
+    try:
+        async with admin_client(server) as api:
+            for _attempt in range(6):
+                try:
+                    await run_round(ClientRoundSteps(api, PASSWORD), spec)
+                    break
+                except UnresolvedWriteError:
+                    continue
+            else:
+                pytest.fail("the round did not finish in 6 runs")
+        dropped = server.traffic_stats().faults
+    finally:
+        server.traffic.plan = FaultPlan.parse("")
+    lost = {method for method, kinds in dropped.items() if kinds.get("drop")}
+    assert {"datasets.add", "images.bulk.add", "jobs.add"} <= lost, f"replies dropped only to {lost}"
+    state = read_state(server, server.dataset_ids[0])
+    assert_no_duplicates(state)
+    assert_merged_and_adjudicated(state, server.dataset_ids[0], 0.8)
