@@ -59,7 +59,7 @@ async def _all_block_documents() -> list[BlockDocument]:
                 return [document for document in documents if not document.is_anonymous]
 
 
-def _pick(wanted: str, documents: list[BlockDocument]) -> NotificationTarget:
+def pick_notification_block(wanted: str, documents: list[BlockDocument]) -> NotificationTarget:
     """The one notification block named `wanted` (`NAME` or `TYPE/NAME`); `ValueError` naming the problem."""
     slug, _, name = wanted.rpartition("/")
     found = [doc for doc in documents if doc.name == name and (not slug or _type_slug(doc) == slug)]
@@ -91,7 +91,7 @@ async def resolve_notification_blocks(names: tuple[str, ...]) -> tuple[Notificat
     problems: list[str] = []
     for wanted in names:
         try:
-            target = _pick(wanted.strip(), documents)
+            target = pick_notification_block(wanted.strip(), documents)
         except ValueError as error:
             problems.append(str(error))
         else:

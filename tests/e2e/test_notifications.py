@@ -26,6 +26,7 @@ from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import BlockDocument, BlockSchema, BlockType
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -34,7 +35,7 @@ from typer.testing import CliRunner
 from bench.capture_server import Captured, CaptureServer, capture_server
 from deployments import automations
 from deployments.cli import app
-from deployments.notify_checks import parse_window, resolve_notification_blocks
+from deployments.notify_checks import parse_window, pick_notification_block, resolve_notification_blocks
 from flows.labeling_round import labeling_round
 from labelrounds.client.models import JobStatus
 from labelrounds.round_spec import RoundSpec, TargetStatus, load_round_spec
@@ -404,3 +405,37 @@ async def test_a_round_without_progress_is_alerted_once(notified: Notified) -> N
     assert alert.body.startswith("Last news ") and events.ROUND_STARTED in alert.body
     assert "no-progress" not in kinds_of(messages_of(notified.capture, str(notified.stalling_run_id)))
     assert_no_secret(notified.capture.snapshot(), notified.secrets())
+
+
+def _document(slug: str, name: str, capabilities: list[str]) -> BlockDocument:
+    """A block document as the server lists it (no secrets), of a block type `slug`."""
+    type_id = uuid4()
+    block_type = BlockType(id=type_id, name=slug, slug=slug)
+    schema = BlockSchema(checksum="x", block_type_id=type_id, capabilities=capabilities)
+    return BlockDocument(
+        name=name,
+        block_schema_id=schema.id,
+        block_schema=schema,
+        block_type_id=type_id,
+        block_type=block_type,
+    )
+
+
+def test_a_block_name_of_two_types_must_be_qualified() -> None:
+    documents = [
+        _document("slack-webhook", "team", ["notify"]),
+        _document("custom-webhook", "team", ["notify"]),
+    ]
+    with pytest.raises(ValueError, match="several blocks have this name .* write TYPE/NAME"):
+        pick_notification_block("team", documents)
+    assert pick_notification_block("slack-webhook/team", documents).label == "slack-webhook/team"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("soon", "is not a duration"), ("PT5S", "shorter than"), ("2030-01-01T00:00:00Z", "not a duration")],
+)
+def test_a_bad_no_progress_window_is_refused(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_window(text)
+    assert parse_window("24h").total_seconds() == 86400 and parse_window("PT10S").total_seconds() == 10
