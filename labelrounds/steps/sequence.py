@@ -355,8 +355,8 @@ def _queue_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> QueueSteps | No
         return None
     if not isinstance(steps, QueueSteps):
         raise RoundError(
-            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'queue': queue mode "
-            "runs through the library composition (ClientRoundSteps) only for now"
+            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'queue': they lack "
+            "the queue steps (create_queues, queue_jobs, wait_for_queues)"
         )
     return steps
 

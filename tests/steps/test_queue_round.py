@@ -137,9 +137,9 @@ async def test_steps_without_queue_support_refuse_a_queue_round_before_writing(
     queue_server: SandboxServer,
 ) -> None:
     class StaticOnly:
-        """Round steps that know nothing of queues (as the Prefect flow's, for now)."""
+        """Round steps that know nothing of queues."""
 
-    with pytest.raises(RoundError, match="library composition"):
+    with pytest.raises(RoundError, match="lack the queue steps"):
         await run_round(StaticOnly(), queue_spec(round_name="queue-refused"))  # type: ignore[arg-type]
 
 
