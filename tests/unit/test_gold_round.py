@@ -176,3 +176,43 @@ def test_copies_left_by_a_killed_run_are_not_selected_again() -> None:
     assert (
         len(without_gold_copies(with_leftovers, GOLD_SET, "another@1", ["a", "b"])) == 44
     )  # mutant: other key
+
+
+def _scores(f1: dict[str, float], images: int = 5) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"labeler": login, "gold_images": images, "gold_precision": v, "gold_recall": v, "gold_f1": v}
+            for login, v in f1.items()
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("f1", "rework_labeler", "expected"),
+    [
+        ({"a": 0.9, "b": 0.95, "c": 0.5}, None, {"c": "b"}),  # the best passing labeler
+        ({"a": 0.9, "b": 0.95, "c": 0.5}, "a", {"c": "a"}),  # the rework labeler, who passed
+        ({"a": 0.9, "b": 0.95, "c": 0.5}, "c", {"c": "b"}),  # the rework labeler failed: the best passing one
+        (
+            {"a": 0.9, "b": 0.9, "c": 0.5, "d": 0.1},
+            None,
+            {"c": "a", "d": "a"},
+        ),  # a tie goes to the first login
+        ({"a": 0.5, "b": 0.6}, None, {}),  # nobody passed: nobody better to relabel
+        ({"a": 0.9, "b": 0.8}, None, {}),  # nobody failed
+    ],
+)
+def test_who_relabels_a_labeler_under_the_gold_minimum(
+    f1: dict[str, float], rework_labeler: str | None, expected: dict[str, str]
+) -> None:
+    """Hand-picked answers for `gold.min_f1` 0.7."""
+    from labelrounds.steps.gold import relabelers
+
+    assert relabelers(_scores(f1), 0.7, rework_labeler) == expected
+
+
+def test_a_labeler_without_gold_images_neither_fails_nor_relabels() -> None:
+    from labelrounds.steps.gold import relabelers
+
+    scores = pd.concat([_scores({"a": 0.9, "c": 0.5}), _scores({"z": 0.0}, images=0)], ignore_index=True)
+    assert relabelers(scores, 0.7, None) == {"c": "a"}
