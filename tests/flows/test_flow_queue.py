@@ -7,7 +7,7 @@ request counters; the gate's attempts come from Prefect's record of the task run
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -27,6 +27,7 @@ from labelrounds.client.models import LabelingQueueInfo
 from labelrounds.round_spec import TargetStatus
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.errors import RoundNotReadyError
+from labelrounds.steps.eta import estimate_round
 from labelrounds.steps.gate import GateSnapshot
 from labelrounds.steps.queues import queue_name, queue_progress
 from labelrounds.steps.resume import resume_reason
@@ -144,3 +145,20 @@ def test_the_gate_oracle_fails_on_a_queue_one_image_short() -> None:
     )
     with pytest.raises(RoundNotReadyError, match="9/10 images done|not ready"):
         snapshot.raise_if_not_ready()
+
+
+def test_the_eta_of_a_queue_round_comes_from_the_queue_counters_since_its_creation() -> None:
+    """Half the images annotated one hour after the queue's creation: labeling ends one hour later (by hand)."""
+    created = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    half = queue_progress(queue_info(accepted=0, annotated=5), TargetStatus.ON_REVIEW)
+    assert half.started_at == created
+    snapshot = GateSnapshot(
+        target=TargetStatus.ON_REVIEW,
+        checked_at=created + timedelta(hours=1),
+        jobs=[half],
+        missing_job_ids=[],
+    )
+    estimate = estimate_round(snapshot)
+    assert estimate.finish == created + timedelta(hours=2)
+    assert [pace.labeler for pace in estimate.labelers] == ["queue 3"]
+    assert estimate.labelers[0].images_per_hour == pytest.approx(5.0)
