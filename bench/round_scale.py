@@ -186,7 +186,7 @@ def run_point(
         "floor": floor,
         "over_floor": {side: over_floor(side_figures, floor) for side, side_figures in figures.items()},
         "ratios": ratios(figures["ours"], figures["sdk"]) if both else {},
-        "targets": targets(figures["ours"], figures["sdk"], floor) if both else {},
+        "targets": targets(figures["ours"], figures["sdk"], floor, rtt_ms) if both else {},
     }
 
 
@@ -236,11 +236,17 @@ def ratios(ours: dict[str, Any], sdk: dict[str, Any]) -> dict[str, float | None]
     }
 
 
-def targets(ours: dict[str, Any], sdk: dict[str, Any], floor: dict[str, Any]) -> dict[str, bool]:
-    """The issues' targets, checked on this point (they are stated for 100k images × 100 labelers)."""
+def targets(
+    ours: dict[str, Any], sdk: dict[str, Any], floor: dict[str, Any], rtt_ms: int = 0
+) -> dict[str, bool]:
+    """The issues' targets, checked on this point (they are stated for 100k images × 100 labelers).
+
+    With a network round trip (`rtt_ms`), also issue 14's: setup at least 4x faster than the SDK way.
+    """
     found = ratios(ours, sdk)
     wait = ours.get("phases", {}).get("wait", {})
-    return {
+    with_latency = {f"setup_4x_faster_at_{rtt_ms}ms_rtt": (found.get("setup_s") or 0) >= 4} if rtt_ms else {}
+    return with_latency | {
         "requests_within_1_05x_of_the_api_floor": ours["requests"] <= 1.05 * floor["requests"],
         "client_cpu_5x_lower_than_the_sdk_way": sdk["client_cpu_s"] >= 5 * ours["client_cpu_s"],
         "setup_and_teardown_5x_fewer_requests": min(

@@ -107,6 +107,13 @@ async def _iter_keyset(
         page = _page(reply, method)
         pages += 1
         first_total = page.total if first_total is None else first_total
+        # One reply is consistent in itself: a page shorter than both its size and the rest announced lost items.
+        if page.entities and len(page.entities) < min(per_page, page.per_page, page.total):
+            raise _pagination_error(
+                method,
+                f"page {pages} holds {len(page.entities)} items, but {page.total} remain and pages hold "
+                f"{min(per_page, page.per_page)}",
+            )
         if page.entities:
             ids = _increasing_ids(page.entities, last_id, method, pages)
             last_id = ids[-1]
