@@ -149,8 +149,8 @@ ROUND_NOTICES = (
         "{{ event.payload.error }}: {{ event.payload.message }}" + _LINK,
     ),
 )
-#: A window of no progress starts at these events (per flow run) ...
-#: A job completion the webhook receiver confirmed counts as progress: a suspended round runs no gate checks.
+#: A window of no progress starts at these events (per flow run) ... A job completion the webhook receiver
+#: confirmed counts as progress: a suspended round runs no gate checks that would announce it.
 NO_PROGRESS_STARTS = frozenset(
     {events.ROUND_STARTED, events.ROUND_PROGRESS, events.CYCLE_FINISHED, JOB_COMPLETED_EVENT}
 )
