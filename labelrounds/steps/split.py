@@ -50,9 +50,9 @@ async def list_images(api: SuperviselyClient, datasets: Sequence[DatasetInfo]) -
         parts["labels_count"].append(np.array(columns.labels_counts, dtype="int64"))
         parts["tag_ids"].append(_objects(columns.tag_ids))
         del columns  # this dataset's Python lists go before the next listing
-    return pd.DataFrame(
-        {column: _joined(arrays, column) for column, arrays in parts.items()}, columns=list(LISTED_COLUMNS)
-    )
+    # Each column is joined and its datasets' arrays dropped before the next, so only one column exists twice.
+    joined = {column: _joined(parts.pop(column), column) for column in LISTED_COLUMNS}
+    return pd.DataFrame(joined, columns=list(LISTED_COLUMNS), copy=False)
 
 
 async def images_in_other_jobs(
