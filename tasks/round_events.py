@@ -6,8 +6,9 @@ flow run when one carries the tag `labelrounds-round:<key>` (a paused one first,
 derived from the completion (team, job, finish time), so the same completion announced twice (a duplicated or
 retried delivery) is the same event, which the Prefect server stores once.
 
-`labelrounds.round.ready`: after a confirmed completion, each paused run of the round has its gate checked with
-one `jobs.list` (the jobs its `labelrounds-gate-jobs:` tag names, as the watcher does); when they are all ready, or
+`labelrounds.round.ready`: after a confirmed completion, each paused run of the round has its gate checked as the
+watcher checks it (`tasks.watch.check_suspended_gate`: one `jobs.list` over the jobs its `labelrounds-gate-jobs:`
+tag names, or its queues); when they are all ready, or
 stalled (the resumed gate then fails at once), the event is emitted related to that run, and the automation
 `deployments.automations.resume_ready_rounds_automation` resumes it. Its id is derived from the run's Paused state,
 so every delivery about the same pause yields the same event, which Prefect's triggers evaluate once; and Prefect
@@ -30,10 +31,10 @@ from prefect.events import Event
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.job_notices import ConfirmedCompletion
-from labelrounds.steps.resume import check_suspended_round, resume_reason
+from labelrounds.steps.resume import resume_reason
 from tasks.events import round_resource_id
 from tasks.gate import ROUND_TAG_PREFIX
-from tasks.watch import group_suspended_runs
+from tasks.watch import check_suspended_gate, group_suspended_runs
 
 JOB_COMPLETED_EVENT = "labelrounds.job.completed"
 ROUND_READY_EVENT = "labelrounds.round.ready"
@@ -134,9 +135,7 @@ async def emit_ready_rounds(api: SuperviselyClient, round_key: str) -> list[UUID
     suspended_rounds, _ = group_suspended_runs(list(paused.values()))
     ready: list[Event] = []
     for suspended in suspended_rounds:
-        snapshot = await check_suspended_round(
-            api, suspended.team_id, suspended.round_key, suspended.target, suspended.gate_job_ids
-        )
+        snapshot = await check_suspended_gate(api, suspended)
         reason = resume_reason(snapshot)
         if reason is None or snapshot is None:
             continue

@@ -124,6 +124,16 @@ async def find_suspended_rounds(flow_name: str = ROUND_FLOW_NAME) -> list[Suspen
     return rounds
 
 
+async def check_suspended_gate(api: SuperviselyClient, suspended: SuspendedRound) -> GateSnapshot | None:
+    """The suspended round's gate, checked as the run left it: its queues (one `labeling-queues.info` each) or its
+    jobs (one `jobs.list`); None when the round has no job. Shared by the watcher and the webhook receiver."""
+    if suspended.gate_queue_ids:
+        return await check_round_queues(api, suspended.gate_queue_ids, suspended.target)
+    return await check_suspended_round(
+        api, suspended.team_id, suspended.round_key, suspended.target, suspended.gate_job_ids
+    )
+
+
 @task(
     task_run_name="check-{suspended.round_key}",
     tags=[API_TAG],
@@ -139,12 +149,7 @@ async def check_round(settings: ConnectionSettings, suspended: SuspendedRound) -
         suspended: the round to check.
     """
     async with SuperviselyClient(settings) as api:
-        if suspended.gate_queue_ids:  # queue mode: one `labeling-queues.info` per queue
-            snapshot: GateSnapshot | None = await check_round_queues(api, suspended.gate_queue_ids, suspended.target)
-        else:
-            snapshot = await check_suspended_round(
-                api, suspended.team_id, suspended.round_key, suspended.target, suspended.gate_job_ids
-            )
+        snapshot = await check_suspended_gate(api, suspended)
     logger = get_run_logger()
     if snapshot is None:
         logger.warning("Round %s has no job; its run is left suspended", suspended.round_key)
