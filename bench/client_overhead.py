@@ -1,13 +1,16 @@
 """Benchmark of the client's own cost: latency against raw httpx, throughput by concurrency, client start-up.
 
 Run: `python -m bench.client_overhead --out bench/results/client_overhead.json` (also writes a `.md` beside it).
-The sandbox runs in a subprocess so that the server does not share the benchmark's interpreter.
+The sandbox runs in a subprocess so that the server does not share the benchmark's interpreter. The client's CPU
+per request (this process's CPU time, not wall) is compared on the same calls: the client's lean HTTP/1.1 sender,
+the same client over httpx (a custom httpx transport forces that path), and raw httpx.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -79,7 +82,33 @@ async def measure(server: SandboxServer) -> dict[str, Any]:
         async with SuperviselyClient(settings):
             pass
     figures["client_open_close_ms"] = round((time.perf_counter() - started) * 1000 / CLIENT_STARTS, 3)
+    figures["client_cpu_ms_per_request"] = await cpu_per_request(server, settings)
+    figures["load_average_1m"] = round(os.getloadavg()[0], 2)
     return figures
+
+
+async def _cpu_ms_per_call(call: Callable[[], Awaitable[Any]], count: int) -> float:
+    """This process's CPU milliseconds per call, over `count` sequential calls after a warm-up."""
+    await call()
+    started = time.process_time()
+    for _ in range(count):
+        await call()
+    return round((time.process_time() - started) * 1000 / count, 3)
+
+
+async def cpu_per_request(server: SandboxServer, settings: ConnectionSettings) -> dict[str, float]:
+    """CPU ms per `instance.version` call: the lean sender, the client over httpx, and raw httpx."""
+    found = {}
+    async with SuperviselyClient(settings) as api:
+        found["client_lean_http1"] = await _cpu_ms_per_call(api.instance_version, SEQUENTIAL_CALLS)
+    async with SuperviselyClient(settings, transport=httpx.AsyncHTTPTransport()) as api:
+        found["client_over_httpx"] = await _cpu_ms_per_call(api.instance_version, SEQUENTIAL_CALLS)
+    headers = {API_KEY_HEADER: server.admin_token.get_secret_value()}
+    async with httpx.AsyncClient(base_url=server.url + API_PATH, headers=headers) as raw:
+        found["raw_httpx"] = await _cpu_ms_per_call(
+            lambda: raw.post("instance.version", json={}), SEQUENTIAL_CALLS
+        )
+    return found
 
 
 def to_markdown(figures: dict[str, Any]) -> str:
@@ -92,6 +121,9 @@ def to_markdown(figures: dict[str, Any]) -> str:
     for level, rate in figures["get_project_requests_per_second_by_max_concurrency"].items():
         lines.append(f"| {level} | {rate} |")
     lines += ["", f"Client open + close: {figures['client_open_close_ms']} ms", ""]
+    lines += ["| path | client CPU ms per request |", "|---|---|"]
+    lines += [f"| {path} | {cpu_ms} |" for path, cpu_ms in figures["client_cpu_ms_per_request"].items()]
+    lines += ["", f"Load average (1 min) at the end: {figures['load_average_1m']}", ""]
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 sender for the API's one exchange (a POST with a JSON body): keep-alive asyncio streams.
 
-httpx's client, auth flow and httpcore's pool cost ~2 ms of CPU per request, 15x a plain asyncio stream exchange
-(`/tmp` micro-benchmark in `bench/client_overhead.py`'s notes); a round sends hundreds of requests, so that was most
-of the client's CPU. This pool writes one request head and body in one write and reads one reply, nothing else.
+httpx's client, auth flow and httpcore's pool cost several times the CPU of the exchange itself per request
+(`python -m bench.client_overhead`: `client_cpu_ms_per_request`); a round sends hundreds of requests, so that was
+most of the client's CPU. This pool writes one request head and body in one write and reads one reply, nothing else.
 Failures raise httpx's exception types (connect, write, read, timeout, protocol) so the transport's retry rules
 (`transience`) hold unchanged. The transport uses it when httpx would talk to the server directly (no custom
 httpx transport, no proxy from the environment); otherwise it keeps httpx.

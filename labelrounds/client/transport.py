@@ -243,9 +243,9 @@ class Transport:
         self, direct: Http1Pool, semaphore: asyncio.Semaphore, method: str, body: Mapping[str, Any]
     ) -> Any:
         """One exchange over the lean HTTP/1.1 pool; the same outcomes as the httpx path."""
-        content = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
         try:
-            async with semaphore:
+            async with semaphore:  # encoded inside: only the requests in flight hold their bodies' bytes
+                content = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
                 reply: RawReply = await direct.post(method, content)
         except httpx.RequestError as exc:
             return self._transport_failure(method, exc)
