@@ -407,6 +407,19 @@ async def test_a_round_without_progress_is_alerted_once(notified: Notified) -> N
     assert_no_secret(notified.capture.snapshot(), notified.secrets())
 
 
+async def test_mutant_an_update_at_each_deploy_is_seen_by_the_oracle(
+    notified: Notified, prefect_server: PrefectServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deploy logic that updates unchanged automations (after the no-progress test: it resets the open windows)."""
+    prefix = f"{automations.NOTIFY_PREFIX}-custom-webhook/{BLOCK}-"
+    stored = stored_automations(prefect_server, prefix)
+    monkeypatch.setattr(automations, "same_definition", lambda *_: False)
+    (target,) = await resolve_notification_blocks((f"custom-webhook/{BLOCK}",))
+    await automations.ensure_notification_automations((target,), parse_window(WINDOW))
+    assert [name for name, *_ in stored_automations(prefect_server, prefix)] == [name for name, *_ in stored]
+    assert stored_automations(prefect_server, prefix) != stored
+
+
 def _document(slug: str, name: str, capabilities: list[str]) -> BlockDocument:
     """A block document as the server lists it (no secrets), of a block type `slug`."""
     type_id = uuid4()
