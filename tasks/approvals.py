@@ -29,12 +29,18 @@ from labelrounds.steps.approval import NOTHING_TO_DECIDE, PlanDecision, PlanVerd
 from labelrounds.steps.errors import RoundTimeoutError
 from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.validate import ValidatedRound
+from tasks.events import emit_round_event
 from tasks.gate import require_deployment_for_suspend, round_started_at
 from tasks.options import WITHIN_RUN, api_task, artifact_key
 
 #: The suspension keys of the questions (a key Prefect saw once in a run is never suspended on again).
 PLAN_KEY = "approve-plan"
 REWORK_CAP_KEY = "rework-cap-cycle-{cycle}"
+
+#: Round events (resource `labelrounds.round.<key>`, see `tasks.events`): a form waits for a person (with the link
+#: to the run, where the form is), and the answer it got. Ids per question, so later passes of the run repeat none.
+DECISION_NEEDED = "labelrounds.round.decision.needed"
+DECISION_TAKEN = "labelrounds.round.decision.taken"
 
 #: The forms: Prefect renders each from the decision model's JSON schema (the library models stay Prefect-free).
 PlanDecisionInput: type[RunInput] = RunInput.subclass_from_base_model_type(PlanDecision)
@@ -134,15 +140,22 @@ async def _seconds_left(spec: RoundSpec, what: str) -> int:
     return math.ceil(remaining)
 
 
-async def ask(form: type[RunInput], description: str, key: str, timeout: int) -> Any:
+async def ask(
+    form: type[RunInput], description: str, key: str, timeout: int, round_key: str, facts: dict[str, Any]
+) -> Any:
     """Suspend the flow run with `form` (the description above it) until a person answers; return the answer.
 
-    On a later pass of the same flow run Prefect refuses to suspend again under `key` and this returns the stored
-    answer at once.
+    Announces `decision.needed` (with `facts`) before, `decision.taken` (with the answer) after. On a later pass of
+    the same flow run Prefect refuses to suspend again under `key` and this returns the stored answer at once.
     """
-    return await suspend_flow_run(  # type: ignore[misc]
+    emit_round_event(DECISION_NEEDED, round_key, {"question": key, **facts}, about=key)
+    answer = await suspend_flow_run(  # type: ignore[misc]
         wait_for_input=form.with_initial_data(description=description), key=key, timeout=timeout
     )
+    emit_round_event(
+        DECISION_TAKEN, round_key, {"question": key, **answer.model_dump(mode="json")}, about=key
+    )
+    return answer
 
 
 async def await_plan_approval(
@@ -157,7 +170,11 @@ async def await_plan_approval(
     if facts.carried_out:
         return PlanDecision(decision=PlanVerdict.APPROVE, comment="approved before: the round's jobs exist")
     description = f"## Approve the plan of round {spec.round_name}\n\n{facts.markdown}"
-    answer = await ask(PlanDecisionInput, description, PLAN_KEY, await _seconds_left(spec, "the plan"))
+    timeout = await _seconds_left(spec, "the plan")
+    round_key = validated.target.round_key
+    answer = await ask(
+        PlanDecisionInput, description, PLAN_KEY, timeout, round_key, {"images": len(validated.selected)}
+    )
     decision = PlanDecision.model_validate(answer.model_dump())
     get_run_logger().info(
         "Plan of round %s: %s %s", spec.round_name, decision.decision.value, decision.comment
@@ -179,7 +196,10 @@ async def await_rework_cap_decision(
     description = f"## Round {spec.round_name}: images still rejected\n\n{facts.markdown()}"
     key = REWORK_CAP_KEY.format(cycle=cycle)
     form = rework_cap_form(facts.team_labelers)
-    answer = await ask(form, description, key, await _seconds_left(spec, "the rework cap"))
+    timeout = await _seconds_left(spec, "the rework cap")
+    answer = await ask(
+        form, description, key, timeout, target.round_key, {"still_rejected": facts.still_rejected}
+    )
     decision = ReworkCapDecision.model_validate(answer.model_dump())
     get_run_logger().info(
         "Round %s at the rework cap after cycle %d: %s %s %s",

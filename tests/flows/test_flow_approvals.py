@@ -20,10 +20,12 @@ from prefect.flow_engine import run_flow
 from prefect.flow_runs import aresume_flow_run
 from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import State, Suspended
+from test_flow_events import read_round_events
 
 from flows.labeling_round import labeling_round
 from labelrounds.round_spec import RoundSpec
 from labelrounds.sandbox.server import SandboxServer
+from tasks.approvals import DECISION_NEEDED, DECISION_TAKEN
 from tasks.watch import group_suspended_runs
 
 
@@ -112,10 +114,23 @@ async def test_an_approved_plan_is_not_asked_again_and_one_more_cycle_reworks_th
     jobs = raw_round_jobs(crewed, spec.round_name)
     rework = [job for job in jobs if job.cycle == 1]
     assert {image for job in rework for image in job.entities} == still_rejected
-    assert sum(len(job.entities) for job in rework) == len(
-        still_rejected
-    )  # each once, though the flow re-ran
+    assert sum(len(job.entities) for job in rework) == len(still_rejected)  # each once, the flow ran 3 times
     assert_unique_identities(jobs)
+
+    received = await read_round_events(run_id, until="labelrounds.round.finished")
+    decisions = [
+        (event.event.rsplit(".", 1)[1], event.payload["question"], event.payload)
+        for event in received
+        if event.event in {DECISION_NEEDED, DECISION_TAKEN}
+    ]  # each announced once although the flow ran three times
+    assert [(kind, question) for kind, question, _ in decisions] == [
+        ("needed", "approve-plan"),
+        ("taken", "approve-plan"),
+        ("needed", "rework-cap-cycle-0"),
+        ("taken", "rework-cap-cycle-0"),
+    ]
+    assert decisions[1][2]["decision"] == "approve" and decisions[3][2]["choice"] == "one_more_cycle"
+    assert decisions[2][2]["still_rejected"] == len(still_rejected)
 
 
 async def test_a_round_that_asks_a_person_is_refused_outside_a_deployment_before_writing(
