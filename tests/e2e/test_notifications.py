@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,6 +27,7 @@ from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import BlockDocument, BlockSchema, BlockType
+from prefect.events.schemas.automations import AutomationCore
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -35,7 +36,12 @@ from typer.testing import CliRunner
 from bench.capture_server import Captured, CaptureServer, capture_server
 from deployments import automations
 from deployments.cli import app
-from deployments.notify_checks import parse_window, pick_notification_block, resolve_notification_blocks
+from deployments.notify_checks import (
+    NotificationTarget,
+    parse_window,
+    pick_notification_block,
+    resolve_notification_blocks,
+)
 from flows.labeling_round import labeling_round
 from labelrounds.client.models import JobStatus
 from labelrounds.round_spec import RoundSpec, TargetStatus, load_round_spec
@@ -171,6 +177,11 @@ def started_payload(round_key: str, images: int) -> dict[str, Any]:
         "target_status": "on_review",
         "due": None,
     }
+
+
+def started_notice_only(target: NotificationTarget, window: timedelta) -> list[AutomationCore]:
+    """The mutants' `notification_automations`: only the `started` notice (the others would behave alike)."""
+    return [automations.round_notice_automation(target, automations.ROUND_NOTICES[0])]
 
 
 @flow(name="stalling-round")
@@ -345,9 +356,6 @@ async def test_mutant_a_duplicated_automation_fails_the_exactly_once_check(
         async with get_client() as client:
             return await client.create_automation(automation)
 
-    def started_notice_only(target: Any, window: Any) -> list[Any]:
-        return [automations.round_notice_automation(target, automations.ROUND_NOTICES[0])]
-
     monkeypatch.setattr(automations, "ensure_automation", create_always)
     monkeypatch.setattr(automations, "notification_automations", started_notice_only)
     (target,) = await resolve_notification_blocks((MUTANT_BLOCK,))
@@ -414,6 +422,7 @@ async def test_mutant_an_update_at_each_deploy_is_seen_by_the_oracle(
     prefix = f"{automations.NOTIFY_PREFIX}-custom-webhook/{BLOCK}-"
     stored = stored_automations(prefect_server, prefix)
     monkeypatch.setattr(automations, "same_definition", lambda *_: False)
+    monkeypatch.setattr(automations, "notification_automations", started_notice_only)  # one update shows it
     (target,) = await resolve_notification_blocks((f"custom-webhook/{BLOCK}",))
     await automations.ensure_notification_automations((target,), parse_window(WINDOW))
     assert [name for name, *_ in stored_automations(prefect_server, prefix)] == [name for name, *_ in stored]
