@@ -140,7 +140,7 @@ async def check_suspended_gate(api: SuperviselyClient, suspended: SuspendedRound
     timeout_seconds=300,
 )
 async def check_round(settings: ConnectionSettings, suspended: SuspendedRound) -> GateSnapshot | None:
-    """Check the jobs the suspended round waits for with one `jobs.list`; None when the round has no job.
+    """Check what the suspended round waits for: its jobs (one `jobs.list`) or its queues (one info each); None: no job.
 
     Not retried as a task: the client retries transient failures, and the next watcher pass checks again.
 
