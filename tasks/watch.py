@@ -53,7 +53,7 @@ RoundIdentity = tuple[str, int, TargetStatus, tuple[int, ...] | None, tuple[int,
 
 
 def round_identity(run: FlowRun) -> RoundIdentity | str:
-    """(round key, team id, target status, gate's job ids, gate's queue ids) of a paused round run, or why not watched."""
+    """(round key, team id, target, gate's job ids, gate's queue ids) of a paused round run, or why it is not watched."""
     if run.state is not None and run.state.state_details.run_input_keyset:
         return "it waits for a person's answer to its form (tasks/approvals.py), not for its jobs"
     round_key = _tag_value(run.tags, ROUND_TAG_PREFIX)
