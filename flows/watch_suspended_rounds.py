@@ -1,4 +1,10 @@
-"""The watcher: resume every suspended labeling round whose jobs reached their target or can never reach it."""
+"""The watcher: resume every suspended labeling round whose jobs reached their target or can never reach it.
+
+With the webhook receiver deployed (`labelrounds deploy --receiver-url`), job completions resume rounds at once
+(`tasks.round_events`, `deployments.automations`) and the watcher is the fallback for lost deliveries, for rounds
+whose target is `on_review` (Supervisely's webhooks announce completions only) and for a job finished between a
+gate's last check and its run's suspension: run it at a long interval then (`--watch-interval 3600`).
+"""
 
 from __future__ import annotations
 
