@@ -17,6 +17,7 @@ from prefect.events.schemas.automations import Automation, AutomationCore, Event
 
 from deployments.notify_checks import NotificationTarget
 from tasks import events
+from tasks.approvals import DECISION_NEEDED, DECISION_TAKEN
 from tasks.events import ROUND_RESOURCE_PREFIX
 from tasks.round_events import JOB_COMPLETED_EVENT, ROUND_READY_EVENT
 
@@ -143,21 +144,27 @@ ROUND_NOTICES = (
         + _LINK,
     ),
     RoundNotice(
+        "decision-needed",
+        DECISION_NEEDED,
+        f"{_ROUND} waits for a decision",
+        "Question {{ event.payload.question }}: answer the form on the run's page." + _LINK,
+    ),
+    RoundNotice(
         "failed",
         events.ROUND_FAILED,
         f"{_ROUND} failed",
         "{{ event.payload.error }}: {{ event.payload.message }}" + _LINK,
     ),
 )
-#: A window of no progress starts at these events (per flow run) ... A job completion the webhook receiver
-#: confirmed counts as progress: a suspended round runs no gate checks that would announce it.
-NO_PROGRESS_STARTS = frozenset(
-    {events.ROUND_STARTED, events.ROUND_PROGRESS, events.CYCLE_FINISHED, JOB_COMPLETED_EVENT}
+#: News of a round's flow run: each opens a new window of no progress. A job completion the webhook receiver
+#: confirmed counts: a suspended round runs no gate checks that would announce it; so does a question to a person
+#: (the alert then quotes it as the last news) and the answer.
+ROUND_NEWS = frozenset(
+    {events.ROUND_PROGRESS, events.CYCLE_FINISHED, JOB_COMPLETED_EVENT, DECISION_NEEDED, DECISION_TAKEN}
 )
-#: ... and any of these within it is news: no alert.
-NO_PROGRESS_NEWS = frozenset(
-    {events.ROUND_PROGRESS, events.CYCLE_FINISHED, JOB_COMPLETED_EVENT, events.ROUND_FINISHED, events.ROUND_FAILED}
-)
+NO_PROGRESS_STARTS = ROUND_NEWS | {events.ROUND_STARTED}
+#: Any of these within a window: no alert.
+NO_PROGRESS_NEWS = ROUND_NEWS | {events.ROUND_FINISHED, events.ROUND_FAILED}
 
 
 def notification_automation_name(target: NotificationTarget, kind: str) -> str:
@@ -199,9 +206,9 @@ def _human(window: timedelta) -> str:
 def no_progress_automation(target: NotificationTarget, window: timedelta) -> AutomationCore:
     """Alert through the block when a round's flow run made no progress within `window` of its last news.
 
-    Proactive, per related flow run: a window opens at the run's start, progress, cycle's end or a job completion
-    the receiver confirmed; any of those, the finish or a failure within it closes it quietly; otherwise one alert,
-    and the next window opens only at the run's next news. The message quotes the last event of the window.
+    Proactive, per related flow run: a window opens at the run's start or news (`ROUND_NEWS`); news, the finish or
+    a failure within it closes it quietly; otherwise one alert, and the next window opens only at the run's next
+    news. The message quotes the last event of the window.
     """
     return AutomationCore(
         name=notification_automation_name(target, "no-progress"),

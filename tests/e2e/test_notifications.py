@@ -51,6 +51,7 @@ from labelrounds.steps.errors import RoundStalledError
 from labelrounds.steps.eta import estimate_round
 from labelrounds.steps.gate import GateSnapshot, JobProgress
 from tasks import events
+from tasks.approvals import DECISION_NEEDED, PLAN_KEY
 from tasks.credentials import PASSWORD_ENV
 from tasks.gate import ROUND_TAG_PREFIX
 
@@ -73,6 +74,7 @@ SUBJECTS = {
     "stalled": r"Round \S+ stalled",
     "deadline-at-risk": r"Round \S+ may miss its deadline",
     "finished": r"Round \S+ finished",
+    "decision-needed": r"Round \S+ waits for a decision",
     "failed": r"Round \S+ failed",
 }
 pytestmark = pytest.mark.timeout(300)
@@ -195,8 +197,10 @@ def stalling_round(round_key: str, stopped_job_id: int) -> None:
 
 @flow(name="idle-round")
 def idle_round(round_key: str) -> None:
-    """A round that starts and then shows no progress (its flow run ends; the round's silence is what counts)."""
+    """A round that starts, asks a person to approve its plan and hears nothing more (the run ends here; the
+    round's silence is what counts)."""
     events.announce_started(round_key, started_payload(round_key, images=6))
+    events.emit_round_event(DECISION_NEEDED, round_key, {"question": PLAN_KEY, "images": 6}, about=PLAN_KEY)
 
 
 def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -406,11 +410,17 @@ async def test_a_missing_or_wrong_block_is_refused_before_anything_is_written(no
 
 
 async def test_a_round_without_progress_is_alerted_once(notified: Notified) -> None:
-    """The idle round started at setup: one alert after the window; the stalling round that failed gets none."""
-    messages = wait_for_messages(notified.capture, str(notified.idle_run_id), {"started", "no-progress"})
-    assert_exactly_once(messages, {"started", "no-progress"})
-    (alert,) = [message for message in messages if message.kind() == "no-progress"]
-    assert alert.body.startswith("Last news ") and events.ROUND_STARTED in alert.body
+    """The idle round asked at setup: one alert after the window, quoting the question; the stalling round that
+    failed gets none."""
+    kinds = {"started", "decision-needed", "no-progress"}
+    messages = wait_for_messages(notified.capture, str(notified.idle_run_id), kinds)
+    assert_exactly_once(messages, kinds)
+    by_kind = {message.kind(): message for message in messages}
+    assert by_kind["decision-needed"].body.startswith(f"Question {PLAN_KEY}: answer the form")
+    assert (
+        by_kind["no-progress"].body.startswith("Last news ")
+        and DECISION_NEEDED in by_kind["no-progress"].body
+    )
     assert "no-progress" not in kinds_of(messages_of(notified.capture, str(notified.stalling_run_id)))
     assert_no_secret(notified.capture.snapshot(), notified.secrets())
 
