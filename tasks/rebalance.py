@@ -2,8 +2,9 @@
 
 One attempt = the round's jobs listed once (adopting any job that took over images of the cycle's, also from an
 earlier run), one `jobs.list` check, and when a labeler is behind the moves of `steps.rebalance`. Task retries
-drive the polling as for `tasks.gate.check_review`, with the same progress artifacts and round events; the
-cooldown of labelers who just gave images is kept per task run (all attempts of one gate) in this process.
+drive the polling as for `tasks.gate.check_review`, with the same progress artifacts and round events
+(`tasks.gate.decide_check`); the cooldown of labelers who just gave images is kept per task run (all attempts of
+one gate) in this process.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps import gate
 from labelrounds.steps.errors import RoundNotReadyError
-from labelrounds.steps.eta import estimate_round
 from labelrounds.steps.rebalance import Rebalancer
 from labelrounds.steps.targets import RoundTarget
-from tasks.events import announce_check, announce_deadline
 from tasks.gate import (
     CHECK_TIMEOUT_SECONDS,
     GateMode,
-    forget_progress,
-    gate_listeners,
+    decide_check,
     polling_retries,
-    publish_progress,
     round_due,
     timeout_error,
     wait_for_review,
@@ -82,19 +79,12 @@ async def check_and_rebalance(
     run_id = context.task_run.id if context is not None else None
     gave = _gave_at.get(run_id, {}) if run_id is not None else {}
     snapshot, rebalancer = await _look(settings, target, spec, jobs, user_ids, gave)
-    for listener in list(gate_listeners):
-        listener(snapshot)
-    estimate = estimate_round(snapshot, await round_due(spec))
-    await publish_progress(snapshot, round_name, cycle, estimate)
-    announce_check(snapshot, estimate, target.round_key, cycle)
-    await announce_deadline(snapshot, estimate, target.round_key, cycle)
     if run_id is not None:
-        _gave_at[run_id] = rebalancer.done_when_gave
-    if snapshot.ready or snapshot.stalled_job_ids:
-        forget_progress()
-        if run_id is not None:
+        if snapshot.ready or snapshot.stalled_job_ids:
             _gave_at.pop(run_id, None)
-    snapshot.raise_if_not_ready()
+        else:
+            _gave_at[run_id] = rebalancer.done_when_gave
+    await decide_check(snapshot, cycle, round_name, target.round_key, await round_due(spec))
     return rebalancer.jobs
 
 

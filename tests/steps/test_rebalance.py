@@ -14,21 +14,23 @@ from typing import Any
 
 import pytest
 from oracles import RawApi, RawJob, assert_each_image_once, assert_unique_identities
+from prefect import flow
 
-from flows.labeling_round import labeling_round
-from labelrounds.client import InvalidRequestError, SuperviselyClient
+from flows.round_steps import TaskRoundSteps
+from labelrounds.client import ConnectionSettings, InvalidRequestError, SuperviselyClient
 from labelrounds.client.models import JobStatus, ReviewStatus
 from labelrounds.round_spec import RoundSpec, parse_round_spec
 from labelrounds.sandbox.crew import Crew, CrewConfig
 from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.seed import TEAM_NAME, add_user
 from labelrounds.sandbox.server import SandboxServer
-from labelrounds.steps.errors import RoundError
+from labelrounds.steps.errors import RoundError, RoundNotReadyError
+from labelrounds.steps.lineage import JobLineage, jobs_frame
 from labelrounds.steps.sequence import ClientRoundSteps, run_round
 from labelrounds.steps.targets import RoundTarget
-from tasks.credentials import PASSWORD_ENV
+from tasks.rebalance import check_and_rebalance
 
-from .support import PASSWORD, LoseReplies, admin_client
+from .support import PASSWORD, LoseReplies, admin_client, lemons_spec
 
 SEED = "synthetic:1x40"
 IMAGES = 40
@@ -146,35 +148,91 @@ async def test_an_adaptive_round_moves_the_slow_labelers_untouched_images_and_la
         assert sorted(again.job_ids_per_cycle[0]) == sorted(job.id for job in jobs)
 
 
-async def test_the_flow_runs_an_adaptive_round_through_its_check_and_rebalance_gate(
-    adaptive_server: SandboxServer, monkeypatch: pytest.MonkeyPatch, prefect_backend: None
+async def test_the_flows_adaptive_gate_moves_images_and_waits_for_the_moved_to_job(
+    sandbox: SandboxServer, api: SuperviselyClient, target: RoundTarget, prefect_backend: None
 ) -> None:
-    """The flow's gate (`tasks.rebalance`) moves images too; a small round (the slow labeler and one fast one, 14
-    images) keeps the flow's task overhead short."""
-    monkeypatch.setenv("SERVER_ADDRESS", adaptive_server.url)
-    monkeypatch.setenv("API_TOKEN", adaptive_server.admin_token.get_secret_value())
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD.get_secret_value())
-    with RawApi.of(adaptive_server) as raw:
-        (dataset_id,) = raw.dataset_ids(adaptive_server.project_id or 0)
-        images = sorted(raw.image_ids(dataset_id))[:14]
-    spec = adaptive_spec(
-        round_name="adaptive-flow",
-        labelers=LABELERS[:2],
-        image_selection="explicit",
-        image_ids=images,
-        poll_interval_seconds=0.2,
+    """The flow's gate (`tasks.rebalance`), made deterministic without a crew: the admin plays the labelers. Fast
+    marks 4 images done and submits before slow has 3 of 6 done, so fast's pace is higher whatever the timing
+    and slow gives 2 of its 3 untouched images (never the first). The attempt is the task's body (`.fn`); once
+    every job is submitted, the flow's gate (`TaskRoundSteps.wait_and_rebalance`, a flow run) opens at once and
+    returns the cycle's jobs with the moved-to one."""
+    assert sandbox.store is not None
+    slow, fast, reviewer = (
+        add_user(sandbox.store, login, role=Role.ANNOTATOR, team_id=target.team.id)
+        for login in ("gate_slow", "gate_fast", "gate_reviewer")
     )
-    state = await labeling_round(spec, return_state=True)
-    outcome = await state.result()
-    assert outcome.status == "finished"
-    with RawApi.of(adaptive_server) as raw:
-        jobs = raw.round_jobs(adaptive_server.team_id, outcome.round_key)
-        marks = labeler_marks(raw, adaptive_server.team_id, LABELERS, {job.id for job in jobs})
-    assert any("moved_from" in job.lineage for job in jobs), "the flow's gate moved no image"
-    assert sorted(outcome.job_ids_per_cycle[0]) == sorted(job.id for job in jobs)
-    assert_unique_identities(jobs)
-    assert_each_image_once({dataset_id: set(images)}, jobs)
-    assert_labeled_once({dataset_id: set(images)}, jobs, marks)
+    spec = lemons_spec(
+        assignment="adaptive",
+        labelers=[slow.login, fast.login],
+        reviewer=reviewer.login,
+        target_status="on_review",
+        poll_interval_seconds=0.05,
+    )
+    dataset = target.datasets[0]
+    images = sorted(image.id for image in await api.list_images(dataset.id))
+    user_ids = {slow.login: slow.id, fast.login: fast.id, reviewer.login: reviewer.id}
+    rows = []
+    for person, entity_ids in ((slow, images), (fast, images[:4])):
+        lineage = JobLineage(
+            round=target.round_key, dataset=dataset.id, labeler=person.login, share=person.login, cycle=0
+        )
+        (job_id,) = await api.add_jobs(
+            person.login,
+            dataset.id,
+            [person.id],
+            classes=["lemon"],
+            tags=[],
+            entity_ids=entity_ids,
+            reviewer_id=reviewer.id,
+            custom_data=lineage.custom_data(),
+        )
+        await api.set_job_status(job_id, JobStatus.IN_PROGRESS)
+        rows.append(
+            (
+                job_id,
+                person.login,
+                target.round_key,
+                person.login,
+                0,
+                None,
+                person.login,
+                person.id,
+                dataset.id,
+                dataset.name,
+                len(entity_ids),
+                "created",
+            )
+        )
+    slow_job, fast_job = rows[0][0], rows[1][0]
+    for image_id in images[:4]:
+        await api.set_entity_review_status(fast_job, image_id, ReviewStatus.DONE)
+    await api.set_job_status(fast_job, JobStatus.ON_REVIEW)
+    for image_id in images[:3]:
+        await api.set_entity_review_status(slow_job, image_id, ReviewStatus.DONE)
+    settings = ConnectionSettings(server_address=sandbox.url, api_token=sandbox.admin_token)
+    jobs = jobs_frame(rows)
+
+    with pytest.raises(RoundNotReadyError):
+        await check_and_rebalance.fn(settings, target, spec, jobs, user_ids, 0, spec.round_name)
+    with RawApi.of(sandbox) as raw:
+        round_jobs = {job.id: job for job in raw.round_jobs(target.team.id, target.round_key)}
+    (moved,) = [job for job in round_jobs.values() if job.lineage.get("moved_from") == slow_job]
+    assert moved.lineage["labeler"] == fast.login and sorted(moved.entities) == images[4:6]
+    assert sorted(round_jobs[slow_job].entities) == images[:4]
+
+    for job_id, image_ids in ((slow_job, [images[3]]), (moved.id, images[4:6])):
+        if job_id == moved.id:
+            await api.set_job_status(job_id, JobStatus.IN_PROGRESS)
+        for image_id in image_ids:
+            await api.set_entity_review_status(job_id, image_id, ReviewStatus.DONE)
+        await api.set_job_status(job_id, JobStatus.ON_REVIEW)
+
+    @flow(name="adaptive-gate-test")
+    async def adaptive_gate() -> list[int]:
+        cycle = await TaskRoundSteps(settings).wait_and_rebalance(spec, target, jobs, user_ids, 0)
+        return [int(job_id) for job_id in cycle["job_id"]]
+
+    assert sorted(await adaptive_gate()) == sorted(round_jobs)
 
 
 def test_the_oracles_fail_on_an_image_moved_but_left_in_the_slow_job_or_labeled_twice() -> None:
