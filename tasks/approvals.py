@@ -67,7 +67,13 @@ class PlanFacts(BaseModel):
     carried_out: bool
 
 
-@api_task("describe-plan", "plan-{spec.round_name}", cache=WITHIN_RUN)
+#: Within a run the spec decides the plan and the cycle the cap's question: the validated round and the jobs frame
+#: (DataFrames) stay out of the keys, their hashes differ in the new process a resumed run starts (seen: re-executed).
+PLAN_CACHE = WITHIN_RUN - "validated"
+REWORK_CAP_CACHE = WITHIN_RUN - "target" - "jobs"
+
+
+@api_task("describe-plan", "plan-{spec.round_name}", cache=PLAN_CACHE)
 async def describe_plan(
     settings: ConnectionSettings, spec: RoundSpec, validated: ValidatedRound
 ) -> PlanFacts:
@@ -89,7 +95,7 @@ async def describe_plan(
     return PlanFacts(markdown=markdown, carried_out=plan.reused_jobs > 0)
 
 
-@api_task("rework-cap-facts", "rework-cap-{spec.round_name}-cycle-{cycle}", cache=WITHIN_RUN)
+@api_task("rework-cap-facts", "rework-cap-{spec.round_name}-cycle-{cycle}", cache=REWORK_CAP_CACHE)
 async def rework_cap_facts(
     settings: ConnectionSettings, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, cycle: int
 ) -> approval.ReworkCapFacts:
