@@ -12,11 +12,12 @@ Spec grammar (`labelrounds sandbox serve --faults SPEC`), items separated by com
     RULE     := METHODS ":" KIND "=" RATE [ "@" DURATION ]
     SETTING  := "seed=" INTEGER | "crew=" ("on" | "off")
     METHODS  := an API method (`jobs.add`), a glob (`jobs.*`, `*`), or `write` (every method that changes state)
-    KIND     := latency | 429 | 500 | 502 | 503 | 5xx | drop          (5xx picks one of 500/502/503)
+    KIND     := latency | 429 | 500 | 502 | 503 | 5xx | drop | 404    (5xx picks one of 500/502/503)
     RATE     := probability per request, 0..1
     DURATION := for latency the delay (default 100ms), for 429/503 the Retry-After in whole seconds (default 1s)
 
 Example: `jobs.add:drop=0.02,write:5xx=0.1,*:latency=0.05@200ms,*:429=0.02@1s,seed=7`.
+A `404` rule at rate 1 hides a method, as on a server that lacks it (`jobs.split:404=1`: a real Supervisely).
 Latency rules add up; of the other rules the first one that fires (in the spec's order) decides the reply.
 Crew requests are never faulted unless `crew=on`.
 
@@ -90,6 +91,7 @@ class FaultKind(StrEnum):
     DROP = "drop"
     DELAY = "delay"
     DUPLICATE = "dup"
+    NOT_FOUND = "404"  # the method is missing, as on a server without it
 
 
 _SERVER_ERRORS = (FaultKind.INTERNAL_ERROR, FaultKind.BAD_GATEWAY, FaultKind.UNAVAILABLE)
@@ -103,6 +105,7 @@ _REASONS = {
     FaultKind.INTERNAL_ERROR: "Internal Server Error",
     FaultKind.BAD_GATEWAY: "Bad Gateway",
     FaultKind.UNAVAILABLE: "Service Unavailable",
+    FaultKind.NOT_FOUND: "Not Found",
 }
 
 
@@ -136,7 +139,13 @@ class FaultRule(BaseModel):
         elif self.is_exact_method() and self.methods not in API_METHODS:  # a typo would silently never fire
             raise ValueError(f"the sandbox has no method {self.methods!r}")
         if self.seconds is not None:
-            if self.kind in (FaultKind.DROP, FaultKind.DUPLICATE, FaultKind.INTERNAL_ERROR, FaultKind.BAD_GATEWAY):
+            if self.kind in (
+                FaultKind.DROP,
+                FaultKind.DUPLICATE,
+                FaultKind.INTERNAL_ERROR,
+                FaultKind.BAD_GATEWAY,
+                FaultKind.NOT_FOUND,
+            ):
                 raise ValueError(f"a {self.kind.value} fault takes no duration")
             if self.kind in _WITH_RETRY_AFTER | {FaultKind.ANY_5XX} and self.seconds != int(self.seconds):
                 raise ValueError(f"the Retry-After of a {self.kind.value} fault must be whole seconds")
@@ -555,7 +564,7 @@ def _require_admin(store: Store, token: str | None) -> None:
 
 
 async def _fake_error(send: Send, method: str, outcome: FaultKind, retry_after: int | None) -> None:
-    """Answer a 429/5xx without running the handler: nothing is written."""
+    """Answer a 429/5xx/404 without running the handler: nothing is written."""
     headers = {} if retry_after is None else {"retry-after": str(retry_after)}
     body = error_body(_REASONS[outcome], f"fault injected by the sandbox: {outcome.value} for {method}")
     await _send_json(send, int(outcome.value), body, headers)

@@ -12,7 +12,8 @@ gives again only after `min_done` more done (their pace since is what tells whet
 **Move** (`Rebalancer`, I/O). For each planned move the donor job is read (`jobs.info`); the images to move are
 taken among those still untouched (review status `none`) from the *end* of the job (labelers work from the
 start), never its first `keep_head` untouched images, and the server moves them atomically (`jobs.split`, a
-sandbox method: Supervisely 6.74.51 has no call that takes images out of a job). The server checks each image
+sandbox method: Supervisely 6.74.51 has no call that takes images out of a job; on a server without it the round
+is refused at validation, `split_capability_problems`). The server checks each image
 again and leaves any image the labeler began, and once it commits the donor's labeler can no longer mark or
 annotate the moved images, so no image is labeled in two jobs. The new job carries the round's lineage with
 `moved_from` = the donor (and the donor's cycle), so the report counts it as first-pass work of its labeler,
@@ -35,6 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from labelrounds.client import AmbiguousWriteError, InvalidRequestError, SuperviselyClient
 from labelrounds.client.models import ReviewStatus
 from labelrounds.planning import JOB_NAME_SEPARATOR, apportion, job_name, share_key
+from labelrounds.round_spec import Assignment, RoundSpec
 from labelrounds.steps.gate import GateSnapshot, JobProgress
 from labelrounds.steps.lineage import JOB_COLUMNS, JobLineage, JobOutcome, jobs_frame, list_round_jobs
 
@@ -146,6 +148,21 @@ def images_to_move(untouched: Sequence[int], count: int, keep_head: int = KEEP_H
     """The last `count` untouched images of a job in its order, never its first `keep_head`; pure."""
     movable = list(untouched)[keep_head:]
     return sorted(movable[max(len(movable) - count, 0) :]) if count > 0 else []
+
+
+async def split_capability_problems(api: SuperviselyClient, spec: RoundSpec) -> list[str]:
+    """Why an adaptive round cannot run on this server (it has no `jobs.split`); empty otherwise. Writes nothing.
+
+    Probes the server once, and only for `assignment: adaptive`, so validation refuses the round before writing
+    rather than at its first move, mid-round.
+    """
+    if spec.assignment is not Assignment.ADAPTIVE or await api.can_split_jobs():
+        return []
+    return [
+        "assignment 'adaptive' needs the server method jobs.split (the labelrounds sandbox has it; Supervisely "
+        "has no call that takes images out of a job) and this server does not have it: use assignment 'queue' "
+        "(images go to whoever labels first) or 'static'"
+    ]
 
 
 def moved_job_name(round_name: str, dataset_name: str, receiver: str, donor_job_id: int) -> str:

@@ -18,6 +18,7 @@ from labelrounds.steps.gold import gold_count_problems, gold_source_problems, pl
 from labelrounds.steps.jobs import is_first_cycle, plan_lineages
 from labelrounds.steps.lineage import lineage_conflicts, list_round_jobs
 from labelrounds.steps.meta import merge_meta
+from labelrounds.steps.rebalance import split_capability_problems
 from labelrounds.steps.split import plan_round, select_round_images
 from labelrounds.steps.targets import (
     RoundTarget,
@@ -63,7 +64,8 @@ async def validate_round(
     Checked: team, project and datasets exist; each labeler and the reviewer exists or may be created (with a
     password available); members have a role fit for their part; the caller may manage the team; the round's
     classes and tags agree with the project meta; filter tags and explicit image ids exist; the selection is not
-    empty; jobs left by an earlier run of the same round agree with the plan.
+    empty; jobs left by an earlier run of the same round agree with the plan; an adaptive round's server can
+    move images between jobs (`jobs.split`).
 
     Args:
         api: the client (the token that will run the round).
@@ -92,6 +94,7 @@ async def validate_round(
     roles = await team_roles(api, team.id, [*logins, me.login])
     problems += role_problems(people, roles, team.name)
     problems += await adjudicator_problems(api, spec, team.id, team.name)
+    problems += await split_capability_problems(api, spec)
     needs_team_writes = any(login not in existing or login not in roles for login in logins)
     problems += _caller_problems(me.login, roles, team, needs_team_writes=needs_team_writes)
     project = await _collect(problems, resolve_project(api, team, spec.project))

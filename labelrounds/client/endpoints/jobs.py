@@ -7,7 +7,7 @@ from typing import Any
 
 from labelrounds.client.core import ClientCore
 from labelrounds.client.endpoints.validation import labeling_meta, require_ids, require_text
-from labelrounds.client.errors import ResponseFormatError
+from labelrounds.client.errors import InvalidRequestError, NotFoundError, ResponseFormatError
 from labelrounds.client.filters import Filter, filters_to_wire
 from labelrounds.client.models import (
     IdReply,
@@ -194,6 +194,20 @@ class JobEndpoints(ClientCore):
         if custom_data is not None:
             body["customData"] = dict(custom_data)
         return parse_model(JobSplit, await self.call("jobs.split", body, idempotent=False), "jobs.split")
+
+    async def can_split_jobs(self) -> bool:
+        """Whether the server has `jobs.split` (the sandbox does, Supervisely 6.74.51 does not). Writes nothing.
+
+        The probe posts an empty body: a server with the method refuses it for the missing fields (400 naming
+        `entityIds`); one without it answers 404 (or a 400 about something else).
+        """
+        try:
+            await self.call("jobs.split", {}, idempotent=True)
+        except NotFoundError:
+            return False
+        except InvalidRequestError as error:
+            return "entityIds" in str(error.message)
+        return True
 
     async def edit_job(
         self,
