@@ -115,6 +115,7 @@ class Http1Pool:
         } | dict(headers)
         self._head_lines = "".join(f"{name}: {value}\r\n" for name, value in fixed.items()).encode("latin-1")
         self._idle: list[_Connection] = []
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._scheme}://{self._host}:{self._port}, idle={len(self._idle)})"
@@ -142,14 +143,15 @@ class Http1Pool:
             await self._send(connection, head + content)
             reply, keep = await self._receive(connection.reader)
         finally:
-            if keep:
+            if keep and not self._closed:  # a reply arriving after `aclose` does not reopen the pool
                 self._idle.append(connection)
             else:
                 connection.close()
         return reply
 
     async def aclose(self) -> None:
-        """Close every idle connection (idempotent)."""
+        """Close every idle connection, and those of requests still in flight once they end (idempotent)."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
