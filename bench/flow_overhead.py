@@ -3,7 +3,8 @@
 `python -m bench.flow_overhead --images 10000 --datasets 4 --labelers 50 --repeat 3 --out FILE` runs
 `bench.round_scale`'s point (a fresh subprocess sandbox per round, side `ours` only) with `--driver steps` and
 `--driver flow` in turn, `--repeat` times, and writes FILE (JSON) and its markdown page: each round's wall, client
-CPU and requests, the flow's task-run times from the Prefect API, the load average before each round, and the
+CPU and requests, the flow's task-run times from the Prefect API, its Prefect API requests by endpoint, events and
+task runs (counted in the flow's process: machine-independent), the load average before each round, and the
 medians. The flow's Prefect server start and warm-up are timed apart (`prefect_start_s`, `prefect_warmup_s`).
 """
 
@@ -21,6 +22,11 @@ from bench.round_scale import RESULTS, run_point
 
 DRIVERS = ("steps", "flow")
 KEPT = ("wall_s", "client_cpu_s", "requests", "server_busy_s", "prefect_start_s", "prefect_warmup_s")
+#: The flow's own figures: Prefect API requests and events of the round (`bench.prefect_requests`), task runs.
+COUNTS = ("prefect_requests", "prefect_events", "task_runs")
+FLOW_ONLY = (
+    "task_runs_s", "outside_task_runs_s", *COUNTS, "prefect_requests_by_endpoint", "prefect_events_by_name"
+)
 
 
 def one_round(images: int, datasets: int, labelers: int, poll: float, driver: str) -> dict[str, Any]:
@@ -29,7 +35,7 @@ def one_round(images: int, datasets: int, labelers: int, poll: float, driver: st
     figures = run_point(images, datasets, labelers, poll=poll, driver=driver, sides=("ours",))["ours"]
     kept = {key: figures[key] for key in KEPT if key in figures}
     if driver == "flow":
-        kept |= {"task_runs_s": figures["task_runs_s"], "outside_task_runs_s": figures["outside_task_runs_s"]}
+        kept |= {key: figures[key] for key in FLOW_ONLY if key in figures}
     return {"driver": driver, "load_1min_before": load_before, **kept}
 
 
@@ -38,7 +44,7 @@ def medians(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     result: dict[str, dict[str, float]] = {}
     for driver in DRIVERS:
         mine = [item for item in rounds if item["driver"] == driver]
-        keys = [key for key in KEPT + ("load_1min_before", "outside_task_runs_s") if key in mine[0]]
+        keys = [key for key in KEPT + ("load_1min_before", "outside_task_runs_s") + COUNTS if key in mine[0]]
         result[driver] = {key: round(statistics.median(item[key] for item in mine), 3) for key in keys}
     return result
 
@@ -67,7 +73,14 @@ def markdown(command: str, rounds: list[dict[str, Any]], summary: dict[str, dict
         f"{flow['client_cpu_s'] - steps['client_cpu_s']:+.2f} s CPU. Prefect start (apart): "
         f"{flow.get('prefect_start_s', 0):.1f} s, warm-up flow (apart): {flow.get('prefect_warmup_s', 0):.1f} s.",
         "",
+        f"The flow's round (median): {flow.get('prefect_requests', 0):.0f} Prefect API requests, "
+        f"{flow.get('prefect_events', 0):.0f} events, {flow.get('task_runs', 0):.0f} task runs. Requests by endpoint "
+        "(last flow round):",
+        "",
     ]
+    last_flow = [item for item in rounds if item["driver"] == "flow"][-1]
+    lines += [f"- {count} `{endpoint}`" for endpoint, count in last_flow.get("prefect_requests_by_endpoint", {}).items()]
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ marked line (`bench.phases.emit_result`). With LABELROUNDS_BENCH_PROFILE=FILE it
 Drivers: `steps` runs the round's one composition (`labelrounds.steps.sequence.run_round`, as the flow does)
 over the library's steps: setup (validate → users → meta → jobs), wait (each gate), teardown (rework, end
 action, report); `flow` runs the Prefect flow `flows.labeling_round.labeling_round` as a whole, measured
-as one phase, `round`.
+as one phase, `round`, with the Prefect API requests and events it made (`bench.prefect_requests`).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
     # Imported here: only this driver needs Prefect.
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: PLC0415
 
+    from bench.prefect_requests import count_prefect_requests  # noqa: PLC0415
     from deployments.demo import local_prefect  # noqa: PLC0415
     from flows.labeling_round import labeling_round  # noqa: PLC0415
     from tasks.credentials import PASSWORD_ENV  # noqa: PLC0415
@@ -104,7 +105,7 @@ def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
         started = time.perf_counter()
         asyncio.run(_warm_up_prefect())
         prefect_warmup_s = time.perf_counter() - started
-        with meter.phase("round"):
+        with meter.phase("round"), count_prefect_requests() as traffic:
             state = asyncio.run(labeling_round(spec=spec, return_state=True))
         outcome = state.result()
         task_runs = asyncio.run(_task_run_seconds(state.state_details.flow_run_id))
@@ -116,6 +117,7 @@ def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
         "prefect_warmup_s": round(prefect_warmup_s, 2),
         "task_runs_s": task_runs,
         "outside_task_runs_s": round(round_s - sum(task_runs.values()), 2),
+        **traffic.figures(),
     }
 
 
