@@ -16,9 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from oracles import RawApi, RawJob, assert_each_image_once, assert_unique_identities
-from prefect import flow
 
-from flows.round_steps import TaskRoundSteps
 from labelrounds.client import ConnectionSettings, InvalidRequestError, SuperviselyClient
 from labelrounds.client.models import JobStatus, ReviewStatus
 from labelrounds.round_spec import RoundSpec, parse_round_spec
@@ -165,9 +163,9 @@ async def test_the_flows_adaptive_gate_moves_images_and_waits_for_the_moved_to_j
 ) -> None:
     """The flow's gate (`tasks.rebalance`), made deterministic without a crew: the admin plays the labelers. Fast
     marks 4 images done and submits before slow has 3 of 6 done, so fast's pace is higher whatever the timing
-    and slow gives 2 of its 3 untouched images (never the first). The attempt is the task's body (`.fn`); once
-    every job is submitted, the flow's gate (`TaskRoundSteps.wait_and_rebalance`, a flow run) opens at once and
-    returns the cycle's jobs with the moved-to one."""
+    and slow gives 2 of its 3 untouched images (never the first). Each attempt is the task's body (`.fn`, no flow
+    run: its retries only repeat it); once every job is submitted, the next attempt opens the gate and returns
+    the cycle's jobs with the moved-to one, adopted from the server's listing."""
     assert sandbox.store is not None
     slow, fast, reviewer = (
         add_user(sandbox.store, login, role=Role.ANNOTATOR, team_id=target.team.id)
@@ -239,12 +237,8 @@ async def test_the_flows_adaptive_gate_moves_images_and_waits_for_the_moved_to_j
             await api.set_entity_review_status(job_id, image_id, ReviewStatus.DONE)
         await api.set_job_status(job_id, JobStatus.ON_REVIEW)
 
-    @flow(name="adaptive-gate-test")
-    async def adaptive_gate() -> list[int]:
-        cycle = await TaskRoundSteps(settings).wait_and_rebalance(spec, target, jobs, user_ids, 0)
-        return [int(job_id) for job_id in cycle["job_id"]]
-
-    assert sorted(await adaptive_gate()) == sorted(round_jobs)
+    cycle = await check_and_rebalance.fn(settings, target, spec, jobs, user_ids, 0, spec.round_name)
+    assert sorted(int(job_id) for job_id in cycle["job_id"]) == sorted(round_jobs)
 
 
 def test_the_oracles_fail_on_an_image_moved_but_left_in_the_slow_job_or_labeled_twice() -> None:
