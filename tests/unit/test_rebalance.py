@@ -1,18 +1,39 @@
 """The adaptive round's decision (`steps.rebalance.plan_moves`): who is behind, how many images go to whom.
 
 Expected values are worked out by hand from the snapshot's figures (paces, the common finish), not by the code.
+Also how the `jobs.split` capability probe reads a server's replies (mocked: replies of servers we cannot run).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import JobStatus
-from labelrounds.round_spec import TargetStatus
+from labelrounds.round_spec import TargetStatus, parse_round_spec
 from labelrounds.steps.gate import GateSnapshot, JobProgress
-from labelrounds.steps.rebalance import images_to_move, labeler_loads, moved_job_name, plan_moves
+from labelrounds.steps.rebalance import (
+    images_to_move,
+    labeler_loads,
+    moved_job_name,
+    plan_moves,
+    split_capability_problems,
+)
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+ADAPTIVE_ROUND = {
+    "round_name": "r",
+    "team": "t",
+    "project": "p",
+    "labelers": ["a", "b"],
+    "reviewer": "c",
+    "classes": [{"name": "crate", "shape": "rectangle"}],
+    "assignment": "adaptive",
+}
 
 
 def job(
@@ -112,3 +133,30 @@ def test_images_to_move_are_the_last_untouched_ones_never_the_head() -> None:
 
 def test_a_moved_job_is_named_after_its_receiver_and_donor() -> None:
     assert moved_job_name("r", "ds1", "b", 17) == "r / ds1 / b / from #17"
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "has_split"),
+    [
+        (400, "id: Field required; entityIds: Field required; userId: Field required", True),
+        (404, "Unknown API method 'jobs.split'", False),
+        (400, "Unknown method", False),  # a server that answers unknown methods with a 400 of another kind
+    ],
+)
+async def test_the_split_probe_reads_a_missing_field_as_present_and_anything_else_as_absent(
+    status: int, message: str, has_split: bool
+) -> None:
+    """Replies a real server gives on demand only for its own methods (mocked): the probe's reading of each."""
+    bodies: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("/jobs.split")
+        bodies.append(request.content)
+        return httpx.Response(status, json={"error": "refused", "details": {"message": message}})
+
+    settings = ConnectionSettings(server_address="http://supervisely.invalid", api_token=SecretStr("t0ken"))
+    async with SuperviselyClient(settings, transport=httpx.MockTransport(answer)) as api:
+        assert await api.can_split_jobs() is has_split
+        problems = await split_capability_problems(api, parse_round_spec(ADAPTIVE_ROUND))
+    assert bodies == [b"{}", b"{}"]  # an empty body: nothing to move, whatever the server
+    assert bool(problems) is not has_split
