@@ -2,8 +2,7 @@
 
 Run: `python -m bench.client_overhead --out bench/results/client_overhead.json` (also writes a `.md` beside it).
 The sandbox runs in a subprocess so that the server does not share the benchmark's interpreter. The client's CPU
-per request (this process's CPU time, not wall) is compared on the same calls: the client's lean HTTP/1.1 sender,
-the same client over httpx (a custom httpx transport forces that path), and raw httpx.
+per request (this process's CPU time, not wall) is compared on the same calls: the client, and raw httpx.
 """
 
 from __future__ import annotations
@@ -97,12 +96,10 @@ async def _cpu_ms_per_call(call: Callable[[], Awaitable[Any]], count: int) -> fl
 
 
 async def cpu_per_request(server: SandboxServer, settings: ConnectionSettings) -> dict[str, float]:
-    """CPU ms per `instance.version` call: the lean sender, the client over httpx, and raw httpx."""
+    """CPU ms per `instance.version` call: the client (over httpx) and raw httpx."""
     found = {}
     async with SuperviselyClient(settings) as api:
-        found["client_lean_http1"] = await _cpu_ms_per_call(api.instance_version, SEQUENTIAL_CALLS)
-    async with SuperviselyClient(settings, transport=httpx.AsyncHTTPTransport()) as api:
-        found["client_over_httpx"] = await _cpu_ms_per_call(api.instance_version, SEQUENTIAL_CALLS)
+        found["client"] = await _cpu_ms_per_call(api.instance_version, SEQUENTIAL_CALLS)
     headers = {API_KEY_HEADER: server.admin_token.get_secret_value()}
     async with httpx.AsyncClient(base_url=server.url + API_PATH, headers=headers) as raw:
         found["raw_httpx"] = await _cpu_ms_per_call(

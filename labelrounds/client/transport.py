@@ -28,7 +28,6 @@ from labelrounds.client.errors import (
     error_for_status,
     parse_error_body,
 )
-from labelrounds.client.http1 import Http1Pool, RawReply, direct_route
 from labelrounds.client.stats import RequestStats
 from labelrounds.client.transience import (
     NOT_SENT_FINAL,
@@ -133,29 +132,19 @@ class Transport:
         self._clock = clock
         self._random_fraction = random_fraction
         self._http: httpx.AsyncClient | None = None
-        self._direct: Http1Pool | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self.stats = RequestStats()
 
     @property
     def is_open(self) -> bool:
         """Whether `open()` was called and `close()` not yet."""
-        return self._http is not None or self._direct is not None
+        return self._http is not None
 
     def open(self) -> None:
         """Create the shared connection pool; must run inside the event loop that will use it."""
-        if self.is_open:
+        if self._http is not None:
             raise RuntimeError("the client is already open")
         self._semaphore = asyncio.Semaphore(self._max_concurrency)
-        base_url = self._settings.server_address + API_PATH
-        if self._http_transport is None and direct_route(base_url):
-            self._direct = Http1Pool(
-                base_url,
-                headers=self._headers | {API_KEY_HEADER: self._settings.api_token.get_secret_value()},
-                timeout=self._timeout,
-                ssl_context=shared_ssl_context(),
-            )
-            return
         self._http = httpx.AsyncClient(
             base_url=self._settings.server_address + API_PATH,
             auth=_ApiKeyAuth(self._settings.api_token),
@@ -171,11 +160,8 @@ class Transport:
     async def close(self) -> None:
         """Close the connection pool (idempotent)."""
         http, self._http = self._http, None
-        direct, self._direct = self._direct, None
         if http is not None:
             await http.aclose()
-        if direct is not None:
-            await direct.aclose()
 
     async def post(self, method: str, body: Mapping[str, Any], *, idempotent: bool) -> Any:
         """Post `body` to `method` and return the decoded JSON reply, retrying what is transient.
@@ -222,15 +208,10 @@ class Transport:
 
     async def _attempt(self, method: str, body: Mapping[str, Any]) -> Any:
         """One HTTP exchange: the decoded reply, or a `_Failure` describing what went wrong."""
-        semaphore = self._semaphore
-        if semaphore is None or not self.is_open:
-            raise RuntimeError("the client is not open; use `async with SuperviselyClient(...) as api:`")
-        if self._direct is not None:
-            return await self._attempt_direct(self._direct, semaphore, method, body)
-        if self._http is None:
+        if self._http is None or self._semaphore is None:
             raise RuntimeError("the client is not open; use `async with SuperviselyClient(...) as api:`")
         try:
-            async with semaphore:
+            async with self._semaphore:
                 response = await self._http.post(method, json=body)
             # Reading the body can still fail (e.g. a corrupt gzip stream): that is a transport failure too.
             if response.is_success:
@@ -238,20 +219,6 @@ class Transport:
             return self._status_failure(method, response)
         except httpx.RequestError as exc:
             return self._transport_failure(method, exc)
-
-    async def _attempt_direct(
-        self, direct: Http1Pool, semaphore: asyncio.Semaphore, method: str, body: Mapping[str, Any]
-    ) -> Any:
-        """One exchange over the lean HTTP/1.1 pool; the same outcomes as the httpx path."""
-        try:
-            async with semaphore:  # encoded inside: only the requests in flight hold their bodies' bytes
-                content = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-                reply: RawReply = await direct.post(method, content)
-        except httpx.RequestError as exc:
-            return self._transport_failure(method, exc)
-        if reply.is_success:
-            return self._decode_content(method, reply.status, reply.content)
-        return self._status_failure(method, reply.to_httpx(direct.url_of(method)))
 
     def _transport_failure(self, method: str, exc: httpx.RequestError) -> _Failure:
         text = self.redact(str(exc))
@@ -286,17 +253,15 @@ class Transport:
         )
 
     def _decode(self, method: str, response: httpx.Response) -> Any:
-        return self._decode_content(method, response.status_code, response.content)
-
-    def _decode_content(self, method: str, status: int, content: bytes) -> Any:
-        """A successful reply's JSON, or None for an empty body."""
-        if not content:
+        if not response.content:
             return None
         try:
-            return orjson.loads(content)  # several times faster than json on pages of 20,000 images
+            return orjson.loads(response.content)  # several times faster than json on pages of 20,000 images
         except ValueError:
-            excerpt = self.redact(content[:200].decode("utf-8", "replace"))
-            raise ResponseFormatError(status, "reply is not JSON", {"message": excerpt}, method) from None
+            excerpt = self.redact(response.text[:200])
+            raise ResponseFormatError(
+                response.status_code, "reply is not JSON", {"message": excerpt}, method
+            ) from None
 
     def redact(self, text: str) -> str:
         """Replace the API token in `text`, should a server or a library ever echo it."""
