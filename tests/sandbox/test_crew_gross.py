@@ -23,7 +23,7 @@ from labelrounds.sandbox.truth import synthetic_truth
 from .test_crew_skills import SKILLS, SYNTHETIC_CLASSES, CrewRun, run_crew
 
 GROSS = 0.2
-IMAGES = 200
+IMAGES = 120
 
 
 def botched_share(f1s: list[float]) -> float:
