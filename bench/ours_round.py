@@ -87,13 +87,16 @@ def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
     """The round as the Prefect flow `labeling_round` on a throwaway ephemeral Prefect server, heartbeats off.
 
     Credentials come from the environment (SERVER_ADDRESS, API_TOKEN), new accounts' password from the flow's
-    password variable. Prefect's ephemeral server is started (and timed) before the one phase, `round`.
+    password variable. Prefect's ephemeral server is started (and timed) before the one phase, `round`, with the
+    deployment's concurrency limit on the API tag (`deployments.deploy.ensure_api_limit`).
     """
     # Imported here: only this driver needs Prefect.
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: PLC0415
 
     from bench.prefect_requests import count_prefect_requests  # noqa: PLC0415
     from deployments.demo import local_prefect  # noqa: PLC0415
+    from deployments.deploy import ensure_api_limit  # noqa: PLC0415
+    from deployments.names import API_LIMIT  # noqa: PLC0415
     from flows.labeling_round import labeling_round  # noqa: PLC0415
     from tasks.credentials import PASSWORD_ENV  # noqa: PLC0415
 
@@ -101,6 +104,7 @@ def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
     with local_prefect(), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         started = time.perf_counter()
         asyncio.run(_start_prefect())
+        asyncio.run(ensure_api_limit(API_LIMIT))  # as `deployments.deploy` sets it: the tasks' leases count
         prefect_start_s = time.perf_counter() - started
         started = time.perf_counter()
         asyncio.run(_warm_up_prefect())

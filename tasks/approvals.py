@@ -31,7 +31,7 @@ from labelrounds.steps.targets import RoundTarget
 from labelrounds.steps.validate import ValidatedRound
 from tasks.events import emit_round_event
 from tasks.gate import require_deployment_for_suspend, round_started_at
-from tasks.options import WITHIN_RUN, api_task, artifact_key
+from tasks.options import WITHIN_RUN, api_task, artifact_key, leased
 
 #: The suspension keys of the questions (a key Prefect saw once in a run is never suspended on again).
 PLAN_KEY = "approve-plan"
@@ -172,7 +172,7 @@ async def await_plan_approval(
     Returns:
         The decision; an approval without asking when an earlier run of the round already created its jobs.
     """
-    facts = await describe_plan(settings, spec, validated)
+    facts = await leased(describe_plan)(settings, spec, validated)
     if facts.carried_out:
         return PlanDecision(decision=PlanVerdict.APPROVE, comment="approved before: the round's jobs exist")
     description = f"## Approve the plan of round {spec.round_name}\n\n{facts.markdown}"
@@ -196,7 +196,7 @@ async def await_rework_cap_decision(
     Returns:
         The decision, and login → user id of the team's members who may label (for a reassignment).
     """
-    facts = await rework_cap_facts(settings, spec, target, jobs, cycle)
+    facts = await leased(rework_cap_facts)(settings, spec, target, jobs, cycle)
     if not facts.still_rejected:
         return NOTHING_TO_DECIDE, facts.team_labelers
     description = f"## Round {spec.round_name}: images still rejected\n\n{facts.markdown()}"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import pandas as pd
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
+from prefect.concurrency._sync import concurrency  # as the task engine leases tags: warnings suppressed
 
 from tasks.retrying import API_TAG, RETRY_DELAYS, RETRY_JITTER, retry_on_unresolved_write
 
@@ -34,6 +37,38 @@ def api_task(name: str, run_name: str, *, cache: CachePolicy = NO_CACHE) -> Call
         tags=[API_TAG],
         cache_policy=cache,
     )
+
+
+#: Set while a block of tasks holds one slot of the API tag's limit (`api_lease`).
+_HOLDING_API_LEASE: ContextVar[bool] = ContextVar("holding_api_lease", default=False)
+#: Seconds of a lease between two renewals (Prefect renews it in the background while the block runs).
+API_LEASE_SECONDS = 60.0
+
+
+@contextmanager
+def api_lease() -> Iterator[None]:
+    """Hold one slot of the API tag's concurrency limit for a block of API tasks, which then take none of their own.
+
+    One lease per block instead of one per task: each lease costs Prefect API requests (acquire, renew, release)
+    and a new API client. The block waits for a free slot as a tagged task would; without a limit it runs at once.
+    Waiting blocks the calling thread (the flow's own loop runs nothing else meanwhile: the round is sequential).
+    """
+    if _HOLDING_API_LEASE.get():
+        yield
+        return
+    with concurrency(f"tag:{API_TAG}", occupy=1, lease_duration=API_LEASE_SECONDS, suppress_warnings=True):
+        token = _HOLDING_API_LEASE.set(True)
+        try:
+            yield
+        finally:
+            _HOLDING_API_LEASE.reset(token)
+
+
+def leased(api_task_: _Fn) -> _Fn:
+    """The task as it must run here: inside an `api_lease` block without its own lease (never two of one round)."""
+    if _HOLDING_API_LEASE.get() and isinstance(api_task_, Task) and API_TAG in api_task_.tags:
+        return api_task_.with_options(tags=api_task_.tags - {API_TAG})  # type: ignore[return-value]
+    return api_task_
 
 
 def artifact_key(*parts: object) -> str:

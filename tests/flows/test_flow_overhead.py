@@ -1,0 +1,85 @@
+"""The flow's orchestration cost, counted (not timed): one API lease per writing phase, never two at once per round."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from flow_support import round_spec
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from bench.prefect_requests import count_prefect_requests
+from flows.labeling_round import labeling_round
+from flows.round_steps import LEASED_PHASES
+from labelrounds.sandbox.server import SandboxServer
+from tasks.options import api_lease, leased
+from tasks.retrying import API_TAG
+
+INCREMENT = "POST /v2/concurrency_limits/increment-with-lease"
+DECREMENT = "POST /v2/concurrency_limits/decrement-with-lease"
+
+
+@pytest.fixture
+async def api_limit(prefect_backend: None) -> AsyncIterator[int]:
+    """The deployment's concurrency limit on the API tag, at 1 (a nested lease would wait forever), removed after."""
+    async with get_client() as client:
+        await client.create_concurrency_limit(tag=API_TAG, concurrency_limit=1)
+    yield 1
+    async with get_client() as client:
+        await client.delete_concurrency_limit_by_tag(API_TAG)
+
+
+@task(name="tagged-api-task", tags=[API_TAG])
+async def tagged_api_task() -> str:
+    """An API task as `tasks.options.api_task` tags it."""
+    return "done"
+
+
+async def test_a_round_leases_the_api_limit_once_per_writing_phase(crewed: SandboxServer, api_limit: int) -> None:
+    with count_prefect_requests() as traffic:
+        state = await labeling_round(round_spec(round_name="counted"), return_state=True)
+    assert state.is_completed()
+    async with get_client() as client:
+        runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    reworks = sum(run.task_key.startswith("rework_rejected") for run in runs)
+    assert reworks >= 1  # the lemons crew rejects some images: a rework cycle
+    phases = len(LEASED_PHASES) - 1 + reworks  # setup, each rework (read back from the API), finish
+    assert (traffic.requests[INCREMENT], traffic.requests[DECREMENT]) == (phases, phases)
+    assert traffic.events["prefect.concurrency-limit.acquired"] == phases
+    assert traffic.figures()["task_runs"] == len(runs)  # every task run's start counted, read back from the API
+    assert len(runs) > phases  # several API tasks share each lease
+
+
+async def test_tasks_in_a_leased_block_take_no_lease_of_their_own(api_limit: int) -> None:
+    @flow
+    async def two_tasks_under_one_lease() -> list[str]:
+        with api_lease():
+            return [await leased(tagged_api_task)(), await leased(tagged_api_task)()]
+
+    with count_prefect_requests() as traffic:
+        assert await two_tasks_under_one_lease() == ["done", "done"]  # at limit 1: no nested wait
+    assert traffic.requests[INCREMENT] == 1
+
+
+async def test_the_lease_count_sees_a_task_that_leases_on_its_own(prefect_backend: None) -> None:
+    """Mutant: a tagged task inside the block, not `leased`, would take a second slot (at limit 1, forever)."""
+    async with get_client() as client:
+        await client.create_concurrency_limit(tag=API_TAG, concurrency_limit=2)
+
+    @flow
+    async def nested_lease() -> str:
+        with api_lease():
+            return await tagged_api_task()
+
+    try:
+        with count_prefect_requests() as traffic:
+            assert await nested_lease() == "done"
+    finally:
+        async with get_client() as client:
+            await client.delete_concurrency_limit_by_tag(API_TAG)
+    assert traffic.requests[INCREMENT] == 2
+    assert leased(tagged_api_task) is tagged_api_task  # outside a block a task keeps its own lease
