@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from oracles import RawApi, RawJob, assert_each_image_once, round_key_of
+from oracles import RawApi, assert_each_image_once, round_key_of
 from websockets.sync.client import ClientConnection, connect
 
 from labelrounds.sandbox.server import SandboxServer
@@ -120,6 +120,8 @@ def button(label: str, scope: str = "") -> str:
 
 #: JavaScript: the resume form's dialog (a modal with a schema form).
 DIALOG = "document.querySelector('[role=dialog]')"
+#: JavaScript: the markdown the form shows above its fields (the run input's description).
+DESCRIPTION = f"{DIALOG}?.querySelector('.p-modal__body > article.markdown-renderer')"
 
 
 def set_field(selector: str, value: str, event: str) -> str:
@@ -154,6 +156,8 @@ def approve_in_browser(page_url: str, profile: Path, shots: Path, resumed: Calla
         browser.wait_for(button("Resume"), "the Resume button")
         browser.evaluate(f"{button('Resume')}.click()")
         browser.wait_for(f"{DIALOG} && {DIALOG}.querySelector('select')", "the resume form")
+        # the description (the plan) is read separately from the form's schema and may render later
+        browser.wait_for(f"{DESCRIPTION}?.innerText.trim()", "the plan above the form")
         text = str(browser.evaluate(f"{DIALOG}.innerText"))
         assert browser.evaluate(set_field("select", "approve", "change")) == "approve"
         assert browser.evaluate(set_field("textarea", COMMENT, "input")) == COMMENT
@@ -195,16 +199,6 @@ def approval_world(
             prefect_server.workers.remove(worker)
 
 
-def wait_for_jobs(sandbox: SandboxServer, round_key: str, timeout: float = 300) -> list[RawJob]:
-    """Poll the sandbox (raw HTTP) until the round's first jobs exist."""
-    deadline = time.monotonic() + timeout
-    with RawApi.of(sandbox) as raw:
-        while not (jobs := raw.round_jobs(sandbox.team_id, round_key)):
-            assert time.monotonic() < deadline, f"no job of {round_key} within {timeout:g} s"
-            time.sleep(0.5)
-    return jobs
-
-
 def test_a_plan_approved_in_the_prefect_ui_lets_the_round_create_its_jobs(
     prefect_server: PrefectServer, approval_world: tuple[SandboxServer, PrefectRest], tmp_path: Path
 ) -> None:
@@ -233,16 +227,15 @@ def test_a_plan_approved_in_the_prefect_ui_lets_the_round_create_its_jobs(
 
         answer = rest.http.get(f"/flow_runs/{run['id']}/input/suspended-approve-plan-response")
         assert answer.json() == {"decision": "approve", "comment": COMMENT}  # what the browser sent
-        jobs = wait_for_jobs(sandbox, round_key)
-        with RawApi.of(sandbox) as raw:
-            selected = raw.image_ids_by_dataset(raw.dataset_ids(sandbox.project_id or 0))
-        assert_each_image_once(selected, jobs)
-        at_gate = rest.wait_for(
-            run["id"], {"PAUSED"}, timeout=300
-        )  # then it waits for the labelers, no worker held
+        # After the approval the run creates the jobs, then suspends at its gate (no worker held while labelers work).
+        at_gate = rest.wait_for(run["id"], {"PAUSED"}, timeout=300)
         assert (
             at_gate["state"]["type"] == "PAUSED" and not at_gate["state"]["state_details"]["run_input_keyset"]
         )
+        with RawApi.of(sandbox) as raw:
+            selected = raw.image_ids_by_dataset(raw.dataset_ids(sandbox.project_id or 0))
+            jobs = raw.round_jobs(sandbox.team_id, round_key)
+        assert_each_image_once(selected, jobs)
     finally:
         rest.http.post(
             f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "CANCELLED"}, "force": True}
