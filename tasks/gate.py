@@ -138,16 +138,18 @@ async def decide_check(
     return snapshot
 
 
-@task(name="tag-round-run", task_run_name="tag-{round_key}", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 async def tag_round_run(round_key: str, team_id: int) -> list[str]:
     """Add `labelrounds-round:<key>` and `labelrounds-team:<id>` to the flow run's tags (before any suspension).
+
+    Called in the flow, not a task: two Prefect API requests, which Prefect's client retries itself; a task run
+    around them cost more orchestration (its states and events) than the work.
 
     Args:
         round_key: the round's key (`<round name>@<project id>`).
         team_id: the round's team.
     """
-    context = TaskRunContext.get()
-    flow_run_id = context.task_run.flow_run_id if context is not None else None
+    context = FlowRunContext.get()
+    flow_run_id = context.flow_run.id if context is not None and context.flow_run is not None else None
     if flow_run_id is None:
         raise RuntimeError("tag_round_run must run inside a flow run")
     async with get_client() as client:
