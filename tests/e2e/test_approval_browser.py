@@ -137,7 +137,7 @@ def submit_until_resumed(browser: Chromium, resumed: Callable[[], bool], attempt
     reported an error instead (on a loaded machine the server's SQLite can be busy and the resume request fail)."""
     for _ in range(attempts):
         browser.evaluate(f"{button('Submit', '[role=dialog]')}?.click()")
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if resumed():
                 return
@@ -152,6 +152,7 @@ def approve_in_browser(page_url: str, profile: Path, shots: Path, resumed: Calla
     """
     browser = Chromium(profile)
     try:
+        opened = time.monotonic()
         browser.command("Page.navigate", url=page_url)
         browser.wait_for(button("Resume"), "the Resume button")
         browser.evaluate(f"{button('Resume')}.click()")
@@ -159,10 +160,13 @@ def approve_in_browser(page_url: str, profile: Path, shots: Path, resumed: Calla
         # the description (the plan) is read separately from the form's schema and may render later
         browser.wait_for(f"{DESCRIPTION}?.innerText.trim()", "the plan above the form")
         text = str(browser.evaluate(f"{DIALOG}.innerText"))
+        print(f"the form with the plan showed {time.monotonic() - opened:.1f} s after opening the page")
         assert browser.evaluate(set_field("select", "approve", "change")) == "approve"
         assert browser.evaluate(set_field("textarea", COMMENT, "input")) == COMMENT
         browser.screenshot(shots / "approval-form.png")
+        started = time.monotonic()
         submit_until_resumed(browser, resumed)
+        print(f"form submitted; the run left its suspension {time.monotonic() - started:.1f} s later")
         return text
     except BaseException:
         browser.screenshot(shots / "approval-failure.png")
