@@ -6,6 +6,8 @@ with raw HTTP (`tests/oracles.py`); the form is read back from the flow run's st
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -63,6 +65,21 @@ async def answer_and_finish(client: PrefectClient, run_id: UUID, answer: dict[st
     return await run_flow(labeling_round, flow_run=await client.read_flow_run(run_id), return_type="state")  # type: ignore[misc]
 
 
+async def read_decisions(run_id: UUID, expected: int = 4, timeout: float = 30) -> list[tuple[str, str, Any]]:
+    """(needed|taken, question, payload) of the run's decision events once `expected` are stored (oldest first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        received = await read_round_events(run_id, until=DECISION_TAKEN, timeout=timeout)
+        decisions = [
+            (event.event.rsplit(".", 1)[1], event.payload["question"], event.payload)
+            for event in received
+            if event.event in {DECISION_NEEDED, DECISION_TAKEN}
+        ]
+        if len(decisions) >= expected or time.monotonic() > deadline:
+            return decisions
+        await asyncio.sleep(0.5)
+
+
 async def test_the_plan_waits_for_approval_with_nothing_written_then_a_rejection_cancels_the_round(
     crewed: SandboxServer,
 ) -> None:
@@ -117,12 +134,7 @@ async def test_an_approved_plan_is_not_asked_again_and_one_more_cycle_reworks_th
     assert sum(len(job.entities) for job in rework) == len(still_rejected)  # each once, the flow ran 3 times
     assert_unique_identities(jobs)
 
-    received = await read_round_events(run_id, until="labelrounds.round.finished")
-    decisions = [
-        (event.event.rsplit(".", 1)[1], event.payload["question"], event.payload)
-        for event in received
-        if event.event in {DECISION_NEEDED, DECISION_TAKEN}
-    ]  # each announced once although the flow ran three times
+    decisions = await read_decisions(run_id)  # each announced once although the flow ran three times
     assert [(kind, question) for kind, question, _ in decisions] == [
         ("needed", "approve-plan"),
         ("taken", "approve-plan"),
