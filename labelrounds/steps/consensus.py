@@ -37,6 +37,7 @@ from labelrounds.steps.lineage import (
     JobSettings,
     PlannedJob,
     create_or_adopt,
+    create_round_jobs,
     list_round_jobs,
     records_frame,
 )
@@ -318,15 +319,7 @@ async def ensure_replica(
                     reviewer_id=user_ids[spec.reviewer.login],
                 )
             )
-    records = await create_or_adopt(
-        api,
-        team_id=target.team.id,
-        project_id=target.project.id,
-        round_key=target.round_key,
-        planned=planned,
-        settings=JobSettings.from_spec(spec),
-    )
-    return records_frame(records)
+    return await create_round_jobs(api, target, spec, planned)
 
 
 # --- agreement and merge ------------------------------------------------------------------------------------------

@@ -35,7 +35,12 @@ from labelrounds.planning import summarize_plan
 from labelrounds.quality import score_many
 from labelrounds.round_spec import GoldSpec, RoundSpec
 from labelrounds.steps.errors import RoundError, UnresolvedWriteError
-from labelrounds.steps.lineage import JobLineage, JobSettings, create_or_adopt, list_round_jobs, records_frame
+from labelrounds.steps.lineage import (
+    JobLineage,
+    create_round_jobs,
+    list_round_jobs,
+    records_frame,
+)
 from labelrounds.steps.report import LABELER_GOLD_COLUMNS
 from labelrounds.steps.rework import planned_rework
 from labelrounds.steps.targets import RoundTarget, resolve_datasets
@@ -442,12 +447,4 @@ async def create_relabel_jobs(
         if images:
             relabeler = spec.model_copy(update={"rework_labeler": chosen[str(parent["labeler"])]})
             planned.append(planned_rework(parent, images, relabeler, user_ids))
-    records = await create_or_adopt(
-        api,
-        team_id=target.team.id,
-        project_id=target.project.id,
-        round_key=target.round_key,
-        planned=planned,
-        settings=JobSettings.from_spec(spec),
-    )
-    return records_frame(records)
+    return await create_round_jobs(api, target, spec, planned)

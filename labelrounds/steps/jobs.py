@@ -11,7 +11,11 @@ from labelrounds.client import SuperviselyClient
 from labelrounds.planning import summarize_plan
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundError
-from labelrounds.steps.lineage import JobLineage, JobSettings, PlannedJob, create_or_adopt, records_frame
+from labelrounds.steps.lineage import (
+    JobLineage,
+    PlannedJob,
+    create_round_jobs,
+)
 from labelrounds.steps.targets import RoundTarget
 
 
@@ -97,13 +101,4 @@ async def create_jobs(
     if spec.reviewer.login not in user_ids:
         raise RoundError(f"no user id for the reviewer {spec.reviewer.login!r}; ensure the users first")
     planned = planned_jobs(plan, user_ids, user_ids[spec.reviewer.login], hidden)
-    records = await create_or_adopt(
-        api,
-        team_id=target.team.id,
-        project_id=target.project.id,
-        round_key=target.round_key,
-        planned=planned,
-        settings=JobSettings.from_spec(spec),
-        must_be_planned=is_first_cycle,
-    )
-    return records_frame(records)
+    return await create_round_jobs(api, target, spec, planned, must_be_planned=is_first_cycle)

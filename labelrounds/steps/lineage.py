@@ -25,6 +25,7 @@ from labelrounds.client import AmbiguousWriteError, Filter, SuperviselyClient
 from labelrounds.client.models import LabelingJobInfo
 from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundConflictError, UnresolvedWriteError
+from labelrounds.steps.targets import RoundTarget
 
 LINEAGE_KEY = "labelrounds"
 
@@ -214,6 +215,26 @@ async def create_or_adopt(
     if failures:
         raise failures[0]
     return [records[position] for position in range(len(planned))]
+
+
+async def create_round_jobs(
+    api: SuperviselyClient,
+    target: RoundTarget,
+    spec: RoundSpec,
+    planned: Sequence[PlannedJob],
+    must_be_planned: Callable[[JobLineage], bool] | None = None,
+) -> pd.DataFrame:
+    """`create_or_adopt` the planned jobs of `target`'s round with the spec's job settings; the jobs frame."""
+    records = await create_or_adopt(
+        api,
+        team_id=target.team.id,
+        project_id=target.project.id,
+        round_key=target.round_key,
+        planned=planned,
+        settings=JobSettings.from_spec(spec),
+        must_be_planned=must_be_planned,
+    )
+    return records_frame(records)
 
 
 def records_frame(records: Sequence[JobRecord]) -> pd.DataFrame:

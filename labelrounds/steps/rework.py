@@ -21,9 +21,8 @@ from labelrounds.round_spec import RoundSpec
 from labelrounds.steps.errors import RoundError
 from labelrounds.steps.lineage import (
     JobLineage,
-    JobSettings,
     PlannedJob,
-    create_or_adopt,
+    create_round_jobs,
     records_frame,
 )
 from labelrounds.steps.targets import RoundTarget
@@ -117,12 +116,4 @@ async def create_rework_jobs(
         rejected = job.entity_ids(ReviewStatus.REJECTED)
         if rejected:
             planned.append(planned_rework(parent, rejected, spec, user_ids))
-    records = await create_or_adopt(
-        api,
-        team_id=target.team.id,
-        project_id=target.project.id,
-        round_key=target.round_key,
-        planned=planned,
-        settings=JobSettings.from_spec(spec),
-    )
-    return records_frame(records)
+    return await create_round_jobs(api, target, spec, planned)
