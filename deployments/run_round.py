@@ -146,6 +146,14 @@ def run_round(
     if checked is None:
         return EXIT_USAGE
     spec, preview = checked
+    if spec.approve_plan or spec.approve_rework_cap:
+        problem = InputProblem(
+            f"round {spec.round_name!r} asks a person (approve_plan / approve_rework_cap), which needs a deployment "
+            "run that can wait for the answer without holding a process: deploy it (`labelrounds deploy`) and start "
+            "it from the Prefect UI or `prefect deployment run`"
+        )
+        print_failure(console, str(problem), problem, debug)
+        return EXIT_USAGE
     print_warnings(console, preview.warnings)
     outcome = run_with_progress(console, spec, credentials_block, password_secret, report_dir, debug)
     if outcome is None:

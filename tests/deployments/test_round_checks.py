@@ -235,3 +235,16 @@ def test_report_with_a_refused_token_exits_2_before_prefect_starts(
 
     assert result.exit_code == 2 and "refused the API token (HTTP 401)" in result.output
     assert "Traceback" not in result.output and "y" * 128 not in result.output
+
+
+@pytest.mark.parametrize("question", ["approve_plan", "approve_rework_cap"])
+def test_a_round_that_asks_a_person_exits_2_from_round_run_and_writes_nothing(
+    connected: SandboxServer, tmp_path: Path, question: str
+) -> None:
+    before = written(connected.store)
+
+    result = invoke("round", "run", "--config", str(round_file(tmp_path, **{question: True})))
+
+    assert result.exit_code == 2, result.output
+    assert "needs a deployment run" in result.output and "Traceback" not in result.output
+    assert written(connected.store) == before
