@@ -1,5 +1,5 @@
 """Print a round's report in the terminal with rich: totals, one row per labeler (with the gold scores of a round
-with gold checks), one row per job."""
+with gold checks and the consensus figures of a consensus round), one row per job."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from labelrounds.steps.report import LABELER_GOLD_COLUMNS, RoundReport
+from labelrounds.steps.report import LABELER_CONSENSUS_COLUMNS, LABELER_GOLD_COLUMNS, RoundReport
 
 LABELER_VIEW = ["labeler", "jobs", "rework_jobs", "images", "done", "accepted", "rejected", "still_rejected", "unreviewed"]
-#: Shown after LABELER_VIEW when the round had gold checks.
-LABELER_QUALITY_VIEW = list(LABELER_GOLD_COLUMNS)
+#: Shown after LABELER_VIEW when the round had gold checks or consensus.
+LABELER_QUALITY_VIEW = [*LABELER_GOLD_COLUMNS, *LABELER_CONSENSUS_COLUMNS]
 JOB_VIEW = ["job_id", "labeler", "dataset_name", "cycle", "parent_job_id", "status", "images", "accepted", "rejected", "reworked"]
 
 
@@ -37,6 +37,8 @@ def cell_text(value: object, decimals: int | None = None) -> str:
 def print_report(console: Console, report: RoundReport, title: str) -> None:
     """Totals (and any impossible figure), the per-labeler table and the per-job table."""
     console.print(f"[bold]{title}[/bold]: {report.totals.summary()}")
+    if report.consensus is not None:
+        console.print(report.consensus.summary())
     for problem in report.problems():
         console.print(f"[red]impossible figure:[/red] {problem}")
     quality = [column for column in LABELER_QUALITY_VIEW if column in report.labelers.columns]

@@ -10,9 +10,13 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracles import assert_round_report
+from rich.console import Console
+
+from deployments.report_view import print_report
 
 from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import LabelingJobInfo
+from labelrounds.steps.consensus import ConsensusFigures, LabelerAgreement
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.lineage import JobLineage
@@ -231,3 +235,18 @@ async def test_the_report_of_a_round_with_rework(
         pd.read_csv(paths["labelers"]), report.labelers.reset_index(drop=True), check_dtype=False
     )
     assert pd.read_csv(paths["jobs"])["job_id"].tolist() == report.jobs["job_id"].tolist()
+
+
+def test_the_terminal_report_shows_a_consensus_round_s_figures() -> None:
+    job = _job(7, "labeler_1", 0, None, (2, 1, 0))
+    figures = ConsensusFigures(
+        images=3, labels=7, first_pass_labels=6, replicas=3, mean_agreement=0.875, merged=2, adjudicated=1,
+        per_labeler={"labeler_1": LabelerAgreement(images=2, f1=0.9)},
+    )
+    console = Console(record=True, width=200)
+
+    print_report(console, build_report([(job, None)]).with_consensus(figures), "Round r")
+
+    text = console.export_text()
+    assert "3 images, 2.33 labels per image over 3 replicas, mean agreement 0.875; 2 merged, 1 adjudicated" in text
+    assert "consensus images" in text and "0.90" in text
