@@ -13,11 +13,10 @@ from oracles import assert_round_report
 from rich.console import Console
 
 from deployments.report_view import print_report
-
 from labelrounds.client import SuperviselyClient
 from labelrounds.client.models import LabelingJobInfo
-from labelrounds.steps.consensus import ConsensusFigures, LabelerAgreement
 from labelrounds.sandbox.server import SandboxServer
+from labelrounds.steps.consensus import ConsensusFigures, LabelerAgreement
 from labelrounds.steps.jobs import create_jobs
 from labelrounds.steps.lineage import JobLineage
 from labelrounds.steps.report import (
