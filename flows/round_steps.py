@@ -23,7 +23,7 @@ from tasks.approvals import await_plan_approval, await_rework_cap_decision
 from tasks.archive import archive_jobs
 from tasks.events import announce_started
 from tasks.gate import GateMode, round_due, tag_round_run, wait_for_review
-from tasks.gold import copy_gold, publish_gold_report, remove_gold, score_gold
+from tasks.gold import copy_gold, publish_gold_report, relabel_under_gold, remove_gold, score_gold
 from tasks.jobs import create_jobs
 from tasks.meta import prepare_meta
 from tasks.options import api_lease, leased
@@ -149,6 +149,19 @@ class TaskRoundSteps:
         if validated.gold_plan is None:
             raise RoundError("the round has no gold plan")
         return await leased(score_gold)(self.settings, validated.target, validated.gold_plan, spec.round_name)
+
+    async def relabel_under_gold(
+        self,
+        spec: RoundSpec,
+        validated: ValidatedRound,
+        jobs: pd.DataFrame,
+        scores: pd.DataFrame,
+        user_ids: dict[str, int],
+    ) -> pd.DataFrame:
+        """The `relabel-under-gold` task (`labelrounds.steps.sequence.GoldPolicySteps`)."""
+        return await leased(relabel_under_gold)(
+            self.settings, validated.target, spec, jobs, scores, user_ids, validated.gold_plan
+        )
 
     async def remove_gold(self, spec: RoundSpec, validated: ValidatedRound) -> int:
         """The `remove-gold` task."""

@@ -7,6 +7,7 @@ from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
+from labelrounds.round_spec import RoundSpec
 from labelrounds.steps import gold, report
 from labelrounds.steps.targets import RoundTarget
 from tasks.options import api_task, artifact_key
@@ -44,6 +45,34 @@ async def score_gold(
         description=f"{title}: gold scores per labeler",
     )
     return scores
+
+
+@api_task("relabel-under-gold", "relabel-under-gold-{spec.round_name}")
+async def relabel_under_gold(
+    settings: ConnectionSettings,
+    target: RoundTarget,
+    spec: RoundSpec,
+    jobs: pd.DataFrame,
+    scores: pd.DataFrame,
+    user_ids: dict[str, int],
+    gold_plan: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """The `gold.min_f1` policy: the cycle-1 jobs relabeling the first-pass jobs of labelers under it (found again by
+    lineage on a re-run; `steps.gold.create_relabel_jobs`).
+
+    Args:
+        settings: the connection.
+        target: the resolved round.
+        spec: the round's parameters (`gold.min_f1`, `rework_labeler`).
+        jobs: the first-pass jobs (JOB_COLUMNS).
+        scores: the gold scores per labeler (from `score-gold`).
+        user_ids: login → user id of the round's people.
+        gold_plan: the validated gold plan (its copies are never relabeled).
+    """
+    async with SuperviselyClient(settings) as api:
+        relabeled = await gold.create_relabel_jobs(api, target, spec, jobs, scores, user_ids, gold_plan)
+    get_run_logger().info("gold policy: %d relabel jobs", len(relabeled))
+    return relabeled
 
 
 @api_task("remove-gold", "remove-gold-{title}")

@@ -153,3 +153,23 @@ def test_every_way_of_running_a_round_goes_through_run_round() -> None:
     assert isinstance(RecordingSteps(), RoundSteps)
     assert isinstance(ClientRoundSteps(api=cast(Any, None)), RoundSteps)
     assert isinstance(TaskRoundSteps(settings=cast(Any, None)), RoundSteps)
+
+
+def test_the_flow_s_steps_offer_every_optional_step_the_library_s_do() -> None:
+    from flows.round_steps import TaskRoundSteps  # noqa: PLC0415 - imported here: the flow pulls in Prefect
+    from labelrounds.steps.consensus_sequence import ConsensusSteps  # noqa: PLC0415
+    from labelrounds.steps.sequence import (  # noqa: PLC0415
+        AdaptiveSteps,
+        ApprovalSteps,
+        GoldPolicySteps,
+        GoldSteps,
+        QueueSteps,
+    )
+
+    optional = [GoldSteps, GoldPolicySteps, QueueSteps, ApprovalSteps, AdaptiveSteps, ConsensusSteps]
+    flow_steps = TaskRoundSteps(settings=cast(Any, None))
+    missing = [protocol.__name__ for protocol in optional if not isinstance(flow_steps, protocol)]
+    assert missing == []
+    # the library's steps lack approvals (a script decides up front: PresetApprovalSteps), the rest they offer
+    library_steps = ClientRoundSteps(api=cast(Any, None))
+    assert [protocol.__name__ for protocol in optional if not isinstance(library_steps, protocol)] == ["ApprovalSteps"]
