@@ -13,6 +13,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from labelrounds.sandbox.server import SandboxServer
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """For `make test`'s two pytest-xdist workers (`--dist loadgroup`): a module's tests stay on one worker (its
+    module fixtures start once), and the whole e2e folder runs on one worker (one `prefect server start`)."""
+    for item in items:
+        path = item.path.relative_to(config.rootpath)
+        item.add_marker(pytest.mark.xdist_group("e2e" if path.parts[:2] == ("tests", "e2e") else str(path)))
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxServer]:
     """One in-thread sandbox (lemons seed, in-memory SQLite) on a free loopback port for the session."""
