@@ -317,80 +317,67 @@ async def run_round(steps: RoundSteps[ReportT], spec: RoundSpec) -> RoundRun[Rep
         raise
 
 
-def _gold_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> GoldSteps[ReportT] | None:
-    """The gold steps of `steps` for a round with gold checks; None without them.
+OptionalStepsT = TypeVar("OptionalStepsT")
+
+
+def _optional_steps(
+    steps: RoundSteps[ReportT], protocol: type[OptionalStepsT], needed: bool, cannot: str
+) -> OptionalStepsT | None:
+    """`steps` as `protocol` when the round needs it, None when it does not.
 
     Raises:
-        RoundError: the round has gold checks but `steps` cannot run them (checked before anything is done).
+        RoundError: the round needs it but `steps` lack it (checked before anything is done); `cannot` says what.
     """
-    if spec.gold is None:
+    if not needed:
         return None
-    if not isinstance(steps, GoldSteps):
-        raise RoundError(f"these round steps ({type(steps).__name__}) cannot run gold checks")
+    if not isinstance(steps, protocol):  # the protocols are runtime_checkable
+        raise RoundError(f"these round steps ({type(steps).__name__}) {cannot}")
     return steps
+
+
+def _gold_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> GoldSteps[ReportT] | None:
+    """The gold steps of `steps` for a round with gold checks; None without them."""
+    return _optional_steps(steps, GoldSteps, spec.gold is not None, "cannot run gold checks")
 
 
 def _gold_policy_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> GoldPolicySteps | None:
-    """The `gold.min_f1` policy step of `steps`; None for a round without it.
-
-    Raises:
-        RoundError: the round has the policy but `steps` cannot apply it (checked before anything is done).
-    """
-    if spec.gold is None or spec.gold.min_f1 is None:
-        return None
-    if not isinstance(steps, GoldPolicySteps):
-        raise RoundError(
-            f"these round steps ({type(steps).__name__}) cannot apply gold.min_f1 (they have no relabel_under_gold)"
-        )
-    return steps
+    """The `gold.min_f1` policy step of `steps`; None for a round without it."""
+    needed = spec.gold is not None and spec.gold.min_f1 is not None
+    return _optional_steps(
+        steps, GoldPolicySteps, needed, "cannot apply gold.min_f1 (they have no relabel_under_gold)"
+    )
 
 
 def _queue_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> QueueSteps | None:
-    """The queue steps of `steps` for a round with `assignment: queue`; None for static jobs.
-
-    Raises:
-        RoundError: the round is in queue mode but `steps` cannot run it (checked before anything is done).
-    """
-    if spec.assignment is not Assignment.QUEUE:
-        return None
-    if not isinstance(steps, QueueSteps):
-        raise RoundError(
-            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'queue': they lack "
-            "the queue steps (create_queues, queue_jobs, wait_for_queues)"
-        )
-    return steps
+    """The queue steps of `steps` for a round with `assignment: queue`; None for static jobs."""
+    return _optional_steps(
+        steps,
+        QueueSteps,
+        spec.assignment is Assignment.QUEUE,
+        "cannot run a round with assignment 'queue': they lack the queue steps (create_queues, queue_jobs, "
+        "wait_for_queues)",
+    )
 
 
 def _approval_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> ApprovalSteps | None:
-    """The approval steps of `steps` for a round that asks a person; None when it asks nobody.
-
-    Raises:
-        RoundError: the round wants approvals but `steps` cannot ask (checked before anything is done).
-    """
-    if not (spec.approve_plan or spec.approve_rework_cap):
-        return None
-    if not isinstance(steps, ApprovalSteps):
-        raise RoundError(
-            f"these round steps ({type(steps).__name__}) cannot ask a person: approve_plan and approve_rework_cap "
-            "need round steps with approvals (the flow's, in a deployment run)"
-        )
-    return steps
+    """The approval steps of `steps` for a round that asks a person; None when it asks nobody."""
+    return _optional_steps(
+        steps,
+        ApprovalSteps,
+        spec.approve_plan or spec.approve_rework_cap,
+        "cannot ask a person: approve_plan and approve_rework_cap need round steps with approvals (the flow's, in "
+        "a deployment run)",
+    )
 
 
 def _adaptive_steps(steps: RoundSteps[ReportT], spec: RoundSpec) -> AdaptiveSteps | None:
-    """The adaptive gate of `steps` for a round with `assignment: adaptive`; None otherwise.
-
-    Raises:
-        RoundError: the round is adaptive but `steps` cannot rebalance (checked before anything is done).
-    """
-    if spec.assignment is not Assignment.ADAPTIVE:
-        return None
-    if not isinstance(steps, AdaptiveSteps):
-        raise RoundError(
-            f"these round steps ({type(steps).__name__}) cannot run a round with assignment 'adaptive' "
-            "(they have no adaptive gate, wait_and_rebalance)"
-        )
-    return steps
+    """The adaptive gate of `steps` for a round with `assignment: adaptive`; None otherwise."""
+    return _optional_steps(
+        steps,
+        AdaptiveSteps,
+        spec.assignment is Assignment.ADAPTIVE,
+        "cannot run a round with assignment 'adaptive' (they have no adaptive gate, wait_and_rebalance)",
+    )
 
 
 GateListener = Callable[[GateSnapshot], Awaitable[None] | None]
