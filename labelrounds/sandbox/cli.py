@@ -48,7 +48,11 @@ def serve(
         "sandbox.db"
     ),
     seed: Annotated[
-        str, typer.Option(help="lemons | empty | synthetic:DxN (used only for a new database).")
+        str,
+        typer.Option(
+            help="lemons | lemons:D (datasets ds1..dsD of the six lemons) | empty | synthetic:DxN "
+            "(used only for a new database)."
+        ),
     ] = "lemons",
     admin_login: Annotated[
         str, typer.Option(help="Login of the seeded instance admin.")

@@ -1,4 +1,5 @@
-"""Seeds for a fresh sandbox: `lemons` (the SDK tutorial's world), `empty`, and `synthetic:DxN` (large)."""
+"""Seeds for a fresh sandbox: `lemons` (the SDK tutorial's world; `lemons:D` repeats its dataset), `empty`, and
+`synthetic:DxN` (large)."""
 
 from __future__ import annotations
 
@@ -67,11 +68,19 @@ LEMON_TAGS = (
 )
 _SYNTHETIC = re.compile(r"^synthetic:(\d+)x(\d+)$")
 MAX_SYNTHETIC_IMAGES = 10_000_000
+_LEMONS = re.compile(r"^lemons:(\d+)$")
+MAX_LEMON_DATASETS = 20
+"""`lemons:D` holds D datasets ds1..dsD of the six lemons pictures, each dataset's pictures distinct (own hashes)."""
+_CHOICES = (
+    f"use lemons, lemons:D (1 ≤ D ≤ {MAX_LEMON_DATASETS}), empty or synthetic:DxN "
+    "(e.g. lemons:2, synthetic:4x25000)"
+)
 
 
 @dataclass(frozen=True)
 class SeedSpec:
-    """Which world to create: `lemons`, `empty`, or `synthetic` with `datasets` × `images_per_dataset`."""
+    """Which world to create: `lemons` with `datasets` copies of its dataset, `empty`, or `synthetic` with
+    `datasets` × `images_per_dataset`."""
 
     kind: str
     datasets: int = 1
@@ -79,9 +88,15 @@ class SeedSpec:
 
     @classmethod
     def parse(cls, text: str) -> SeedSpec:
-        """Parse `lemons`, `empty` or `synthetic:DxN`; anything else is a ValueError naming the choices."""
+        """Parse `lemons`, `lemons:D`, `empty` or `synthetic:DxN`; anything else is a ValueError naming them."""
         if text in ("lemons", "empty"):
             return cls(text)
+        match = _LEMONS.match(text)
+        if match:
+            datasets = int(match[1])
+            if not 1 <= datasets <= MAX_LEMON_DATASETS:
+                raise ValueError(f"lemons:D needs 1 ≤ D ≤ {MAX_LEMON_DATASETS}; got {text!r}; {_CHOICES}")
+            return cls("lemons", datasets)
         match = _SYNTHETIC.match(text)
         if match:
             datasets, images = int(match[1]), int(match[2])
@@ -90,9 +105,13 @@ class SeedSpec:
                     f"synthetic:DxN needs D ≥ 1, N ≥ 1 and D×N ≤ {MAX_SYNTHETIC_IMAGES:,}; got {text!r}"
                 )
             return cls("synthetic", datasets, images)
-        raise ValueError(
-            f"Unknown seed {text!r}; use lemons, empty or synthetic:DxN (e.g. synthetic:4x25000)"
-        )
+        raise ValueError(f"Unknown seed {text!r}; {_CHOICES}")
+
+    def __str__(self) -> str:
+        """The seed's text, as `parse` reads it back (`lemons`, `lemons:2`, `empty`, `synthetic:4x25000`)."""
+        if self.kind == "synthetic":
+            return f"synthetic:{self.datasets}x{self.images_per_dataset}"
+        return f"lemons:{self.datasets}" if self.kind == "lemons" and self.datasets > 1 else self.kind
 
 
 @dataclass(frozen=True)

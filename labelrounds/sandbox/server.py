@@ -97,7 +97,7 @@ class SandboxServer:
     """A running sandbox for tests, the demo and benchmarks.
 
     Args:
-        seed: `lemons`, `empty` or `synthetic:DxN` (ignored when `db_path` already holds a sandbox).
+        seed: `lemons`, `lemons:D`, `empty` or `synthetic:DxN` (ignored when `db_path` already holds a sandbox).
         db_path: SQLite file; None = in memory (thread) or a temporary file (subprocess).
         mode: `thread` (uvicorn in a background thread, fast) or `subprocess` (`labelrounds sandbox serve`).
         admin_login: login of the seeded instance admin.
@@ -238,11 +238,6 @@ class SandboxServer:
         self._temp_dir = tempfile.TemporaryDirectory(prefix="labelrounds-sandbox-")
         ready_file = Path(self._temp_dir.name) / "ready.json"
         db_path = self.db_path or Path(self._temp_dir.name) / "sandbox.db"
-        seed_text = (
-            self.seed_spec.kind
-            if self.seed_spec.kind != "synthetic"
-            else (f"synthetic:{self.seed_spec.datasets}x{self.seed_spec.images_per_dataset}")
-        )
         command = [
             sys.executable,
             "-m",
@@ -255,7 +250,7 @@ class SandboxServer:
             "--db",
             str(db_path),
             "--seed",
-            seed_text,
+            str(self.seed_spec),
             "--admin-login",
             self.admin_login,
             "--ready-file",

@@ -12,8 +12,10 @@ import pytest
 
 from labelrounds.sandbox.seed import SeedSpec
 from labelrounds.sandbox.server import SandboxServer
+from labelrounds.sandbox.truth import TRUTH_PATH
 
 from .api_client import Api
+from .test_dataset_contents import SEEDED, TRUTH_OBJECTS
 
 
 def admin_of(server: SandboxServer, client: httpx.Client) -> Api:
@@ -24,12 +26,15 @@ def admin_of(server: SandboxServer, client: httpx.Client) -> Api:
     ("text", "expected"),
     [
         ("lemons", SeedSpec("lemons")),
+        ("lemons:1", SeedSpec("lemons")),
+        ("lemons:20", SeedSpec("lemons", 20)),
         ("empty", SeedSpec("empty")),
         ("synthetic:3x40", SeedSpec("synthetic", 3, 40)),
     ],
 )
 def test_seed_specs(text: str, expected: SeedSpec) -> None:
     assert SeedSpec.parse(text) == expected
+    assert SeedSpec.parse(str(expected)) == expected  # the text a subprocess sandbox is started with
 
 
 @pytest.mark.parametrize(
@@ -38,6 +43,40 @@ def test_seed_specs(text: str, expected: SeedSpec) -> None:
 def test_bad_seed_specs_name_the_choices(text: str) -> None:
     with pytest.raises(ValueError, match="synthetic"):
         SeedSpec.parse(text)
+
+
+@pytest.mark.parametrize("text", ["lemons:0", "lemons:21", "lemons:x", "lemons:2x6"])
+def test_bad_lemons_seeds_name_the_choices(text: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        SeedSpec.parse(text)
+    assert f"{text!r}" in str(refused.value) and "lemons:D (1 ≤ D ≤ 20)" in str(refused.value)
+    assert "synthetic:DxN" in str(refused.value)
+
+
+def test_lemons_d_seeds_d_datasets_of_the_six_pictures_each_with_its_own_pictures_and_truth(
+    sandbox_server: SandboxServer,
+) -> None:
+    """`lemons:3`: ds1 exactly as `lemons` seeds it, ds2 and ds3 the same names with pictures (hashes) of their own,
+    every picture with its truth. Oracle: the lemons seed's known images and truth (`test_dataset_contents`)."""
+    sandbox_server.reset("lemons:3")
+    headers = {"x-api-key": sandbox_server.admin_token.get_secret_value()}
+    with httpx.Client(base_url=sandbox_server.url, timeout=30) as client:
+        admin = admin_of(sandbox_server, client)
+        datasets = admin.ok("datasets.list", {"projectId": 13487})["entities"]
+        assert [dataset["name"] for dataset in datasets] == ["ds1", "ds2", "ds3"]
+        assert sandbox_server.dataset_ids == tuple(dataset["id"] for dataset in datasets)
+        images = {d["id"]: admin.ok("images.list", {"datasetId": d["id"]})["entities"] for d in datasets}
+        truth = {
+            d["id"]: client.get(TRUTH_PATH, params={"dataset_id": d["id"]}, headers=headers).json()
+            for d in datasets
+        }
+    assert [(image["id"], image["name"]) for image in images[1001]] == [(i, name) for i, name, _ in SEEDED]
+    for dataset_id, listed in images.items():
+        assert [image["name"] for image in listed] == [name for _, name, _ in SEEDED]
+        counts = {item["imageName"]: len(item["annotation"]["objects"]) for item in truth[dataset_id]}
+        assert counts == TRUTH_OBJECTS, dataset_id
+    hashes = [image["hash"] for listed in images.values() for image in listed]
+    assert len(set(hashes)) == len(hashes) == 18
 
 
 def test_empty_and_synthetic_seeds() -> None:
@@ -101,10 +140,12 @@ def test_state_survives_a_restart_with_the_same_file(tmp_path: Path) -> None:
 
 def test_subprocess_mode_runs_the_serve_command(tmp_path: Path) -> None:
     with (
-        SandboxServer(mode="subprocess", db_path=tmp_path / "s.db", admin_password="pw-123") as server,
+        SandboxServer(
+            mode="subprocess", seed="lemons:2", db_path=tmp_path / "s.db", admin_password="pw-123"
+        ) as server,
         httpx.Client(base_url=server.url) as client,
     ):
-        assert server.url.startswith("http://127.0.0.1:") and server.dataset_id == 1001
+        assert server.url.startswith("http://127.0.0.1:") and server.dataset_ids == (1001, 1008)
         assert admin_of(server, client).ok("users.me")["id"] == 7
         assert client.post("/api/account", data={"login": "cxnt", "password": "pw-123"}).status_code == 200
     assert (tmp_path / "s.db").exists()
