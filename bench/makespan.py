@@ -1,24 +1,28 @@
 """Benchmark: a round's makespan with labelers of speeds 1x..4x: static even jobs, one labeling queue, adaptive jobs.
 
-Run: `python -m bench.makespan --out bench/results/makespan.json` (also writes a `.md` beside it);
-`--assignments adaptive` runs only some.
+Run: `python -m bench.makespan --base-seconds 2 --repeat 3` (appends every run to `bench/results/makespan.json`
+and rewrites the `.md` beside it); `--assignments queue` runs only some.
 
 Each run starts a synthetic sandbox in a subprocess whose http crew labels at `BASE_SECONDS / k` seconds per image
 for the k-th labeler (speeds 1x..4x), and runs the round through the library's steps (`steps.sequence.run_round`)
-to the target `on_review`, so the makespan is the labeling alone: the time of the round's gate phase (from the
-jobs or queue existing to every image labeled). The ideal is total work over total speed:
-`images × BASE_SECONDS / (1 + 2 + 3 + 4)`. The report's per-labeler images are checked to add up to the selection.
-The crew's own cost per image (a few API calls, ~13 ms here) is not in the ideal, so short simulated times
-inflate the ratio (at 0.25 s/image at 1x queue mode measured 1.18x); at 1 s/image it is a few percent.
+to the target `on_review`. The ideal is total work over total speed: `images × BASE_SECONDS / (1 + 2 + 3 + 4)`.
+
+The makespan is read from the server's records, not from the round's clock: from the creation of the round's first
+job (the moment the first labeler could start; a queue's jobs are created with it) to the last image a labeler
+marked done (`teams.activity`, `review_status_changed` by the job's labeler). Beside it, from the same run:
+- the detection delay: from that last image to the moment the round's gate returned (the round noticed);
+- setup: from the round's start to its first job;
+- each labeler's achieved seconds per image (its images over the time from the start to its last image) and the
+  ideal at those achieved speeds, which splits the ratio into the crew's speed loss (achieved ideal / ideal: its
+  own calls eating into its time on a loaded machine) and the imbalance (makespan / achieved ideal: labelers
+  idle at the end while another finishes);
+- each labeler's idle time at the end (makespan end minus its last image).
 
 Exact accounting, read back raw (plain HTTP, not our client or report): each job of the round (`customData`
 lineage) with its `jobs.info` entities; an image counts as labeled by a job's labeler when its review status is not
 `none`. The labeled sets of the jobs must be disjoint and cover the dataset, and the report's images per labeler
 must equal the read-back ones. Adaptive: how many jobs took over images (`moved_from`) and how many images moved.
-The machine's load average is recorded beside the times: on a loaded machine the crew's own calls take a good
-part of each image's time, which the nominal ideal leaves out. So the static run also measures the speed each
-labeler achieved (images / time from opening their job to submitting it, raw `startedAt`/`annotationFinishedAt`),
-and every run is also compared with the ideal at those achieved speeds (`× achieved ideal`).
+Every run, failed ones too, is kept with the load average at its start and end and the commit it ran.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import statistics
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +55,20 @@ PASSWORD = SecretStr("Bench-makespan-2026")
 BASE_SECONDS = 1.0  # per image at speed 1x
 SPEEDS = (1, 2, 3, 4)
 IMAGES = 200
-TAKE_COUNT = 4  # images a queue labeler takes at a time (one take request per batch)
+TAKE_COUNT = 1  # images a queue labeler takes at a time, as the labeling tool hands out the next image
 LABELERS = [f"ms_labeler_{speed}x" for speed in SPEEDS]
 ASSIGNMENTS = ("static", "queue", "adaptive")
+DEFAULT_OUT = Path("bench/results/makespan.json")
+#: The files whose changes a run's `commit` marks as `+dirty` (the benchmark, the crew, queues and rebalancing).
+MEASURED_FILES = (
+    "bench/makespan.py",
+    "labelrounds/sandbox/crew.py",
+    "labelrounds/sandbox/crew_labeling.py",
+    "labelrounds/sandbox/queues_core.py",
+    "labelrounds/sandbox/handlers/labeling_queues.py",
+    "labelrounds/steps/queues.py",
+    "labelrounds/steps/rebalance.py",
+)
 
 
 def bench_spec(team_id: int, project_id: int, assignment: str) -> RoundSpec:
@@ -74,10 +92,11 @@ def bench_spec(team_id: int, project_id: int, assignment: str) -> RoundSpec:
 
 
 class PhaseClock:
-    """Wall time of each phase of the round."""
+    """Wall time of each phase of the round, and the UTC time each phase last ended."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.ended: dict[str, datetime] = {}
 
     @contextlib.contextmanager
     def phase(self, name: RoundPhase) -> Iterator[None]:
@@ -87,43 +106,80 @@ class PhaseClock:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.ended[name] = datetime.now(UTC)
 
 
-async def run_once(assignment: str, base_seconds: float = BASE_SECONDS) -> dict[str, Any]:
-    """One round on a fresh sandbox; its gate time, the per-labeler images of its report."""
+def parse_time(stamp: str) -> datetime:
+    """A server timestamp (`2026-11-28T12:57:55.512Z`) as an aware datetime."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+async def run_once(assignment: str, base_seconds: float, take_count: int) -> dict[str, Any]:
+    """One round on a fresh sandbox: its makespan from the server's records, the breakdown, exact accounting."""
     crew = CrewConfig(
         label_seconds_by_login={
             login: base_seconds / speed for login, speed in zip(LABELERS, SPEEDS, strict=True)
         },
         poll_interval=0.02,
-        take_count=TAKE_COUNT,
+        take_count=take_count,
     )
     with SandboxServer(seed=f"synthetic:1x{IMAGES}", mode="subprocess", crew=crew) as server:
         settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
         clock = PhaseClock()
+        round_started = datetime.now(UTC)
         async with SuperviselyClient(settings) as api:
             steps = ClientRoundSteps(api, passwords=PASSWORD, meter=clock.phase)
             run = await run_round(steps, bench_spec(server.team_id, server.project_id or 0, assignment))
         accounting = raw_accounting(server, run.target.round_key)
     per_labeler = {str(row.labeler): int(row.images) for row in run.report.labelers.itertuples(index=False)}
-    ideal = IMAGES * base_seconds / sum(SPEEDS)
+    timing = timing_breakdown(accounting, round_started, clock.ended["gate"], base_seconds)
     return {
         "assignment": assignment,
-        "makespan_seconds": round(clock.seconds["gate"], 3),
-        "ideal_seconds": round(ideal, 3),
-        "ratio_to_ideal": round(clock.seconds["gate"] / ideal, 3),
+        **timing,
+        "gate_seconds": round(clock.seconds["gate"], 3),
         "images_per_labeler": per_labeler,
         "report_adds_up": sum(per_labeler.values()) == IMAGES == run.report.totals.selected_images,
         "read_back": accounting,
         "exact": accounting["labeled_per_labeler"] == per_labeler
         and accounting["labeled_twice"] == 0
         and accounting["labeled_images"] == accounting["dataset_images"] == IMAGES,
-        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def timing_breakdown(
+    accounting: dict[str, Any], round_started: datetime, noticed: datetime, base_seconds: float
+) -> dict[str, Any]:
+    """Makespan (first job → last image labeled, server clock), its ideal, speed loss, imbalance and delays."""
+    work_from = parse_time(accounting["first_job_created"])
+    last_by_labeler = {login: parse_time(stamp) for login, stamp in accounting["last_labeled"].items()}
+    work_to = max(last_by_labeler.values())
+    makespan = (work_to - work_from).total_seconds()
+    ideal = IMAGES * base_seconds / sum(SPEEDS)
+    per_image = {
+        login: (last_by_labeler[login] - work_from).total_seconds() / count
+        for login, count in accounting["labeled_per_labeler"].items()
+        if count and login in last_by_labeler
+    }
+    achieved = IMAGES / sum(1 / seconds for seconds in per_image.values())
+    return {
+        "makespan_seconds": round(makespan, 3),
+        "ideal_seconds": round(ideal, 3),
+        "ratio_to_ideal": round(makespan / ideal, 3),
+        "achieved_ideal_seconds": round(achieved, 3),
+        "speed_loss": round(achieved / ideal, 3),
+        "imbalance": round(makespan / achieved, 3),
+        "detection_delay_seconds": round((noticed - work_to).total_seconds(), 3),
+        "setup_seconds": round((work_from - round_started).total_seconds(), 3),
+        "achieved_seconds_per_image": {login: round(seconds, 4) for login, seconds in per_image.items()},
+        "end_idle_seconds": {
+            login: round((work_to - last).total_seconds(), 3) for login, last in last_by_labeler.items()
+        },
     }
 
 
 def raw_accounting(server: SandboxServer, round_key: str) -> dict[str, Any]:
-    """Who labeled what, read back with plain HTTP: per-labeler labeled images, images in two jobs, moves."""
+    """Who labeled what and when, read back with plain HTTP: per-labeler labeled images and last labeling time,
+    images in two jobs, moves, the first job's creation."""
     headers = {"x-api-key": server.admin_token.get_secret_value()}
     with httpx.Client(base_url=f"{server.url}/public/api/v3/", headers=headers, timeout=60) as http:
 
@@ -147,24 +203,34 @@ def raw_accounting(server: SandboxServer, round_key: str) -> dict[str, Any]:
             for job in listed
             if ((job.get("customData") or {}).get("labelrounds") or {}).get("round") == round_key
         ]
+        marks = call(
+            "teams.activity",
+            {
+                "teamId": server.team_id,
+                "per_page": 20_000,
+                "filter": [{"field": "action", "operator": "=", "value": "review_status_changed"}],
+            },
+        )["entities"]
         labeled: Counter[int] = Counter()
         per_labeler: Counter[str] = Counter()
-        seconds: Counter[str] = Counter()
         moved_jobs = moved_images = 0
+        labeler_of_job: dict[int, tuple[int, str]] = {}
         for job in jobs:
             lineage = job["customData"]["labelrounds"]
+            labeler_of_job[int(job["id"])] = (int(job["userId"]), str(lineage["labeler"]))
             entities = call("jobs.info", {"id": job["id"]})["entities"]
             done = [entity["id"] for entity in entities if entity["reviewStatus"] != "none"]
             labeled.update(done)
             per_labeler[str(lineage["labeler"])] += len(done)
-            if job.get("startedAt") and job.get("annotationFinishedAt"):
-                opened = datetime.fromisoformat(job["startedAt"])
-                seconds[str(lineage["labeler"])] += (
-                    datetime.fromisoformat(job["annotationFinishedAt"]) - opened
-                ).total_seconds()
             if lineage.get("moved_from") is not None:
                 moved_jobs += 1
                 moved_images += len(entities)
+    last_labeled: dict[str, str] = {}
+    for mark in marks:  # a labeler's own marks (the reviewer's decisions are the reviewer's)
+        user_and_login = labeler_of_job.get(mark["jobId"])
+        if user_and_login is not None and mark["userId"] == user_and_login[0]:
+            login = user_and_login[1]
+            last_labeled[login] = max(last_labeled.get(login, mark["date"]), mark["date"], key=parse_time)
     return {
         "dataset_images": len(images),
         "labeled_images": len(labeled),
@@ -173,69 +239,116 @@ def raw_accounting(server: SandboxServer, round_key: str) -> dict[str, Any]:
         "jobs": len(jobs),
         "moved_jobs": moved_jobs,
         "moved_images": moved_images,
-        "achieved_seconds_per_image": {
-            login: round(seconds[login] / count, 4) for login, count in per_labeler.items() if seconds[login]
-        },
+        "first_job_created": min((job["createdAt"] for job in jobs), key=parse_time),
+        "last_labeled": last_labeled,
     }
 
 
-def achieved_ideal(static_run: dict[str, Any]) -> float | None:
-    """Total work / total speed at the speeds the static run's labelers achieved (None if one is unknown)."""
-    per_image = static_run["read_back"]["achieved_seconds_per_image"]
-    if set(per_image) != set(LABELERS):
-        return None
-    return IMAGES / sum(1 / per_image[login] for login in LABELERS)
+def commit() -> str:
+    """The checked-out commit (short), `+dirty` when one of `MEASURED_FILES` differs from it."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--", *MEASURED_FILES],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{head}+dirty" if changed else head
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The figures as a Markdown table."""
+def measured(assignment: str, base_seconds: float, take_count: int) -> dict[str, Any]:
+    """One run with its context (time, load at start and end, commit); a failed run is kept with its error."""
+    context: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "base_seconds": base_seconds,
+        "take_count": take_count,
+        "commit": commit(),
+        "load_average_1m_start": round(os.getloadavg()[0], 2),
+    }
+    try:
+        figures = asyncio.run(run_once(assignment, base_seconds, take_count))
+    except Exception as error:  # noqa: BLE001 - a failed run is a result too
+        figures = {"assignment": assignment, "error": f"{type(error).__name__}: {error}"}
+    return {**context, **figures, "load_average_1m_end": round(os.getloadavg()[0], 2)}
+
+
+def markdown(history: list[dict[str, Any]]) -> str:
+    """Every recorded run as a Markdown table (newest last), with the median per assignment of the latest setting."""
     lines = [
-        f"# Makespan, speeds {'/'.join(f'{s}x' for s in SPEEDS)}, {IMAGES} images, "
-        f"{results['base_seconds']:g} s/image at 1x",
+        f"# Makespan, speeds {'/'.join(f'{s}x' for s in SPEEDS)}, {IMAGES} images",
         "",
-        f"Command: `python -m bench.makespan --base-seconds {results['base_seconds']:g} "
-        "--out bench/results/makespan.json`",
+        "Command: `python -m bench.makespan --base-seconds 2 --repeat 3` (appends to this file's json).",
         "",
-        "Achieved ideal: total work / total speed at the speeds the labelers achieved in the static run "
-        f"({results['achieved_ideal_seconds']} s).",
+        "Makespan: first job created → last image marked done by a labeler (server records). × ideal = speed "
+        "loss (achieved ideal / ideal: the crew slower than configured) × imbalance (makespan / achieved ideal: "
+        "labelers idle at the end). Detection delay: last image → the round's gate returned. End idle: each "
+        "labeler's wait after its last image, 1x..4x.",
         "",
-        "| assignment | makespan (s) | ideal (s) | × ideal | × achieved ideal | images per labeler (1x..4x) "
-        "| report adds up | exact (read back) | labeled twice | jobs (moved-to) | images moved | load avg |",
-        "|---|---:|---:|---:|---:|---|---|---|---:|---|---:|---:|",
+        "| when (UTC) | commit | s/img 1x | take | assignment | makespan (s) | ideal (s) | × ideal | speed loss "
+        "| imbalance | detection (s) | end idle 1x..4x (s) | images 1x..4x | exact | twice | moved | load start/end |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|",
     ]
-    for run in results["runs"]:
+    for run in history:
+        head = (
+            f"| {run.get('measured_at', '–')} | {run.get('commit', '–')} | {run.get('base_seconds', '–')} | "
+            f"{run.get('take_count', '–')} | {run['assignment']} |"
+        )
+        load = f"{run.get('load_average_1m_start', '–')} / {run.get('load_average_1m_end', '–')}"
+        if "error" in run:
+            lines.append(f"{head} failed: {run['error'][:120]} | | | | | | | | | | | {load} |")
+            continue
+        idle = ", ".join(f"{run['end_idle_seconds'].get(login, 0):.1f}" for login in LABELERS)
         shares = ", ".join(str(run["images_per_labeler"].get(login, 0)) for login in LABELERS)
         back = run["read_back"]
         lines.append(
-            f"| {run['assignment']} | {run['makespan_seconds']:.2f} | {run['ideal_seconds']:.2f} | "
-            f"{run['ratio_to_ideal']:.2f} | {run.get('ratio_to_achieved_ideal') or '–'} | {shares} | "
-            f"{run['report_adds_up']} | {run['exact']} | "
-            f"{back['labeled_twice']} | {back['jobs']} ({back['moved_jobs']}) | {back['moved_images']} | "
-            f"{run['load_average_1m']:.1f} |"
+            f"{head} {run['makespan_seconds']:.2f} | {run['ideal_seconds']:.2f} | {run['ratio_to_ideal']:.3f} | "
+            f"{run['speed_loss']:.3f} | {run['imbalance']:.3f} | {run['detection_delay_seconds']:.2f} | {idle} | "
+            f"{shares} | {run['exact'] and run['report_adds_up']} | {back['labeled_twice']} | "
+            f"{back['moved_images']} | {load} |"
+        )
+    lines += ["", "Median × ideal per assignment, per setting (s/img at 1x, take, commit):", ""]
+    groups: dict[tuple[Any, ...], list[float]] = {}
+    for run in history:
+        if "error" not in run:
+            key = (run.get("base_seconds"), run.get("take_count"), run.get("commit"), run["assignment"])
+            groups.setdefault(key, []).append(run["ratio_to_ideal"])
+    for (base, take, sha, assignment), ratios in groups.items():
+        lines.append(
+            f"- {base} s/img, take {take}, {sha}, {assignment}: median {statistics.median(ratios):.3f} "
+            f"over {len(ratios)} run(s) (max {max(ratios):.3f})"
         )
     return "\n".join(lines) + "\n"
 
 
+def load_recorded(out: Path) -> dict[str, Any]:
+    """What `out` holds so far: `history` (runs of this benchmark) and `earlier` (figures of its first version,
+    which timed the round's gate phase: kept as they were)."""
+    if not out.exists():
+        return {"history": []}
+    recorded = json.loads(out.read_text(encoding="utf-8"))
+    if "history" in recorded:
+        return dict(recorded)
+    return {"history": [], "earlier": recorded}
+
+
 def main() -> None:
-    """Run each assignment once (static, queue, adaptive by default) and write the figures."""
+    """Run each assignment `--repeat` times (static, queue, adaptive by default), append and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("bench/results/makespan.json"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--assignments", nargs="+", choices=ASSIGNMENTS, default=list(ASSIGNMENTS))
     parser.add_argument("--base-seconds", type=float, default=BASE_SECONDS, help="seconds per image at 1x")
+    parser.add_argument(
+        "--take-count", type=int, default=TAKE_COUNT, help="images a queue labeler takes at once"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each assignment")
     args = parser.parse_args()
-    runs = [asyncio.run(run_once(assignment, args.base_seconds)) for assignment in args.assignments]
-    static = [run for run in runs if run["assignment"] == "static"]
-    achieved = achieved_ideal(static[0]) if static else None
-    for run in runs:
-        run["ratio_to_achieved_ideal"] = (
-            None if achieved is None else round(run["makespan_seconds"] / achieved, 3)
-        )
-    results = {
-        "base_seconds": args.base_seconds,
-        "achieved_ideal_seconds": None if achieved is None else round(achieved, 3),
-        "runs": runs,
-    }
-    write_figures(args.out, results, markdown(results))
+    recorded = load_recorded(args.out)
+    for _ in range(args.repeat):
+        for assignment in args.assignments:
+            recorded["history"].append(measured(assignment, args.base_seconds, args.take_count))
+            write_figures(args.out, recorded, markdown(recorded["history"]))  # kept even if a later run dies
 
 
 if __name__ == "__main__":

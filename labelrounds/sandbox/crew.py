@@ -15,6 +15,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -583,6 +584,30 @@ def _label_in_store(
     }
 
 
+class Pace:
+    """A crew member's clock over one stretch of continuous work: its n-th image is due n × its time per image
+    after the stretch began.
+
+    The member's own calls (save the annotation, mark the image done, take the next one) happen within an image's
+    time rather than after it, as the saving does within a person's labeling time; so the member's throughput is
+    its configured speed on a loaded machine too, unless those calls alone take longer than an image (then it
+    goes at their pace, never faster to catch up).
+
+    Args:
+        clock: monotonic seconds (default `time.monotonic`).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._due = clock()
+
+    def wait_for_next(self, seconds: float) -> float:
+        """Seconds left until the next item of `seconds` is due (0 when already late); counts that item."""
+        now = self._clock()
+        self._due = max(self._due + seconds, now)
+        return self._due - now
+
+
 class _Worker:
     """One crew member: labels the jobs assigned to it and reviews the jobs it is the reviewer of."""
 
@@ -634,43 +659,52 @@ class _Worker:
         Labeling an image: with a skill, write the annotation drawn from its truth (`crew_labeling`); then record
         the simulated annotation time and mark the image done.
         """
+        pace = Pace()
         if job.status == JobStatus.PENDING:
             await api.set_job_status(job.id, JobStatus.IN_PROGRESS)
             self._record(CrewAction.JOB_STARTED, job.id)
         info = await self._job_with_entities(api, job.id)
-        await self._label_images(api, job.id, info.entity_ids(ReviewStatus.NONE))
+        await self._label_images(api, job.id, info.entity_ids(ReviewStatus.NONE), pace)
         await api.set_job_status(job.id, JobStatus.ON_REVIEW)
         self._record(CrewAction.JOB_SUBMITTED, job.id)
 
     async def _label_from_queue(self, api: SuperviselyClient, job: LabelingJobInfo, queue_id: int) -> None:
         """Label the job's open images, then take more from its queue until none waits, and submit.
 
-        Each take happens only once the previous images are labeled, so a faster labeler takes more. A job that
-        got no image at all stays where it is (never submitted empty); one with images is submitted even if
-        they are all decided already, so that its reviewer can complete it.
+        Each take happens only once the previous images are labeled, so a faster labeler takes more; the images
+        a take returns are labeled at once (no look for work in between), on one pace from the first image to
+        the last. A job that got no image at all stays where it is (never submitted empty); one with images is
+        submitted even if they are all decided already, so that its reviewer can complete it.
         """
+        pace = Pace()
         started = job.status != JobStatus.PENDING
+        info = await self._job_with_entities(api, job.id)
+        open_ids = info.entity_ids(ReviewStatus.NONE)
         while True:
-            info = await self._job_with_entities(api, job.id)
-            await self._label_images(api, job.id, info.entity_ids(ReviewStatus.NONE))
+            await self._label_images(api, job.id, open_ids, pace)
             taken = await api.take_queue_images(queue_id, self.config.take_count)
             if not taken.entities:
                 break
             if not started:
                 started = True
                 self._record(CrewAction.JOB_STARTED, job.id)
+            open_ids = [image.id for image in taken.entities]  # the take set them `none` in this job
         info = await self._job_with_entities(api, job.id)
         if info.entities:
             await api.set_job_status(job.id, JobStatus.ON_REVIEW)
             self._record(CrewAction.JOB_SUBMITTED, job.id)
 
-    async def _label_images(self, api: SuperviselyClient, job_id: int, image_ids: list[int]) -> None:
-        """Label these images of a job one by one at this labeler's speed, and mark each done."""
+    async def _label_images(
+        self, api: SuperviselyClient, job_id: int, image_ids: list[int], pace: Pace
+    ) -> None:
+        """Label these images of a job one by one at this labeler's speed (on `pace`), and mark each done."""
+        if not image_ids:
+            return
         login, seed = self.member.login, self.config.seed
         skill = self.config.skill_of(login)
         context = await asyncio.to_thread(read_labeling_context, self.store, job_id, image_ids if skill else ())
         for image_id in image_ids:
-            await self._pause(self.config.label_seconds(login))
+            await self._pause(pace.wait_for_next(self.config.label_seconds(login)))
             truth = context.truth.get(image_id)
             if skill is not None and truth is not None and context.dataset_id is not None:
                 drawn = simulate_annotation(
@@ -700,8 +734,9 @@ class _Worker:
         )
         image_ids = info.entity_ids(ReviewStatus.DONE)
         below_quality = await self._below_quality(api, job.id, image_ids)
+        pace = Pace()
         for image_id in image_ids:
-            await self._pause(self.config.review_seconds(self.member.login))
+            await self._pause(pace.wait_for_next(self.config.review_seconds(self.member.login)))
             wanted = self.config.rejects(job.id, image_id) or image_id in below_quality
             reject = wanted and rejected_before.get(image_id, 0) < self.config.max_rejections_per_image
             await api.set_entity_review_status(

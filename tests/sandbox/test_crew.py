@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.client.models import JobStatus, LabelingJobInfo, ReviewStatus
-from labelrounds.sandbox.crew import Crew, CrewAction, CrewConfig
+from labelrounds.sandbox.crew import Crew, CrewAction, CrewConfig, Pace
 from labelrounds.sandbox.faults import FaultInjector, FaultPlan
 from labelrounds.sandbox.permissions import Role
 from labelrounds.sandbox.seed import add_user
@@ -85,6 +85,35 @@ class TestCrewSpec:
         assert decisions != [CrewConfig(reject_rate=0.3, seed=8).rejects(1, image) for image in range(2000)]
         assert all(CrewConfig(reject_rate=1.0).rejects(1, image) for image in range(500))
         assert not any(CrewConfig(reject_rate=0.0).rejects(1, image) for image in range(500))
+
+
+class TestPace:
+    """A crew member's clock, on a hand-driven clock: the waits are computed by hand, never measured."""
+
+    @staticmethod
+    def waits(per_item: float, calls: list[float]) -> list[float]:
+        """The waits a pace asks for when each item is followed by calls taking these seconds."""
+        now = [100.0]
+        pace = Pace(clock=lambda: now[0])
+        waits = []
+        for call_seconds in calls:
+            wait = pace.wait_for_next(per_item)
+            waits.append(wait)
+            now[0] += wait + call_seconds
+        return waits
+
+    def test_the_calls_after_an_image_come_out_of_the_next_images_time(self) -> None:
+        # 2 s images, 0.5 s of calls after each: image n is due at 100 + 2n, so 2 s then 1.5 s waits (a fixed
+        # 2 s sleep, the crew before, would give 2.5 s per image).
+        assert self.waits(2.0, [0.5, 0.5, 0.5]) == pytest.approx([2.0, 1.5, 1.5])
+
+    def test_calls_longer_than_an_image_delay_it_and_the_labeler_never_sprints_to_catch_up(self) -> None:
+        # Due 102, 104; the 3 s calls end at 107: the third image is done at once (due max(106, 107)), the
+        # fourth 2 s after that, not sooner.
+        assert self.waits(2.0, [0.5, 3.0, 0.5, 0.0]) == pytest.approx([2.0, 1.5, 0.0, 1.5])
+
+    def test_an_instant_crew_never_waits(self) -> None:
+        assert self.waits(0.0, [0.5, 0.0, 1.0]) == [0.0, 0.0, 0.0]
 
 
 # --- the crew at work on a real sandbox -------------------------------------------------------------------------
