@@ -26,10 +26,15 @@ if TYPE_CHECKING:
 #: reviewer rejects about 30 % of the images once; seed 7 rejects some of the six lemons images, so the demo always
 #: shows a rework cycle.
 DEMO_CREW = "speed=0,reject=0.3,seed=7,skill=labeler_1:0.95+labeler_2:0.75"
-#: The round's dataset (named explicitly: `datasets: []` would take the gold set too) and its gold source.
+#: Two datasets of the six lemons: the round labels ds1; the gold set is made from ds2, whose pictures are not the
+#: round's (validation refuses a gold picture that is also a round picture).
+DEMO_SEED = "lemons:2"
+#: The round's dataset (named explicitly: `datasets: []` would take ds2 and the gold set too), the dataset the gold
+#: pictures come from, and the gold source.
 DEMO_DATASET = "ds1"
+DEMO_GOLD_PICTURES = "ds2"
 DEMO_GOLD_DATASET = "gold"
-#: Images of the demo's gold set (copies of the first lemons images) and gold images hidden in each job.
+#: Images of the demo's gold set (copies of ds2's first images) and gold images hidden in each job.
 DEMO_GOLD_IMAGES = 3
 DEMO_GATE = {
     "round_name": "demo",
@@ -95,12 +100,14 @@ def admin_client(url: str, token: SecretStr) -> SuperviselyClient:
     return SuperviselyClient(ConnectionSettings(server_address=url, api_token=token))
 
 
-async def prepare_demo_gold(url: str, token: SecretStr, project_id: int, dataset_id: int) -> int:
-    """The demo's gold set (DEMO_GOLD_IMAGES lemons copies annotated with their truth); returns its image count."""
+async def prepare_demo_gold(url: str, token: SecretStr, project_id: int) -> int:
+    """The demo's gold set (copies of DEMO_GOLD_IMAGES images of DEMO_GOLD_PICTURES annotated with their truth);
+    returns its image count."""
     from labelrounds.sandbox.gold_set import prepare_gold_dataset
 
     async with admin_client(url, token) as api:
-        gold = await prepare_gold_dataset(api, token, project_id, dataset_id, DEMO_GOLD_IMAGES, DEMO_GOLD_DATASET)
+        (source,) = [dataset for dataset in await api.list_datasets(project_id) if dataset.name == DEMO_GOLD_PICTURES]
+        gold = await prepare_gold_dataset(api, token, project_id, source.id, DEMO_GOLD_IMAGES, DEMO_GOLD_DATASET)
         return len(await api.list_images(gold.id))
 
 
@@ -134,7 +141,7 @@ def run_demo(console: Console) -> int:
         from labelrounds.sandbox.server import SandboxServer
         from tasks.credentials import PASSWORD_ENV
 
-        sandbox = stack.enter_context(SandboxServer(seed="lemons", crew=CrewConfig.parse(DEMO_CREW)))
+        sandbox = stack.enter_context(SandboxServer(seed=DEMO_SEED, crew=CrewConfig.parse(DEMO_CREW)))
         stack.enter_context(
             environ(
                 SERVER_ADDRESS=sandbox.url,
@@ -142,11 +149,12 @@ def run_demo(console: Console) -> int:
                 **{PASSWORD_ENV: secrets.token_urlsafe(18)},
             )
         )
-        console.print(f"Sandbox (lemons, crew {DEMO_CREW}) at {sandbox.url}; Prefect: {where}")
-        gold_images = asyncio.run(
-            prepare_demo_gold(sandbox.url, sandbox.admin_token, sandbox.project_id or 0, sandbox.dataset_id)
+        console.print(f"Sandbox ({DEMO_SEED}, crew {DEMO_CREW}) at {sandbox.url}; Prefect: {where}")
+        gold_images = asyncio.run(prepare_demo_gold(sandbox.url, sandbox.admin_token, sandbox.project_id or 0))
+        console.print(
+            f"Gold set: dataset {DEMO_GOLD_DATASET!r} with {gold_images} lemons images of {DEMO_GOLD_PICTURES} "
+            f"(not pictures of the round's {DEMO_DATASET}) and their truth"
         )
-        console.print(f"Gold set: dataset {DEMO_GOLD_DATASET!r} with {gold_images} lemons images and their truth")
         spec = demo_spec()
         outcome = run_with_progress(console, spec)
         if outcome is None:

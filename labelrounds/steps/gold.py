@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -62,11 +62,10 @@ GOLD_SCORES_KEY = "labelrounds_gold"
 
 @dataclass(frozen=True)
 class GoldSet:
-    """The gold source as validated: its dataset, its annotated images (id → name) by id, and what to warn about."""
+    """The gold source as validated: its dataset and its annotated images (id → name) by id."""
 
     dataset: DatasetInfo
     image_names: dict[int, str]
-    warnings: tuple[str, ...] = ()
 
 
 async def gold_source_problems(
@@ -78,12 +77,11 @@ async def gold_source_problems(
 ) -> tuple[list[str], GoldSet | None]:
     """Check the gold source against the server without writing; return every problem and the gold set.
 
-    Refused: a source that is missing, one of the round's datasets, empty, without annotated images, or with
-    classes the round does not label. Warned about (`GoldSet.warnings`): a gold source holding a picture of the
-    round (an annotated gold image with the same `hash` as a round dataset's image: a labeler may label it twice,
-    once scored, which flatters the score but loses nothing). The round's own gold copies (named by `copy_name` for
-    these labelers, left by a killed run) are not round pictures. The count per job is checked
-    against the plan by `gold_count_problems`.
+    Refused: a source that is missing, one of the round's datasets, empty, without annotated images, with classes
+    the round does not label, or holding a picture of the round (an annotated gold image with the same `hash` as a
+    round dataset's image: a labeler would label it twice, once scored, and the gold check would no longer be
+    hidden). The round's own gold copies (named by `copy_name` for these labelers, left by a killed run) are not
+    round pictures. The count per job is checked against the plan by `gold_count_problems`.
 
     Args:
         api: the client.
@@ -115,11 +113,11 @@ async def gold_source_problems(
     if unknown:
         problems.append(f"{where} has objects of classes the round does not label: {', '.join(unknown)}")
     hashes = {image.hash: image for image in images if image.id in annotated and image.hash}
-    overlap = await _round_picture_warnings(api, target, gold_set, hashes, list(labelers), where)
-    return problems, replace(gold_set, warnings=tuple(overlap))
+    problems += await _round_picture_problems(api, target, gold_set, hashes, list(labelers), where)
+    return problems, gold_set
 
 
-async def _round_picture_warnings(
+async def _round_picture_problems(
     api: SuperviselyClient,
     target: RoundTarget,
     gold_set: GoldSet,
@@ -148,8 +146,8 @@ async def _round_picture_warnings(
         return []
     shown = "; ".join(same[:5]) + (f"; and {len(same) - 5} more" if len(same) > 5 else "")
     return [
-        f"{where} holds {len(same)} pictures of the round (same image hash): {shown}; a labeler may label them "
-        "twice, once scored, which flatters their gold score: remove them from the gold source or from the round"
+        f"{where} holds {len(same)} picture(s) of the round (same image hash as a round image): {shown}; a "
+        "labeler would label them twice, once scored: remove them from the gold source or from the round"
     ]
 
 

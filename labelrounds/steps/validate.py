@@ -143,7 +143,7 @@ async def validate_round(
         plan=plan,
         existing_users={login: user.id for login, user in existing.items()},
         users_to_create=[login for login in logins if login not in existing],
-        warnings=idle_labeler_warnings(spec, plan) + (list(gold_set.warnings) if gold_set is not None else []),
+        warnings=idle_labeler_warnings(spec, plan),
         gold_plan=gold_plan,
     )
 

@@ -30,3 +30,10 @@ def crewed(crewed_server: SandboxServer, monkeypatch: pytest.MonkeyPatch, prefec
     monkeypatch.setenv("API_TOKEN", crewed_server.admin_token.get_secret_value())
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD.get_secret_value())
     return crewed_server
+
+
+@pytest.fixture
+def crewed_two_datasets(crewed: SandboxServer) -> SandboxServer:
+    """The crewed sandbox reset to `lemons:2`: ds1 for the round, ds2's own pictures (not the round's) for gold."""
+    crewed.reset("lemons:2")
+    return crewed

@@ -156,7 +156,10 @@ def test_the_demo_command_finishes_a_round_with_rework_and_gold_scores(
 ) -> None:
     result = demo_output
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Gold set: dataset 'gold' with 3 lemons images and their truth" in result.stdout
+    assert (
+        "Gold set: dataset 'gold' with 3 lemons images of ds2 (not pictures of the round's ds1) and their truth"
+        in result.stdout
+    )
     rework = re.search(r"\((\d+) rework", result.stdout)
     assert rework is not None and int(rework.group(1)) >= 1
     assert demo_gold_problems(result.stdout) == []

@@ -1,4 +1,5 @@
-"""The labeling round flow with gold checks (`TaskRoundSteps`' gold tasks) on a lemons sandbox whose crew works.
+"""The labeling round flow with gold checks (`TaskRoundSteps`' gold tasks) on a `lemons:2` sandbox whose crew
+works: the round labels ds1, the gold set is made of ds2's pictures (a round picture as gold is refused).
 
 Oracles: the datasets' image ids read raw before and after the flow (nothing gold left), the jobs' entities read
 raw, and the artifacts read back from Prefect's API.
@@ -20,10 +21,10 @@ from labelrounds.sandbox.truth import TRUTH_PATH
 
 
 async def gold_dataset(server: SandboxServer) -> int:
-    """A `gold` dataset in the lemons project: copies of three lemons images annotated with their truth."""
+    """A `gold` dataset in the lemons project: copies of three images of ds2 annotated with their truth."""
     async with admin_client(server) as api:
         gold = await api.create_dataset(server.project_id or 0, "gold")
-        sources = [image.id for image in await api.list_images(server.dataset_id)][:3]
+        sources = [image.id for image in await api.list_images(server.dataset_ids[1])][:3]
         await api.copy_images(gold.id, sources, ["g1.jpeg", "g2.jpeg", "g3.jpeg"])
     headers = {"x-api-key": server.admin_token.get_secret_value()}
     reply = httpx.get(server.url + TRUTH_PATH, params={"dataset_id": gold.id}, headers=headers, timeout=60)
@@ -34,18 +35,19 @@ async def gold_dataset(server: SandboxServer) -> int:
 
 
 async def test_the_flow_hides_gold_in_each_job_scores_it_and_leaves_no_copy(
-    crewed: SandboxServer, tmp_path: Path
+    crewed_two_datasets: SandboxServer, tmp_path: Path
 ) -> None:
+    crewed = crewed_two_datasets
     gold_id = await gold_dataset(crewed)
     with RawApi.of(crewed) as raw:
-        before = raw.image_ids_by_dataset([crewed.dataset_id, gold_id])
+        before = raw.image_ids_by_dataset([*crewed.dataset_ids, gold_id])
 
     spec = round_spec(datasets=["ds1"], gold={"source": "gold", "per_job": 1})
     state = await labeling_round(spec, report_dir=str(tmp_path), return_state=True)
     outcome = await state.result()
 
     with RawApi.of(crewed) as raw:
-        assert raw.image_ids_by_dataset([crewed.dataset_id, gold_id]) == before
+        assert raw.image_ids_by_dataset([*crewed.dataset_ids, gold_id]) == before
         jobs = raw.round_jobs(crewed.team_id, outcome.round_key)
     assert all(set(job.entities) <= before[crewed.dataset_id] for job in jobs)
     assert outcome.report.totals.selected_images == 6

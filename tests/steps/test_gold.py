@@ -474,14 +474,15 @@ def test_the_policy_needs_another_labeler_and_a_rework_cycle() -> None:
         gold_spec(gold={"source": "ds2", "per_job": 1, "min_f1": 1.5})
 
 
-async def test_a_round_picture_copied_into_the_gold_source_is_named_in_a_warning(server: SandboxServer) -> None:
-    """A round image copied (new id, same picture hash) into the gold source and annotated there: validate warns,
-    naming both images, and writes nothing; without the copy there is no warning. Comparing ids alone would not see
-    it. A warning, not a refusal: the labeler may label the picture twice, which flatters the score but loses
-    nothing (and a small team's gold set is often made of its own pictures, as the demo's is)."""
+async def test_a_round_picture_copied_into_the_gold_source_is_refused_naming_both_images(
+    server: SandboxServer,
+) -> None:
+    """A round image copied (new id, same picture hash) into the gold source and annotated there: the round is
+    refused at validate, naming both images and the round's dataset, and nothing is written. Comparing ids alone
+    would not see it. Mutant-style: the same gold set without the copy (ds2's own pictures) validates."""
     async with admin_client(server) as api:
         clean = await validate_round(api, gold_spec(), PASSWORD)
-    assert not any("pictures of the round" in warning for warning in clean.warnings)
+    assert clean.gold_plan is not None and len(clean.gold_plan) > 0
     round_image = min(seed_images(server)[server.dataset_ids[0]])
     async with admin_client(server) as api:
         (copy,) = await api.copy_images(server.dataset_ids[1], [round_image], ["innocent.jpeg"])
@@ -491,13 +492,14 @@ async def test_a_round_picture_copied_into_the_gold_source_is_named_in_a_warning
             "annotations.bulk.add",
             {"datasetId": server.dataset_ids[1], "annotations": [{"imageId": copy.id, "annotation": truth}]},
         )
+        round_name = raw.call("images.info", {"id": round_image})["name"]
     assert copy.id != round_image
     assert server.store is not None
     before = fingerprint(server.store)
     async with admin_client(server) as api:
-        validated = await validate_round(api, gold_spec(), PASSWORD)
+        with pytest.raises(RoundValidationError) as refused:
+            await run_round(ClientRoundSteps(api, PASSWORD), gold_spec())
     assert fingerprint(server.store) == before
-    (warning,) = [warning for warning in validated.warnings if "pictures of the round" in warning]
-    assert "holds 1 pictures of the round (same image hash)" in warning
-    assert f"'innocent.jpeg' (id {copy.id}) = " in warning
-    assert f"(id {round_image}) of dataset 'ds1'" in warning
+    (problem,) = [problem for problem in refused.value.problems if "picture(s) of the round" in problem]
+    assert "gold source dataset 'ds2'" in problem and "holds 1 picture(s) of the round" in problem
+    assert f"'innocent.jpeg' (id {copy.id}) = {round_name!r} (id {round_image}) of dataset 'ds1'" in problem
