@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from labelrounds.sandbox.errors import BadRequest
@@ -26,6 +27,52 @@ class ListSpec:
 
     fields: Mapping[str, Column]
     default_per_page: int
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """An entity key whose value is the same for every row (e.g. `tags: []` of a sandbox image)."""
+
+    value: Any
+
+
+#: An entity key's source in a `Projection`: a column expression, a `Fixed` value, or None when only the method's
+#: `to_entity` can compute it from a whole row (a request asking for it takes the whole-entity path).
+KeySource = str | Fixed | None
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Every key of a list method's entity, in the entity's order, and where each comes from.
+
+    With it, a request naming `fields` selects only the columns of the keys it keeps and builds small entities
+    straight from the rows: no whole entity per row, no second pass dropping keys.
+    """
+
+    keys: tuple[tuple[str, KeySource], ...]
+
+    def plan(self, fields: Sequence[str]) -> tuple[str, Callable[[tuple[Any, ...]], dict[str, Any]]] | None:
+        """The column list and row-to-entity function for `fields` (plus `id`), or None when a kept key needs
+        the whole entity. Keys the entity does not have are ignored, as `project_fields` ignores them."""
+        keep = {*fields, "id"}
+        kept = [(key, source) for key, source in self.keys if key in keep]
+        if any(source is None for _, source in kept):
+            return None
+        columns = [source for _, source in kept if isinstance(source, str)]
+        fixed = tuple(source.value for _, source in kept if isinstance(source, Fixed))
+        # Positions in `row + fixed` of each kept key, in entity order.
+        column_index, fixed_index, positions = 0, len(columns), []
+        for _, source in kept:
+            if isinstance(source, Fixed):
+                positions.append(fixed_index)
+                fixed_index += 1
+            else:
+                positions.append(column_index)
+                column_index += 1
+        names = tuple(key for key, _ in kept)
+        # itemgetter of one position returns the value itself, not a 1-tuple.
+        pick = itemgetter(*positions) if len(positions) > 1 else lambda values: (values[positions[0]],)
+        return ", ".join(columns), lambda row: dict(zip(names, pick(row + fixed)))  # noqa: B905 - same length by construction
 
 
 _COMPARISONS = {"=": "=", "eq": "=", "!=": "!=", "not": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -95,6 +142,7 @@ def run_list(
     scope_params: Sequence[Any],
     to_entity: Callable[[tuple[Any, ...]], dict[str, Any]],
     count_source: str | None = None,
+    projection: Projection | None = None,
 ) -> dict[str, Any]:
     """Run a filtered, sorted, paginated list query and wrap it in the envelope.
 
@@ -109,6 +157,8 @@ def run_list(
         count_source: the bare table, when the joins of `source` only add columns (they never drop or repeat
             a row) and every filterable field lives in that table: the total and the page's ids are then
             computed without the joins.
+        projection: the entity's keys and their columns, so that a request naming `fields` selects and builds
+            only those (the reply is the same as projecting whole entities).
     """
     predicates = list(scope)
     params = list(scope_params)
@@ -131,6 +181,9 @@ def run_list(
             comparison = "<" if body.sort_order == "desc" else ">"
             where = _where([*predicates, f"{spec.fields['id'].sql} {comparison} ?"])
             params.append(int(body.after))
+    projected = projection.plan(body.fields) if projection is not None and body.fields else None
+    if projected is not None:
+        select, to_entity = projected
     if offset >= total:
         rows = []
     elif count_source:
@@ -147,7 +200,9 @@ def run_list(
             [*params, per_page, offset],
         ).fetchall()
     entities = [to_entity(row) for row in rows]
-    reply = envelope(total, per_page, project_fields(entities, body.fields))
+    if projected is None:
+        entities = project_fields(entities, body.fields)
+    reply = envelope(total, per_page, entities)
     if token_mode:
         reply["after"] = str(entities[-1]["id"]) if len(entities) == per_page else None
     return reply

@@ -7,12 +7,13 @@ from typing import Any
 from labelrounds.sandbox.errors import BadRequest
 from labelrounds.sandbox.lookups import find_owned, scope_role
 from labelrounds.sandbox.models import IdBody, ImagesListBody
-from labelrounds.sandbox.querying import Column, ListSpec, run_list
+from labelrounds.sandbox.querying import Column, Fixed, ListSpec, Projection, run_list
 from labelrounds.sandbox.registry import Context, api_method
 
+_LABELS_COUNT = "coalesce((SELECT a.objects_count FROM annotations a WHERE a.image_id = i.id), 0)"
 _IMAGE_COLUMNS = (
     "i.id, i.name, i.hash, i.mime, i.size, i.width, i.height, i.dataset_id, i.project_id, i.created_by,"
-    " i.created_at, i.updated_at, coalesce((SELECT a.objects_count FROM annotations a WHERE a.image_id = i.id), 0)"
+    f" i.created_at, i.updated_at, {_LABELS_COUNT}"
 )
 _IMAGE_FIELDS = {
     "id": Column("i.id"),
@@ -28,6 +29,33 @@ _IMAGE_FIELDS = {
     "createdAt": Column("i.created_at", text=True),
     "updatedAt": Column("i.updated_at", text=True),
 }
+
+
+#: The keys of `image_entity`, in its order: `images.list` with `fields` selects only the kept keys' columns.
+_IMAGE_PROJECTION = Projection(
+    (
+        ("id", "i.id"),
+        ("name", "i.name"),
+        ("link", Fixed(None)),
+        ("hash", "i.hash"),
+        ("mime", "i.mime"),
+        ("ext", None),
+        ("size", "i.size"),
+        ("width", "i.width"),
+        ("height", "i.height"),
+        ("labelsCount", _LABELS_COUNT),
+        ("datasetId", "i.dataset_id"),
+        ("projectId", "i.project_id"),
+        ("createdAt", "i.created_at"),
+        ("updatedAt", "i.updated_at"),
+        ("meta", Fixed({})),
+        ("pathOriginal", None),
+        ("fullStorageUrl", Fixed(None)),
+        ("tags", Fixed([])),
+        ("createdBy", "i.created_by"),
+        ("description", Fixed("")),
+    )
+)
 
 
 def image_entity(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -96,6 +124,7 @@ def list_images(ctx: Context, body: ImagesListBody) -> dict[str, Any]:
         scope=scope,
         scope_params=params,
         to_entity=image_entity,
+        projection=_IMAGE_PROJECTION,
     )
 
 
