@@ -16,7 +16,11 @@ marked done (`teams.activity`, `review_status_changed` by the job's labeler). Be
   ideal at those achieved speeds, which splits the ratio into the crew's speed loss (achieved ideal / ideal: its
   own calls eating into its time on a loaded machine) and the imbalance (makespan / achieved ideal: labelers
   idle at the end while another finishes);
-- each labeler's idle time at the end (makespan end minus its last image).
+- each labeler's start delay (first job created → its first act on its job) and its idle time at the end
+  (makespan end minus its last image).
+The crew is enlisted by login (the four labelers and the reviewer), so its members are ready when the round
+creates its jobs or queue, as people waiting for work would be, rather than enlisted once they have a job. Each
+member keeps its configured speed on a loaded machine (`crew.Pace`): its own calls come out of an image's time.
 
 Exact accounting, read back raw (plain HTTP, not our client or report): each job of the round (`customData`
 lineage) with its `jobs.info` entities; an image counts as labeled by a job's labeler when its review status is not
@@ -57,9 +61,10 @@ SPEEDS = (1, 2, 3, 4)
 IMAGES = 200
 TAKE_COUNT = 1  # images a queue labeler takes at a time, as the labeling tool hands out the next image
 LABELERS = [f"ms_labeler_{speed}x" for speed in SPEEDS]
+REVIEWER = "ms_reviewer"
 ASSIGNMENTS = ("static", "queue", "adaptive")
 DEFAULT_OUT = Path("bench/results/makespan.json")
-#: The files whose changes a run's `commit` marks as `+dirty` (the benchmark, the crew, queues and rebalancing).
+#: The files a run's `commit` names the last commit of (the benchmark, the crew, queues and rebalancing).
 MEASURED_FILES = (
     "bench/makespan.py",
     "labelrounds/sandbox/crew.py",
@@ -79,7 +84,7 @@ def bench_spec(team_id: int, project_id: int, assignment: str) -> RoundSpec:
             "team": team_id,
             "project": project_id,
             "labelers": LABELERS,
-            "reviewer": "ms_reviewer",
+            "reviewer": REVIEWER,
             "classes": [{"name": "ms_mango"}],
             "assignment": assignment,
             "target_status": "on_review",
@@ -122,6 +127,7 @@ async def run_once(assignment: str, base_seconds: float, take_count: int) -> dic
         },
         poll_interval=0.02,
         take_count=take_count,
+        logins=(*LABELERS, REVIEWER),  # enlisted once they exist, ready when the round hands out work
     )
     with SandboxServer(seed=f"synthetic:1x{IMAGES}", mode="subprocess", crew=crew) as server:
         settings = ConnectionSettings(server_address=server.url, api_token=server.admin_token)
@@ -171,6 +177,10 @@ def timing_breakdown(
         "detection_delay_seconds": round((noticed - work_to).total_seconds(), 3),
         "setup_seconds": round((work_from - round_started).total_seconds(), 3),
         "achieved_seconds_per_image": {login: round(seconds, 4) for login, seconds in per_image.items()},
+        "start_delay_seconds": {
+            login: round((parse_time(stamp) - work_from).total_seconds(), 3)
+            for login, stamp in accounting["first_action"].items()
+        },
         "end_idle_seconds": {
             login: round((work_to - last).total_seconds(), 3) for login, last in last_by_labeler.items()
         },
@@ -203,14 +213,7 @@ def raw_accounting(server: SandboxServer, round_key: str) -> dict[str, Any]:
             for job in listed
             if ((job.get("customData") or {}).get("labelrounds") or {}).get("round") == round_key
         ]
-        marks = call(
-            "teams.activity",
-            {
-                "teamId": server.team_id,
-                "per_page": 20_000,
-                "filter": [{"field": "action", "operator": "=", "value": "review_status_changed"}],
-            },
-        )["entities"]
+        events = call("teams.activity", {"teamId": server.team_id, "per_page": 20_000})["entities"]
         labeled: Counter[int] = Counter()
         per_labeler: Counter[str] = Counter()
         moved_jobs = moved_images = 0
@@ -225,12 +228,16 @@ def raw_accounting(server: SandboxServer, round_key: str) -> dict[str, Any]:
             if lineage.get("moved_from") is not None:
                 moved_jobs += 1
                 moved_images += len(entities)
+    first_action: dict[str, str] = {}
     last_labeled: dict[str, str] = {}
-    for mark in marks:  # a labeler's own marks (the reviewer's decisions are the reviewer's)
-        user_and_login = labeler_of_job.get(mark["jobId"])
-        if user_and_login is not None and mark["userId"] == user_and_login[0]:
-            login = user_and_login[1]
-            last_labeled[login] = max(last_labeled.get(login, mark["date"]), mark["date"], key=parse_time)
+    for event in events:  # a labeler's own acts on its jobs (the reviewer's decisions are the reviewer's)
+        user_and_login = labeler_of_job.get(event["jobId"])
+        if user_and_login is None or event["userId"] != user_and_login[0]:
+            continue
+        login, date = user_and_login[1], event["date"]
+        first_action[login] = min(first_action.get(login, date), date, key=parse_time)
+        if event["action"] == "review_status_changed":
+            last_labeled[login] = max(last_labeled.get(login, date), date, key=parse_time)
     return {
         "dataset_images": len(images),
         "labeled_images": len(labeled),
@@ -240,22 +247,19 @@ def raw_accounting(server: SandboxServer, round_key: str) -> dict[str, Any]:
         "moved_jobs": moved_jobs,
         "moved_images": moved_images,
         "first_job_created": min((job["createdAt"] for job in jobs), key=parse_time),
+        "first_action": first_action,
         "last_labeled": last_labeled,
     }
 
 
 def commit() -> str:
-    """The checked-out commit (short), `+dirty` when one of `MEASURED_FILES` differs from it."""
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    changed = subprocess.run(
-        ["git", "status", "--porcelain", "--", *MEASURED_FILES],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return f"{head}+dirty" if changed else head
+    """The last commit of `MEASURED_FILES` (short), `+dirty` when one of them differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    last = git("log", "-1", "--format=%h", "--", *MEASURED_FILES)
+    return f"{last}+dirty" if git("status", "--porcelain", "--", *MEASURED_FILES) else last
 
 
 def measured(assignment: str, base_seconds: float, take_count: int) -> dict[str, Any]:
@@ -274,8 +278,17 @@ def measured(assignment: str, base_seconds: float, take_count: int) -> dict[str,
     return {**context, **figures, "load_average_1m_end": round(os.getloadavg()[0], 2)}
 
 
-def markdown(history: list[dict[str, Any]]) -> str:
-    """Every recorded run as a Markdown table (newest last), with the median per assignment of the latest setting."""
+def per_labeler(run: dict[str, Any], key: str, spec: str) -> str:
+    """A run's per-labeler figure `key` in speed order (1x..4x), formatted; `–` where the run lacks it."""
+    values = run.get(key)
+    if values is None:
+        return "–"
+    return ", ".join("–" if login not in values else format(values[login], spec) for login in LABELERS)
+
+
+def markdown(recorded: dict[str, Any]) -> str:
+    """Every recorded run as a Markdown table (newest last), with the median × ideal per assignment and setting."""
+    history: list[dict[str, Any]] = recorded["history"]
     lines = [
         f"# Makespan, speeds {'/'.join(f'{s}x' for s in SPEEDS)}, {IMAGES} images",
         "",
@@ -283,12 +296,13 @@ def markdown(history: list[dict[str, Any]]) -> str:
         "",
         "Makespan: first job created → last image marked done by a labeler (server records). × ideal = speed "
         "loss (achieved ideal / ideal: the crew slower than configured) × imbalance (makespan / achieved ideal: "
-        "labelers idle at the end). Detection delay: last image → the round's gate returned. End idle: each "
-        "labeler's wait after its last image, 1x..4x.",
+        "labelers idle at the end). Detection delay: last image → the round's gate returned. Start delay: first "
+        "job created → the labeler's first act on its job; end idle: its wait after its last image, 1x..4x.",
         "",
         "| when (UTC) | commit | s/img 1x | take | assignment | makespan (s) | ideal (s) | × ideal | speed loss "
-        "| imbalance | detection (s) | end idle 1x..4x (s) | images 1x..4x | exact | twice | moved | load start/end |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---|",
+        "| imbalance | detection (s) | start delay 1x..4x (s) | end idle 1x..4x (s) | images 1x..4x | exact "
+        "| twice | moved | load start/end |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---:|---|",
     ]
     for run in history:
         head = (
@@ -297,17 +311,25 @@ def markdown(history: list[dict[str, Any]]) -> str:
         )
         load = f"{run.get('load_average_1m_start', '–')} / {run.get('load_average_1m_end', '–')}"
         if "error" in run:
-            lines.append(f"{head} failed: {run['error'][:120]} | | | | | | | | | | | {load} |")
+            lines.append(f"{head} failed: {run['error'][:120]} | | | | | | | | | | | | {load} |")
             continue
-        idle = ", ".join(f"{run['end_idle_seconds'].get(login, 0):.1f}" for login in LABELERS)
-        shares = ", ".join(str(run["images_per_labeler"].get(login, 0)) for login in LABELERS)
+        idle, delay = (
+            per_labeler(run, "end_idle_seconds", ".1f"),
+            per_labeler(run, "start_delay_seconds", ".2f"),
+        )
         back = run["read_back"]
         lines.append(
             f"{head} {run['makespan_seconds']:.2f} | {run['ideal_seconds']:.2f} | {run['ratio_to_ideal']:.3f} | "
-            f"{run['speed_loss']:.3f} | {run['imbalance']:.3f} | {run['detection_delay_seconds']:.2f} | {idle} | "
-            f"{shares} | {run['exact'] and run['report_adds_up']} | {back['labeled_twice']} | "
+            f"{run['speed_loss']:.3f} | {run['imbalance']:.3f} | {run['detection_delay_seconds']:.2f} | {delay} | "
+            f"{idle} | {per_labeler(run, 'images_per_labeler', 'd')} | {run['exact'] and run['report_adds_up']} | "
+            f"{back['labeled_twice']} | "
             f"{back['moved_images']} | {load} |"
         )
+    if "earlier" in recorded:
+        lines += [
+            "",
+            "The json keeps the first version's figures under `earlier` (the round's gate phase timed, take 4).",
+        ]
     lines += ["", "Median × ideal per assignment, per setting (s/img at 1x, take, commit):", ""]
     groups: dict[tuple[Any, ...], list[float]] = {}
     for run in history:
@@ -348,7 +370,7 @@ def main() -> None:
     for _ in range(args.repeat):
         for assignment in args.assignments:
             recorded["history"].append(measured(assignment, args.base_seconds, args.take_count))
-            write_figures(args.out, recorded, markdown(recorded["history"]))  # kept even if a later run dies
+            write_figures(args.out, recorded, markdown(recorded))  # kept even if a later run dies
 
 
 if __name__ == "__main__":
