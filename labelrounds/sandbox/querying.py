@@ -5,12 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from labelrounds.sandbox.errors import BadRequest
 from labelrounds.sandbox.models import FilterItem, ListBody
-from labelrounds.sandbox.wire import dump_json, envelope
+from labelrounds.sandbox.wire import dump_json, envelope, json_fragment
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,9 @@ class Fixed:
     value: Any
 
 
-#: An entity key's source in a `Projection`: a column expression, a `Fixed` value, or None when only the method's
-#: `to_entity` can compute it from a whole row (a request asking for it takes the whole-entity path).
+#: An entity key's source in a `Projection`: a column expression (INTEGER or TEXT values only), a `Fixed` value,
+#: or None when only the method's `to_entity` can compute it from a whole row (a request asking for it takes the
+#: whole-entity path).
 KeySource = str | Fixed | None
 
 
@@ -45,34 +45,31 @@ KeySource = str | Fixed | None
 class Projection:
     """Every key of a list method's entity, in the entity's order, and where each comes from.
 
-    With it, a request naming `fields` selects only the columns of the keys it keeps and builds small entities
-    straight from the rows: no whole entity per row, no second pass dropping keys.
+    With it, a request naming `fields` selects only the kept keys and SQLite writes each entity's JSON
+    (`json_object`): no Python object per row. SQLite and orjson write integers, strings (every escape) and null
+    byte for byte alike, which is why columns must hold INTEGER or TEXT values (REAL ones could differ).
     """
 
     keys: tuple[tuple[str, KeySource], ...]
 
-    def plan(self, fields: Sequence[str]) -> tuple[str, Callable[[tuple[Any, ...]], dict[str, Any]]] | None:
-        """The column list and row-to-entity function for `fields` (plus `id`), or None when a kept key needs
-        the whole entity. Keys the entity does not have are ignored, as `project_fields` ignores them."""
+    def json_select(self, fields: Sequence[str]) -> str | None:
+        """`<id>, json_object(...)` for the keys of `fields` (plus `id`) in entity order, or None when a kept
+        key needs the whole entity. Keys the entity does not have are ignored, as `project_fields` ignores them."""
         keep = {*fields, "id"}
         kept = [(key, source) for key, source in self.keys if key in keep]
         if any(source is None for _, source in kept):
             return None
-        columns = [source for _, source in kept if isinstance(source, str)]
-        fixed = tuple(source.value for _, source in kept if isinstance(source, Fixed))
-        # Positions in `row + fixed` of each kept key, in entity order.
-        column_index, fixed_index, positions = 0, len(columns), []
-        for _, source in kept:
-            if isinstance(source, Fixed):
-                positions.append(fixed_index)
-                fixed_index += 1
-            else:
-                positions.append(column_index)
-                column_index += 1
-        names = tuple(key for key, _ in kept)
-        # itemgetter of one position returns the value itself, not a 1-tuple.
-        pick = itemgetter(*positions) if len(positions) > 1 else lambda values: (values[positions[0]],)
-        return ", ".join(columns), lambda row: dict(zip(names, pick(row + fixed)))  # noqa: B905 - same length by construction
+        values = [
+            f"json({_sql_text(dump_json(source.value))})" if isinstance(source, Fixed) else source
+            for _, source in kept
+        ]
+        pairs = ", ".join(f"{_sql_text(key)}, {value}" for (key, _), value in zip(kept, values, strict=True))
+        return f"{dict(self.keys)['id']}, json_object({pairs})"
+
+
+def _sql_text(text: str) -> str:
+    """An SQL string literal (for names and values fixed in code, never for request input)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 _COMPARISONS = {"=": "=", "eq": "=", "!=": "!=", "not": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -157,8 +154,8 @@ def run_list(
         count_source: the bare table, when the joins of `source` only add columns (they never drop or repeat
             a row) and every filterable field lives in that table: the total and the page's ids are then
             computed without the joins.
-        projection: the entity's keys and their columns, so that a request naming `fields` selects and builds
-            only those (the reply is the same as projecting whole entities).
+        projection: the entity's keys and their columns, so that a request naming `fields` selects only those
+            and gets its entities' JSON from SQLite (the reply is the same as projecting whole entities).
     """
     predicates = list(scope)
     params = list(scope_params)
@@ -181,9 +178,9 @@ def run_list(
             comparison = "<" if body.sort_order == "desc" else ">"
             where = _where([*predicates, f"{spec.fields['id'].sql} {comparison} ?"])
             params.append(int(body.after))
-    projected = projection.plan(body.fields) if projection is not None and body.fields else None
-    if projected is not None:
-        select, to_entity = projected
+    json_select = projection.json_select(body.fields) if projection is not None and body.fields else None
+    if json_select is not None:
+        select = json_select
     if offset >= total:
         rows = []
     elif count_source:
@@ -199,12 +196,15 @@ def run_list(
             f"SELECT {select} FROM {source} {where} {order} LIMIT ? OFFSET ?",  # noqa: S608 - fixed source and compiled predicates, values bound
             [*params, per_page, offset],
         ).fetchall()
-    entities = [to_entity(row) for row in rows]
-    if projected is None:
-        entities = project_fields(entities, body.fields)
+    if json_select is None:
+        entities: Any = project_fields([to_entity(row) for row in rows], body.fields)
+        last_id = entities[-1]["id"] if entities else None
+    else:
+        entities = json_fragment("[" + ",".join([row[1] for row in rows]) + "]")
+        last_id = rows[-1][0] if rows else None
     reply = envelope(total, per_page, entities)
     if token_mode:
-        reply["after"] = str(entities[-1]["id"]) if len(entities) == per_page else None
+        reply["after"] = str(last_id) if len(rows) == per_page else None
     return reply
 
 

@@ -25,8 +25,9 @@ def json_fragment(stored: str) -> orjson.Fragment:
     return orjson.Fragment(stored)
 
 
-def envelope(total: int, per_page: int, entities: Sequence[Any]) -> dict[str, Any]:
-    """The list envelope `{total, perPage, pagesCount, entities}` every SDK lister requires."""
+def envelope(total: int, per_page: int, entities: Sequence[Any] | orjson.Fragment) -> dict[str, Any]:
+    """The list envelope `{total, perPage, pagesCount, entities}` every SDK lister requires (`entities` may be
+    a JSON array already written)."""
     return {
         "total": total,
         "perPage": per_page,

@@ -19,6 +19,14 @@ from labelrounds.sandbox.server import SandboxServer
 from .api_client import Api
 from .test_annotations import annotation, lemon, write
 
+#: Image names with every kind of character JSON escapes or leaves raw.
+ODD_TITLES = [
+    'quote " and backslash \\.jpeg',
+    "controls \x00\x01\x08\t\n\x0b\x0c\r\x1f\x7f.jpeg",
+    "non-ASCII é ß 中文 \u2028\u2029 \ufeff 😀.jpeg",
+    "slash / and <script>&amp;.jpeg",
+]
+
 
 def listings(project_id: int) -> list[dict[str, Any]]:
     """Listings of the lemons seed: a dataset whole, a page of a custom sort, keyset pages of a project."""
@@ -66,6 +74,9 @@ def mismatches(admin: Api, project_id: int) -> list[tuple[dict[str, Any], list[s
 def test_projected_listing_is_the_whole_listing_cut_down(admin: Api, sandbox: SandboxServer) -> None:
     write(admin, (1003, annotation(lemon((10, 20)), lemon((40, 50)))))  # labelsCount 2 on one image
     assert admin.ok("images.info", {"id": 1003})["labelsCount"] == 2
+    # Names JSON must escape: the projection's JSON is written by SQLite, the oracle's by orjson.
+    copies = [{"imageId": 1002, "title": title} for title in ODD_TITLES]
+    admin.ok("images.bulk.add", {"datasetId": 1001, "images": copies})
     assert mismatches(admin, sandbox.project_id or 0) == []
 
 
