@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -26,12 +27,14 @@ from tasks.gate import GateMode, round_due, tag_round_run, wait_for_review
 from tasks.gold import copy_gold, publish_gold_report, relabel_under_gold, remove_gold, score_gold
 from tasks.jobs import create_jobs
 from tasks.meta import prepare_meta
-from tasks.options import api_lease, leased
+from tasks.options import api_lease, in_round
 from tasks.rebalance import wait_and_rebalance
 from tasks.report import PublishedReport, publish_report
 from tasks.rework import rework_rejected
 from tasks.users import ensure_users
 from tasks.validate import validate_round
+
+_Task = TypeVar("_Task", bound=Any)
 
 #: The phases that call the API back to back, each under one lease of the API limit (`tasks.options.api_lease`);
 #: the gate, waiting for people, holds none.
@@ -54,6 +57,15 @@ class TaskRoundSteps:
     gate_mode: GateMode = "poll"
     report_dir: str | None = None
 
+    def resumable(self, spec: RoundSpec) -> bool:
+        """Whether the run can suspend and re-run from the top (the suspend gate, a person's decision), reusing the
+        results its tasks cached within the run; a run that cannot caches and persists nothing."""
+        return self.gate_mode == "suspend" or spec.approve_plan or spec.approve_rework_cap
+
+    def round_task(self, spec: RoundSpec, api_task: _Task) -> _Task:
+        """The task as this round runs it (`tasks.options.in_round`)."""
+        return in_round(api_task, resumable=self.resumable(spec))
+
     def phase(self, name: RoundPhase) -> AbstractContextManager[None]:
         """One lease of the API limit over a writing phase, whose tasks take none of their own; the gate holds none."""
         return api_lease() if name in LEASED_PHASES else nullcontext()
@@ -65,7 +77,7 @@ class TaskRoundSteps:
         parameters are validated again at each resume, when a deadline may have passed meanwhile.
         """
         due = await round_due(spec)
-        validated = await leased(validate_round)(self.settings, spec, self.password_secret)
+        validated = await self.round_task(spec, validate_round)(self.settings, spec, self.password_secret)
         target = validated.target
         await tag_round_run(target.round_key, target.team.id)
         announce_started(
@@ -85,15 +97,15 @@ class TaskRoundSteps:
 
     async def ensure_users(self, spec: RoundSpec) -> dict[str, int]:
         """The `ensure-users` task; user id by login."""
-        return (await leased(ensure_users)(self.settings, spec, self.password_secret)).user_ids
+        return (await self.round_task(spec, ensure_users)(self.settings, spec, self.password_secret)).user_ids
 
     async def prepare_meta(self, spec: RoundSpec, target: RoundTarget) -> None:
         """The `prepare-meta` task."""
-        await leased(prepare_meta)(self.settings, target.project.id, spec)
+        await self.round_task(spec, prepare_meta)(self.settings, target.project.id, spec)
 
     async def create_jobs(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
         """The `create-jobs` task over the validated plan."""
-        return await leased(create_jobs)(
+        return await self.round_task(spec, create_jobs)(
             self.settings, validated.target, spec, validated.plan, user_ids, hidden_entities(validated.gold_plan)
         )
 
@@ -112,15 +124,17 @@ class TaskRoundSteps:
         self, spec: RoundSpec, target: RoundTarget, jobs: pd.DataFrame, user_ids: dict[str, int], cycle: int
     ) -> pd.DataFrame:
         """The `rework-rejected` task."""
-        return await leased(rework_rejected)(self.settings, target, spec, jobs, user_ids, cycle=cycle)
+        return await self.round_task(spec, rework_rejected)(self.settings, target, spec, jobs, user_ids, cycle=cycle)
 
     async def finish(self, spec: RoundSpec, target: RoundTarget, job_ids: list[int]) -> EndResult:
         """The `archive-jobs` task with the round's end action."""
-        return await leased(archive_jobs)(self.settings, target.team.id, job_ids, spec.end_action, spec.target_status)
+        return await self.round_task(spec, archive_jobs)(
+            self.settings, target.team.id, job_ids, spec.end_action, spec.target_status
+        )
 
     async def report(self, spec: RoundSpec, target: RoundTarget) -> PublishedReport:
         """The `publish-report` task: artifacts and, with a report directory, CSV files."""
-        return await leased(publish_report)(
+        return await self.round_task(spec, publish_report)(
             self.settings, target.team.id, target.project.id, target.round_key, spec.round_name, self.report_dir
         )
 
@@ -142,13 +156,15 @@ class TaskRoundSteps:
         """The `copy-gold` task."""
         if validated.gold_plan is None:
             raise RoundError("the round has no gold plan")
-        return await leased(copy_gold)(self.settings, validated.target, validated.gold_plan)
+        return await self.round_task(spec, copy_gold)(self.settings, validated.target, validated.gold_plan)
 
     async def score_gold(self, spec: RoundSpec, validated: ValidatedRound) -> pd.DataFrame:
         """The `score-gold` task (a table artifact of the scores)."""
         if validated.gold_plan is None:
             raise RoundError("the round has no gold plan")
-        return await leased(score_gold)(self.settings, validated.target, validated.gold_plan, spec.round_name)
+        return await self.round_task(spec, score_gold)(
+            self.settings, validated.target, validated.gold_plan, spec.round_name
+        )
 
     async def relabel_under_gold(
         self,
@@ -159,27 +175,33 @@ class TaskRoundSteps:
         user_ids: dict[str, int],
     ) -> pd.DataFrame:
         """The `relabel-under-gold` task (`labelrounds.steps.sequence.GoldPolicySteps`)."""
-        return await leased(relabel_under_gold)(
+        return await self.round_task(spec, relabel_under_gold)(
             self.settings, validated.target, spec, jobs, scores, user_ids, validated.gold_plan
         )
 
     async def remove_gold(self, spec: RoundSpec, validated: ValidatedRound) -> int:
         """The `remove-gold` task."""
-        return await leased(remove_gold)(self.settings, validated.gold_plan, spec.round_name)
+        return await self.round_task(spec, remove_gold)(self.settings, validated.gold_plan, spec.round_name)
 
     async def report_with_gold(self, spec: RoundSpec, target: RoundTarget, gold: pd.DataFrame) -> PublishedReport:
         """The `publish-report` task with the per-labeler gold columns."""
-        return await leased(publish_gold_report)(self.settings, target, spec.round_name, gold, self.report_dir)
+        return await self.round_task(spec, publish_gold_report)(
+            self.settings, target, spec.round_name, gold, self.report_dir
+        )
 
     # --- queue mode (`labelrounds.steps.sequence.QueueSteps`) --------------------------------------------------
 
     async def create_queues(self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int]) -> pd.DataFrame:
         """The `create-queues` task over the validated plan."""
-        return await leased(queue_tasks.create_queues)(self.settings, validated.target, spec, validated.plan, user_ids)
+        return await self.round_task(spec, queue_tasks.create_queues)(
+            self.settings, validated.target, spec, validated.plan, user_ids
+        )
 
     async def queue_jobs(self, spec: RoundSpec, validated: ValidatedRound, queues: pd.DataFrame) -> pd.DataFrame:
         """The `tag-queue-jobs` task."""
-        return await leased(queue_tasks.tag_queue_jobs)(self.settings, validated.target, queues, validated.plan)
+        return await self.round_task(spec, queue_tasks.tag_queue_jobs)(
+            self.settings, validated.target, queues, validated.plan
+        )
 
     async def wait_for_queues(self, spec: RoundSpec, target: RoundTarget, queues: pd.DataFrame) -> None:
         """The gate on the queues in the flow's mode: `check-queues` retried every poll interval, or a suspension."""
@@ -189,19 +211,19 @@ class TaskRoundSteps:
 
     async def recorded_consensus(self, spec: RoundSpec, validated: ValidatedRound) -> ConsensusFigures | None:
         """The `recorded-consensus` task."""
-        return await leased(consensus_tasks.recorded_consensus)(self.settings, validated.target, spec)
+        return await self.round_task(spec, consensus_tasks.recorded_consensus)(self.settings, validated.target, spec)
 
     async def replicate(
         self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int], replica: int, image_ids: list[int]
     ) -> pd.DataFrame:
         """The `replicate` task."""
-        return await leased(consensus_tasks.replicate)(
+        return await self.round_task(spec, consensus_tasks.replicate)(
             self.settings, validated.target, spec, validated.selected, user_ids, replica, image_ids
         )
 
     async def measure_agreement(self, spec: RoundSpec, validated: ValidatedRound, replicas: int) -> pd.DataFrame:
         """The `measure-agreement` task."""
-        return await leased(consensus_tasks.measure_agreement)(
+        return await self.round_task(spec, consensus_tasks.measure_agreement)(
             self.settings, validated.target, spec, validated.selected, replicas
         )
 
@@ -209,7 +231,7 @@ class TaskRoundSteps:
         self, spec: RoundSpec, validated: ValidatedRound, replicas: int, agreement: pd.DataFrame
     ) -> dict[str, LabelerAgreement]:
         """The `merge-consensus` task."""
-        return await leased(consensus_tasks.merge_consensus)(
+        return await self.round_task(spec, consensus_tasks.merge_consensus)(
             self.settings, validated.target, spec, validated.selected, replicas, agreement
         )
 
@@ -217,20 +239,22 @@ class TaskRoundSteps:
         self, spec: RoundSpec, validated: ValidatedRound, user_ids: dict[str, int], agreement: pd.DataFrame
     ) -> pd.DataFrame:
         """The `adjudicate` task."""
-        return await leased(consensus_tasks.adjudicate)(self.settings, validated.target, spec, user_ids, agreement)
+        return await self.round_task(spec, consensus_tasks.adjudicate)(
+            self.settings, validated.target, spec, user_ids, agreement
+        )
 
     async def record_consensus(self, spec: RoundSpec, validated: ValidatedRound, figures: ConsensusFigures) -> None:
         """The `record-consensus` task (a table artifact of each labeler's agreement with the consensus)."""
-        await leased(consensus_tasks.record_consensus)(self.settings, validated.target, spec, figures)
+        await self.round_task(spec, consensus_tasks.record_consensus)(self.settings, validated.target, spec, figures)
 
     async def remove_replicas(self, spec: RoundSpec, validated: ValidatedRound) -> int:
         """The `remove-replicas` task."""
-        return await leased(consensus_tasks.remove_replicas)(self.settings, validated.target, spec)
+        return await self.round_task(spec, consensus_tasks.remove_replicas)(self.settings, validated.target, spec)
 
     async def report_with_consensus(
         self, spec: RoundSpec, target: RoundTarget, figures: ConsensusFigures
     ) -> PublishedReport:
         """The `publish-report` task with the consensus figures."""
-        return await leased(consensus_tasks.publish_consensus_report)(
+        return await self.round_task(spec, consensus_tasks.publish_consensus_report)(
             self.settings, target, spec.round_name, figures, self.report_dir
         )

@@ -90,6 +90,7 @@ def forget_progress() -> None:
     retry_condition_fn=retry_until_ready,
     timeout_seconds=CHECK_TIMEOUT_SECONDS,
     cache_policy=NO_CACHE,
+    persist_result=False,  # each attempt checks again; nothing reads a check back
 )
 async def check_review(
     settings: ConnectionSettings,

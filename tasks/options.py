@@ -1,4 +1,9 @@
-"""Shared task options: retries of unresolved writes only, the API tag, timeouts, caching within one flow run."""
+"""Shared task options: retries of unresolved writes only, the API tag, timeouts, caching within one flow run.
+
+Results are persisted only where a run reads them back: a task cached within the run (`WITHIN_RUN`) in a run that
+can suspend and so re-run from the top. Everything else keeps its result in memory (`persist_result=False`), since a
+round's flow persists its own result and Prefect would otherwise persist every task's result by inheritance.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,10 @@ WITHIN_RUN = (INPUTS - "settings" - "password_secret") + TASK_SOURCE + RUN_ID
 
 
 def api_task(name: str, run_name: str, *, cache: CachePolicy = NO_CACHE) -> Callable[[_Fn], _Fn]:
-    """Decorate a task that calls the Supervisely API: retries unresolved writes only, API tag, timeout."""
+    """Decorate a task that calls the Supervisely API: retries unresolved writes only, API tag, timeout.
+
+    Without a cache policy its result is never persisted (nothing reads it back; retries run the function again).
+    """
     return task(  # type: ignore[no-any-return]
         name=name,
         task_run_name=run_name,
@@ -36,6 +44,7 @@ def api_task(name: str, run_name: str, *, cache: CachePolicy = NO_CACHE) -> Call
         timeout_seconds=API_TIMEOUT_SECONDS,
         tags=[API_TAG],
         cache_policy=cache,
+        persist_result=False if cache is NO_CACHE else None,
     )
 
 
@@ -69,6 +78,22 @@ def leased(api_task_: _Fn) -> _Fn:
     if _HOLDING_API_LEASE.get() and isinstance(api_task_, Task) and API_TAG in api_task_.tags:
         return api_task_.with_options(tags=api_task_.tags - {API_TAG})  # type: ignore[return-value]
     return api_task_
+
+
+def in_round(api_task_: _Fn, *, resumable: bool) -> _Fn:
+    """The task as a round's flow runs it: `leased`, and without caching or a persisted result unless `resumable`.
+
+    Caching within the run only serves a run that re-runs from the top (resumed after a suspension); any other run
+    would persist results nobody reads and hash the inputs (frames of the plan) for keys nobody looks up.
+
+    Args:
+        api_task_: the task.
+        resumable: whether the flow run can suspend (`run_can_suspend`).
+    """
+    chosen = leased(api_task_)
+    if not resumable and isinstance(chosen, Task) and chosen.cache_policy is not NO_CACHE:
+        return chosen.with_options(cache_policy=NO_CACHE, persist_result=False)  # type: ignore[return-value]
+    return chosen
 
 
 def artifact_key(*parts: object) -> str:

@@ -66,6 +66,7 @@ async def tag_queue_jobs(
     retry_condition_fn=retry_until_ready,
     timeout_seconds=CHECK_TIMEOUT_SECONDS,
     cache_policy=NO_CACHE,
+    persist_result=False,  # each attempt checks again; nothing reads a check back
 )
 async def check_queues(
     settings: ConnectionSettings,

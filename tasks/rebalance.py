@@ -63,6 +63,7 @@ async def _look(
     retry_condition_fn=retry_until_ready,
     timeout_seconds=CHECK_TIMEOUT_SECONDS,
     cache_policy=NO_CACHE,
+    persist_result=False,  # each attempt checks again; nothing reads a check back
 )
 async def check_and_rebalance(
     settings: ConnectionSettings,
@@ -88,7 +89,12 @@ async def check_and_rebalance(
     return rebalancer.jobs
 
 
-@task(name="rebalance-jobs", task_run_name="rebalance-{round_name}-cycle-{cycle}", cache_policy=NO_CACHE)
+@task(
+    name="rebalance-jobs",
+    task_run_name="rebalance-{round_name}-cycle-{cycle}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 async def rebalance_jobs(
     settings: ConnectionSettings,
     target: RoundTarget,

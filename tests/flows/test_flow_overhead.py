@@ -1,4 +1,5 @@
-"""The flow's orchestration cost, counted (not timed): one API lease per writing phase, never two at once per round."""
+"""The flow's orchestration cost, counted (not timed): one API lease per writing phase, never two at once per round;
+task results cached and persisted only in a run that can re-run from the top."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from collections.abc import AsyncIterator
 import pytest
 from flow_support import round_spec
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from pydantic import SecretStr
 
 from bench.prefect_requests import count_prefect_requests
 from flows.labeling_round import labeling_round
-from flows.round_steps import LEASED_PHASES
+from flows.round_steps import LEASED_PHASES, TaskRoundSteps
+from labelrounds.client import ConnectionSettings
 from labelrounds.sandbox.server import SandboxServer
-from tasks.options import api_lease, leased
+from tasks.jobs import create_jobs
+from tasks.options import WITHIN_RUN, api_lease, leased
 from tasks.retrying import API_TAG
 
 INCREMENT = "POST /v2/concurrency_limits/increment-with-lease"
@@ -45,6 +50,7 @@ async def test_a_round_leases_the_api_limit_once_per_writing_phase(crewed: Sandb
         runs = await client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
         )
+        flow_run = await client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]
     reworks = sum(run.task_key.startswith("rework_rejected") for run in runs)
     assert reworks >= 1  # the lemons crew rejects some images: a rework cycle
     phases = len(LEASED_PHASES) - 1 + reworks  # setup, each rework (read back from the API), finish
@@ -52,6 +58,29 @@ async def test_a_round_leases_the_api_limit_once_per_writing_phase(crewed: Sandb
     assert traffic.events["prefect.concurrency-limit.acquired"] == phases
     assert traffic.figures()["task_runs"] == len(runs)  # every task run's start counted, read back from the API
     assert len(runs) > phases  # several API tasks share each lease
+    # A poll-mode round never re-runs from the top: no task's result was persisted (a persisted one leaves its
+    # storage key in the state the server keeps), only the flow's own.
+    assert [run.name for run in runs if run.state is not None and run.state.data is not None] == []
+    assert flow_run.state is not None and flow_run.state.data is not None  # control: a persisted result shows
+
+
+@pytest.mark.parametrize(
+    ("gate_mode", "asks", "resumable"),
+    [("poll", {}, False), ("suspend", {}, True), ("poll", {"approve_plan": True}, True)],
+)
+def test_a_task_is_cached_within_the_run_only_when_the_run_can_re_run_from_the_top(
+    gate_mode: str, asks: dict[str, bool], resumable: bool
+) -> None:
+    """Suspending (the gate in suspend mode, a person's decision) re-runs the flow from the top, which reuses the
+    results cached within the run; a run that cannot suspend hashes no inputs and persists no result."""
+    settings = ConnectionSettings(server_address="http://127.0.0.1:9", api_token=SecretStr("not-used"))
+    steps = TaskRoundSteps(settings, gate_mode=gate_mode)  # type: ignore[arg-type]
+    chosen = steps.round_task(round_spec(**asks), create_jobs)
+    assert steps.resumable(round_spec(**asks)) is resumable
+    if resumable:
+        assert chosen is create_jobs and chosen.cache_policy == WITHIN_RUN
+    else:
+        assert chosen.cache_policy is NO_CACHE and chosen.persist_result is False
 
 
 async def test_tasks_in_a_leased_block_take_no_lease_of_their_own(api_limit: int) -> None:
