@@ -62,6 +62,10 @@ IMAGES = 200
 TAKE_COUNT = 1  # images a queue labeler takes at a time, as the labeling tool hands out the next image
 LABELERS = [f"ms_labeler_{speed}x" for speed in SPEEDS]
 REVIEWER = "ms_reviewer"
+#: How often an idle crew member looks for work. Idle members (the reviewer all along in a queue round) poll the
+#: sandbox that also serves the labelers: at 0.02 s they sent ~120 of its ~130 requests a second, which on a
+#: loaded machine starved the labelers' own calls. 0.1 s delays a labeler's first image by at most that.
+CREW_POLL_SECONDS = 0.1
 ASSIGNMENTS = ("static", "queue", "adaptive")
 DEFAULT_OUT = Path("bench/results/makespan.json")
 #: The files a run's `commit` names the last commit of (the benchmark, the crew, queues and rebalancing).
@@ -125,7 +129,7 @@ async def run_once(assignment: str, base_seconds: float, take_count: int) -> dic
         label_seconds_by_login={
             login: base_seconds / speed for login, speed in zip(LABELERS, SPEEDS, strict=True)
         },
-        poll_interval=0.02,
+        poll_interval=CREW_POLL_SECONDS,
         take_count=take_count,
         logins=(*LABELERS, REVIEWER),  # enlisted once they exist, ready when the round hands out work
     )
@@ -137,12 +141,15 @@ async def run_once(assignment: str, base_seconds: float, take_count: int) -> dic
             steps = ClientRoundSteps(api, passwords=PASSWORD, meter=clock.phase)
             run = await run_round(steps, bench_spec(server.team_id, server.project_id or 0, assignment))
         accounting = raw_accounting(server, run.target.round_key)
+        traffic = server.traffic_stats()
     per_labeler = {str(row.labeler): int(row.images) for row in run.report.labelers.itertuples(index=False)}
     timing = timing_breakdown(accounting, round_started, clock.ended["gate"], base_seconds)
     return {
         "assignment": assignment,
         **timing,
         "gate_seconds": round(clock.seconds["gate"], 3),
+        "round_requests": sum(traffic.requests.values()),
+        "crew_requests": dict(sorted(traffic.crew_requests.items())),
         "images_per_labeler": per_labeler,
         "report_adds_up": sum(per_labeler.values()) == IMAGES == run.report.totals.selected_images,
         "read_back": accounting,
@@ -286,6 +293,14 @@ def per_labeler(run: dict[str, Any], key: str, spec: str) -> str:
     return ", ".join("–" if login not in values else format(values[login], spec) for login in LABELERS)
 
 
+def crew_requests(run: dict[str, Any]) -> str:
+    """The crew's requests in a run and, in brackets, those that looked for work (`teams.list`, `jobs.list`)."""
+    counts = run.get("crew_requests")
+    if counts is None:
+        return "–"
+    return f"{sum(counts.values())} ({counts.get('teams.list', 0) + counts.get('jobs.list', 0)})"
+
+
 def markdown(recorded: dict[str, Any]) -> str:
     """Every recorded run as a Markdown table (newest last), with the median × ideal per assignment and setting."""
     history: list[dict[str, Any]] = recorded["history"]
@@ -301,8 +316,8 @@ def markdown(recorded: dict[str, Any]) -> str:
         "",
         "| when (UTC) | commit | s/img 1x | take | assignment | makespan (s) | ideal (s) | × ideal | speed loss "
         "| imbalance | detection (s) | start delay 1x..4x (s) | end idle 1x..4x (s) | images 1x..4x | exact "
-        "| twice | moved | load start/end |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---:|---|",
+        "| twice | moved | crew requests (polls) | load start/end |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---:|---|---|",
     ]
     for run in history:
         head = (
@@ -311,7 +326,7 @@ def markdown(recorded: dict[str, Any]) -> str:
         )
         load = f"{run.get('load_average_1m_start', '–')} / {run.get('load_average_1m_end', '–')}"
         if "error" in run:
-            lines.append(f"{head} failed: {run['error'][:120]} | | | | | | | | | | | | {load} |")
+            lines.append(f"{head} failed: {run['error'][:120]} | | | | | | | | | | | | | {load} |")
             continue
         idle, delay = (
             per_labeler(run, "end_idle_seconds", ".1f"),
@@ -322,8 +337,7 @@ def markdown(recorded: dict[str, Any]) -> str:
             f"{head} {run['makespan_seconds']:.2f} | {run['ideal_seconds']:.2f} | {run['ratio_to_ideal']:.3f} | "
             f"{run['speed_loss']:.3f} | {run['imbalance']:.3f} | {run['detection_delay_seconds']:.2f} | {delay} | "
             f"{idle} | {per_labeler(run, 'images_per_labeler', 'd')} | {run['exact'] and run['report_adds_up']} | "
-            f"{back['labeled_twice']} | "
-            f"{back['moved_images']} | {load} |"
+            f"{back['labeled_twice']} | {back['moved_images']} | {crew_requests(run)} | {load} |"
         )
     if "earlier" in recorded:
         lines += [
