@@ -54,6 +54,7 @@ class Region:
     area: float
     polygon: shapely.Geometry | None = None  # polygons only
     mask: np.ndarray | None = None  # bitmaps only (bool, rows x columns, top-left pixel at box[0], box[1])
+    deferred: OneBitImage | None = None  # a bitmap read but not decoded yet (mask None, area NaN)
 
     def shape(self) -> shapely.Geometry:
         """The region as a plane figure (rectangles and polygons)."""
@@ -71,6 +72,18 @@ class RegionBatch:
     areas: np.ndarray  # n float
     rectangular: np.ndarray  # n bool
     bitmaps: np.ndarray  # n bool
+
+    def replacing(self, replacements: Mapping[int, Region]) -> RegionBatch:
+        """This batch with the regions whose `id` is in `replacements` replaced (same boxes, new areas)."""
+        positions = [i for i, region in enumerate(self.regions) if id(region) in replacements]
+        if not positions:
+            return self
+        regions = list(self.regions)
+        areas = self.areas.copy()
+        for i in positions:
+            regions[i] = replacements[id(self.regions[i])]
+            areas[i] = regions[i].area
+        return RegionBatch(tuple(regions), self.boxes, areas, self.rectangular, self.bitmaps)
 
     @classmethod
     def of(cls, regions: Sequence[Region]) -> RegionBatch:
@@ -111,6 +124,7 @@ class MaskCache:
     def __init__(self, max_pixels: int = 64_000_000) -> None:
         """An empty cache bounded to `max_pixels` stored mask pixels."""
         self._masks: dict[str, tuple[np.ndarray, int | None]] = {}
+        self._seen: set[str] = set()  # data decoded once and not kept (yet)
         self._pixels = 0
         self._max_pixels = max_pixels
 
@@ -128,9 +142,38 @@ class MaskCache:
         self._masks[data] = (np.array(mask), area)
         self._pixels += mask.size
 
+    def recurs(self, data: object) -> bool:
+        """Whether a bitmap's `data` was noted before (decoded once and not kept)."""
+        return data in self._seen if isinstance(data, str) else False
 
-def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) -> list[Region]:
+    def note(self, data: object) -> None:
+        """Remember that a bitmap's `data` was met, without keeping its mask."""
+        if isinstance(data, str):
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.clear()
+            self._seen.add(data)
+
+    def offer(self, data: object, mask: np.ndarray, area: int | None, recurs: bool) -> None:
+        """Keep a decoded mask if its `data` recurs (`recurs`: it repeats in the caller's objects) or was noted
+        before; otherwise only note it. Most masks never recur: copying each would cost more than decoding a
+        recurring one a second time."""
+        if recurs or self.recurs(data):
+            self.put(data, mask, area)
+        else:
+            self.note(data)
+
+
+_MAX_SEEN: Final = 1_000_000  # data strings noted by a `MaskCache` (references only: the annotations hold them)
+
+
+def read_regions(
+    objects: Sequence[Mapping[str, Any]], masks: MaskCache | None, defer_masks: bool = False
+) -> list[Region]:
     """`regions_from_objects`, bitmaps whose `data` is in `masks` not decoded again (and new ones added to it).
+
+    With `defer_masks`, a bitmap of the SDK's PNG layout met for the first time is inflated (so a corrupt one is
+    refused here) but not unfiltered: its region is `deferred` (mask None, area NaN) and `iou_matrices` decodes
+    it only if a pair needs it. Masks that recur (repeated in `objects`, or noted by `masks`) are decoded now.
 
     Raises:
         GeometryError: as `regions_from_objects`.
@@ -171,9 +214,27 @@ def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) 
             raise GeometryError(f"object {index}: {detail}") from None
     for (index, _, _), region in zip(polygons, _polygon_regions(polygons), strict=True):
         regions[index] = region
-    for (index, _, origin), (mask, area) in zip(bitmaps, _decode_masks(bitmaps), strict=True):
+    recurring = {first for _, first, _ in repeated}
+    images = _inflate(bitmaps)
+    now: list[int] = []  # positions in `bitmaps` decoded now
+    for i, ((index, _, origin), image) in enumerate(zip(bitmaps, images, strict=True)):
+        data = objects[index]["bitmap"]["data"]
+        if (
+            defer_masks
+            and isinstance(image, OneBitImage)
+            and index not in recurring
+            and not (masks is not None and masks.recurs(data))
+        ):
+            if masks is not None:
+                masks.note(data)
+            x, y = int(origin[0]), int(origin[1])
+            regions[index] = Region(BITMAP, (x, y, x + image.width, y + image.height), math.nan, deferred=image)
+        else:
+            now.append(i)
+    for i, (mask, area) in zip(now, _masks_of([images[i] for i in now]), strict=True):
+        index, _, origin = bitmaps[i]
         if masks is not None:
-            masks.put(objects[index]["bitmap"]["data"], mask, area)
+            masks.offer(objects[index]["bitmap"]["data"], mask, area, index in recurring)
         regions[index] = _mask_region(mask, origin, area)
     for index, first, origin in repeated:
         decoded = regions[first]
@@ -283,25 +344,31 @@ def _png_bytes(data: str) -> bytes:
         return raw
 
 
-def _decode_masks(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[tuple[np.ndarray, int | None]]:
-    """Masks (and set-pixel counts when known) of (position, PNG, origin): the SDK's PNGs decoded together with
-    numpy, any other PNG by Pillow."""
-    masks: list[tuple[np.ndarray, int | None] | None] = [None] * len(bitmaps)
-    fast: list[int] = []
-    rows: list[OneBitImage] = []
-    for i, (index, png, _) in enumerate(bitmaps):
-        scanlines = one_bit_rows(png)
-        if scanlines is None:
+def _inflate(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[OneBitImage | np.ndarray]:
+    """For each (position, PNG, origin): the inflated rows of the SDK's PNG layout (for the numpy decoder), or the
+    mask of any other PNG (decoded by Pillow).
+
+    Raises:
+        GeometryError: a PNG cannot be read (the message names the object's position).
+    """
+    images: list[OneBitImage | np.ndarray] = []
+    for index, png, _ in bitmaps:
+        image = one_bit_rows(png)
+        if image is None or image.scanlines is None:
             try:
-                masks[i] = (_decode_png(png), None)
+                images.append(_decode_png(png))
             except GeometryError as error:
                 raise GeometryError(f"object {index}: {error}") from None
         else:
-            fast.append(i)
-            rows.append(scanlines)
-    for i, mask, area in zip(fast, *decoded_masks(rows), strict=True):
-        masks[i] = (mask, area)
-    return [mask for mask in masks if mask is not None]
+            images.append(image)
+    return images
+
+
+def _masks_of(images: Sequence[OneBitImage | np.ndarray]) -> list[tuple[np.ndarray, int | None]]:
+    """Masks (and set-pixel counts when known) of `_inflate` results, the inflated rows decoded together."""
+    rows = [image for image in images if isinstance(image, OneBitImage)]
+    decoded = iter(zip(*decoded_masks(rows), strict=True))
+    return [next(decoded) if isinstance(image, OneBitImage) else (image, None) for image in images]
 
 
 def _decode_png(png: bytes) -> np.ndarray:
@@ -419,9 +486,16 @@ def iou_matrices(
 ) -> list[np.ndarray]:
     """`iou_matrix(first, second, where, min_iou)` of many `(first, second, where)` at once.
 
-    The polygon intersections of all of them are computed together (numpy's per-call costs are paid once).
+    The polygon intersections of all of them are computed together (numpy's per-call costs are paid once), and
+    so are the masks of the deferred bitmaps (`read_regions(..., defer_masks=True)`) that a pair needs: those whose
+    box meets the box of an object they may be compared with.
     """
-    plans = [_plan(first, second, where, min_iou) for first, second, where in jobs]
+    batches = [(_batch(first), _batch(second), where) for first, second, where in jobs]
+    overlaps = [_box_overlap(a, b, where) for a, b, where in batches]
+    batches = _with_needed_masks(batches, overlaps)
+    plans = [
+        _plan(a, b, overlap, min_iou) for (a, b, _), overlap in zip(batches, overlaps, strict=True)
+    ]
     vector_pairs: list[tuple[int, int, int]] = []  # (job, row, column)
     for job, (a, b, intersection, union, exact) in enumerate(plans):
         if exact.any():
@@ -449,15 +523,12 @@ def iou_matrices(
     return matrices
 
 
-def _plan(
-    first: Sequence[Region] | RegionBatch,
-    second: Sequence[Region] | RegionBatch,
-    where: np.ndarray | None,
-    min_iou: float,
-) -> tuple[RegionBatch, RegionBatch, np.ndarray, np.ndarray, np.ndarray]:
-    """Both batches, the box-overlap intersections and unions, and the pairs to compute exactly."""
-    a = first if isinstance(first, RegionBatch) else RegionBatch.of(first)
-    b = second if isinstance(second, RegionBatch) else RegionBatch.of(second)
+def _batch(regions: Sequence[Region] | RegionBatch) -> RegionBatch:
+    return regions if isinstance(regions, RegionBatch) else RegionBatch.of(regions)
+
+
+def _box_overlap(a: RegionBatch, b: RegionBatch, where: np.ndarray | None) -> np.ndarray:
+    """The area of the overlap of every pair of boxes (0 for pairs outside `where`)."""
     overlap_width = np.minimum(a.boxes[:, None, 2], b.boxes[None, :, 2]) - np.maximum(
         a.boxes[:, None, 0], b.boxes[None, :, 0]
     )
@@ -465,8 +536,34 @@ def _plan(
         a.boxes[:, None, 1], b.boxes[None, :, 1]
     )
     intersection = np.clip(overlap_width, 0, None) * np.clip(overlap_height, 0, None)
-    if where is not None:
-        intersection = np.where(where, intersection, 0.0)
+    return intersection if where is None else np.where(where, intersection, 0.0)
+
+
+def _with_needed_masks(
+    batches: list[tuple[RegionBatch, RegionBatch, np.ndarray | None]], overlaps: Sequence[np.ndarray]
+) -> list[tuple[RegionBatch, RegionBatch, np.ndarray | None]]:
+    """The batches with their deferred bitmaps decoded where a box overlap needs them (all decoded together);
+    the others stay deferred (NaN area: they meet nothing, so no IoU of theirs is computed)."""
+    needed: dict[int, Region] = {}
+    for (a, b, _), overlap in zip(batches, overlaps, strict=True):
+        for batch, meets in ((a, overlap.any(axis=1)), (b, overlap.any(axis=0))):
+            for position in np.flatnonzero(meets & np.isnan(batch.areas)).tolist():
+                needed[id(batch.regions[position])] = batch.regions[position]
+    if not needed:
+        return batches
+    deferred = list(needed.values())
+    masks, areas = decoded_masks([region.deferred for region in deferred if region.deferred is not None])
+    decoded = {
+        id(region): _mask_region(mask, region.box[:2], area)
+        for region, mask, area in zip(deferred, masks, areas, strict=True)
+    }
+    return [(a.replacing(decoded), b.replacing(decoded), where) for a, b, where in batches]
+
+
+def _plan(
+    a: RegionBatch, b: RegionBatch, intersection: np.ndarray, min_iou: float
+) -> tuple[RegionBatch, RegionBatch, np.ndarray, np.ndarray, np.ndarray]:
+    """Both batches, the box-overlap intersections and unions, and the pairs to compute exactly."""
     exact = (intersection > 0) & ~(a.rectangular[:, None] & b.rectangular[None, :])
     if min_iou > 0 and exact.any():
         exact &= _may_reach(intersection, a, b, min_iou)

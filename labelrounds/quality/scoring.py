@@ -171,9 +171,9 @@ def parse_annotations(annotations: Sequence[Mapping[str, Any] | ParsedAnnotation
 
 
 def _parse_annotations(
-    annotations: Sequence[Mapping[str, Any] | ParsedAnnotation], masks: MaskCache | None
+    annotations: Sequence[Mapping[str, Any] | ParsedAnnotation], masks: MaskCache | None, defer_masks: bool = False
 ) -> list[ParsedAnnotation]:
-    """`parse_annotations`, bitmap masks looked up in and added to `masks`."""
+    """`parse_annotations`, bitmap masks looked up in and added to `masks` (`defer_masks`: see `read_regions`)."""
     unread: dict[int, Mapping[str, Any]] = {}
     for annotation in annotations:
         if not isinstance(annotation, ParsedAnnotation):
@@ -188,7 +188,7 @@ def _parse_annotations(
         regions = [
             region
             for start in range(0, len(objects), _OBJECTS_PER_READ)
-            for region in read_regions(objects[start : start + _OBJECTS_PER_READ], masks)
+            for region in read_regions(objects[start : start + _OBJECTS_PER_READ], masks, defer_masks)
         ]
     except GeometryError:
         for annotation in unread.values():
@@ -377,8 +377,9 @@ def score_many(
     # Some dozens of images at a time: their geometries are read together, their polygon overlaps computed
     # together, and all of it dropped before the next ones.
     for start in range(0, len(pairs), _PAIRS_PER_READ):
+        # Bitmaps are decoded only if a same-class object's box meets theirs (the IoU matrices decode those).
         parsed = _parse_annotations(
-            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair], masks
+            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair], masks, True
         )
         refs, cands = parsed[::2], parsed[1::2]
         same_classes = [_same_class(ref, cand) for ref, cand in zip(refs, cands, strict=True)]
