@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,14 +36,19 @@ def table_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 async def publish(published: RoundReport, title: str, report_dir: str | None) -> PublishedReport:
     """Publish a built report under keys derived from `title`: jobs and labelers tables, a markdown summary; CSVs."""
     keys = {part: artifact_key(title, part) for part in ("jobs", "labelers", "report")}
-    await acreate_table_artifact(
-        table=table_rows(published.jobs), key=keys["jobs"], description=f"{title}: one row per job"
-    )
-    await acreate_table_artifact(
-        table=table_rows(published.labelers), key=keys["labelers"], description=f"{title}: one row per labeler"
-    )
-    await acreate_markdown_artifact(
-        markdown=f"# {title}\n\n{published.markdown()}", key=keys["report"], description=published.totals.summary()
+    # Sent together: three independent requests, one round trip instead of three on the round's critical path.
+    await asyncio.gather(
+        acreate_table_artifact(
+            table=table_rows(published.jobs), key=keys["jobs"], description=f"{title}: one row per job"
+        ),
+        acreate_table_artifact(
+            table=table_rows(published.labelers), key=keys["labelers"], description=f"{title}: one row per labeler"
+        ),
+        acreate_markdown_artifact(
+            markdown=f"# {title}\n\n{published.markdown()}",
+            key=keys["report"],
+            description=published.totals.summary(),
+        ),
     )
     get_run_logger().info("report %s: %s", title, published.totals.summary())
     paths: dict[str, str] = {}
