@@ -72,6 +72,7 @@ class RegionBatch:
     areas: np.ndarray  # n float
     rectangular: np.ndarray  # n bool
     bitmaps: np.ndarray  # n bool
+    deferring: bool = False  # some bitmap is `deferred` (not decoded yet)
 
     def replacing(self, replacements: Mapping[int, Region]) -> RegionBatch:
         """This batch with the regions whose `id` is in `replacements` replaced (same boxes, new areas)."""
@@ -83,7 +84,8 @@ class RegionBatch:
         for i in positions:
             regions[i] = replacements[id(self.regions[i])]
             areas[i] = regions[i].area
-        return RegionBatch(tuple(regions), self.boxes, areas, self.rectangular, self.bitmaps)
+        deferring = any(region.deferred is not None for region in regions)
+        return RegionBatch(tuple(regions), self.boxes, areas, self.rectangular, self.bitmaps, deferring)
 
     @classmethod
     def of(cls, regions: Sequence[Region]) -> RegionBatch:
@@ -94,6 +96,7 @@ class RegionBatch:
             areas=np.array([region.area for region in regions], dtype=float),
             rectangular=np.array([region.kind == RECTANGLE for region in regions], dtype=bool),
             bitmaps=np.array([region.kind == BITMAP for region in regions], dtype=bool),
+            deferring=any(region.deferred is not None for region in regions),
         )
 
 
@@ -546,9 +549,10 @@ def _with_needed_masks(
     the others stay deferred (NaN area: they meet nothing, so no IoU of theirs is computed)."""
     needed: dict[int, Region] = {}
     for (a, b, _), overlap in zip(batches, overlaps, strict=True):
-        for batch, meets in ((a, overlap.any(axis=1)), (b, overlap.any(axis=0))):
-            for position in np.flatnonzero(meets & np.isnan(batch.areas)).tolist():
-                needed[id(batch.regions[position])] = batch.regions[position]
+        for batch, axis in ((a, 1), (b, 0)):
+            if batch.deferring:
+                for position in np.flatnonzero(overlap.any(axis=axis) & np.isnan(batch.areas)).tolist():
+                    needed[id(batch.regions[position])] = batch.regions[position]
     if not needed:
         return batches
     deferred = list(needed.values())
@@ -557,7 +561,10 @@ def _with_needed_masks(
         id(region): _mask_region(mask, region.box[:2], area)
         for region, mask, area in zip(deferred, masks, areas, strict=True)
     }
-    return [(a.replacing(decoded), b.replacing(decoded), where) for a, b, where in batches]
+    return [
+        (a.replacing(decoded) if a.deferring else a, b.replacing(decoded) if b.deferring else b, where)
+        for a, b, where in batches
+    ]
 
 
 def _plan(

@@ -1,0 +1,195 @@
+"""The numpy PNG decoder on every PNG filter type, and `score_many`'s deferred bitmap decoding.
+
+Oracles: PNGs written here row by row with the filter of our choosing (the PNG specification's forward filters,
+written out independently of the decoder) and read back by Pillow; the masks they were drawn from; boxes computed
+from the JSON (origin + mask size) for which bitmaps a pair needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import zlib
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import labelrounds.quality.geometry as geometry
+import labelrounds.quality.png as png_module
+from labelrounds.quality import GeometryError, decode_bitmap, encode_bitmap, score_annotations, score_many
+from labelrounds.quality.png import decoded_masks, one_bit_rows
+
+
+def _predictor(kind: int, left: int, up: int, upper_left: int) -> int:
+    """The PNG specification's predictor of a filter type (section 9.2-9.4), as the spec writes it."""
+    if kind == 0:
+        return 0
+    if kind == 1:
+        return left
+    if kind == 2:
+        return up
+    if kind == 3:
+        return (left + up) // 2
+    estimate = left + up - upper_left
+    pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - upper_left)
+    if pa <= pb and pa <= pc:
+        return left
+    return up if pb <= pc else upper_left
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def filtered_png(mask: np.ndarray, filters: list[int]) -> bytes:
+    """A 1-bit palette PNG (index 0 transparent, the SDK's layout) whose row y is written with `filters[y]`."""
+    height, width = mask.shape
+    packed = np.packbits(mask, axis=1).tolist()
+    body = bytearray()
+    above = [0] * len(packed[0])
+    for row, kind in zip(packed, filters, strict=True):
+        body.append(kind)
+        for x, value in enumerate(row):
+            left, upper_left = (row[x - 1], above[x - 1]) if x else (0, 0)
+            body.append((value - _predictor(kind, left, above[x], upper_left)) % 256)
+        above = row
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 3, 0, 0, 0])
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", header),
+            _chunk(b"PLTE", bytes([0, 0, 0, 255, 255, 255])),
+            _chunk(b"tRNS", b"\x00"),
+            _chunk(b"IDAT", zlib.compress(bytes(body))),
+            _chunk(b"IEND", b""),
+        ]
+    )
+
+
+def pillow_reads(png: bytes) -> np.ndarray:
+    """Oracle: Pillow's PNG reader, opaque pixels."""
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGBA"))[..., 3] > 0
+
+
+filtered_masks = st.tuples(
+    st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**32 - 1), st.sampled_from([0.1, 0.5, 0.9])
+)
+
+
+def _mask_and_filters(spec: tuple[int, int, int, float]) -> tuple[np.ndarray, list[int]]:
+    rows, columns, seed, density = spec
+    rng = np.random.default_rng(seed)
+    # Runs of Up rows after Average/Paeth rows (a correction must carry down the run) and every type first.
+    filters = rng.choice([0, 1, 2, 2, 2, 3, 4], rows).tolist()
+    return rng.random((rows, columns)) < density, filters
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(filtered_masks, min_size=1, max_size=5))
+def test_every_filter_type_decodes_by_numpy_as_pillow_reads_it(specs: list[tuple[int, int, int, float]]) -> None:
+    """Masks written with random filter types (Average and Paeth included, also as an image's first row) and
+    decoded together: each is its mask and Pillow's reading of its PNG, none left to Pillow by the decoder."""
+    drawn = [_mask_and_filters(spec) for spec in specs]
+    pngs = [filtered_png(mask, filters) for mask, filters in drawn]
+    images = [one_bit_rows(png) for png in pngs]
+    assert all(image is not None and image.scanlines is not None for image in images)  # the numpy path
+    masks, areas = decoded_masks(images)  # type: ignore[arg-type]
+    for (mask, _), png, decoded, area in zip(drawn, pngs, masks, areas, strict=True):
+        np.testing.assert_array_equal(decoded, mask)
+        np.testing.assert_array_equal(decoded, pillow_reads(png))
+        assert area == int(np.count_nonzero(mask))
+
+
+def test_a_wrong_paeth_predictor_is_caught_by_the_oracle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutant: Paeth rows undone with the Average predictor give a mask the oracle refuses."""
+    rng = np.random.default_rng(4)
+    mask = rng.random((30, 37)) < 0.5
+    png = filtered_png(mask, [4] * 30)
+    np.testing.assert_array_equal(decode_bitmap(base64.b64encode(zlib.compress(png)).decode()), mask)
+    original = png_module._sequential_row
+    monkeypatch.setattr(png_module, "_sequential_row", lambda row, above, paeth: original(row, above, False))
+    image = one_bit_rows(png)
+    assert image is not None
+    assert not np.array_equal(decoded_masks([image])[0][0], pillow_reads(png))
+
+
+def _bitmap(mask: np.ndarray, origin: tuple[int, int], title: str) -> dict[str, Any]:
+    return {
+        "classTitle": title,
+        "geometryType": "bitmap",
+        "bitmap": {"data": encode_bitmap(mask), "origin": list(origin)},
+        "tags": [],
+    }
+
+
+def _disk(size: int, seed: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:size, 0:size]
+    disk = (xs + 0.5 - size / 2) ** 2 + (ys + 0.5 - size / 2) ** 2 <= (size / 2) ** 2
+    disk.flat[np.random.default_rng(seed).integers(0, size * size, 3)] ^= True  # no two masks alike
+    return disk
+
+
+def _boxes_meet(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Oracle: two bitmaps' boxes (origin and mask size, from the JSON) overlap and their classes agree."""
+    if first["classTitle"] != second["classTitle"]:
+        return False
+    (x0, y0), (x1, y1) = first["bitmap"]["origin"], second["bitmap"]["origin"]
+    (h0, w0), (h1, w1) = (decode_bitmap(obj["bitmap"]["data"]).shape for obj in (first, second))
+    return x0 < x1 + w1 and x1 < x0 + w0 and y0 < y1 + h1 and y1 < y0 + h0
+
+
+def test_score_many_decodes_only_the_bitmaps_a_pair_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per pair: two matching disks, one reference object missed (its box meets nothing), one candidate object
+    of another class on top of a reference object, one extra far away. Only bitmaps meeting a same-class box
+    are unfiltered (counted at the decoder), and the scores equal image-by-image scoring, which decodes all."""
+    pairs = []
+    for image in range(6):
+        reference = [
+            _bitmap(_disk(30, 10 * image), (10, 10), "lemon"),
+            _bitmap(_disk(25, 10 * image + 1), (100, 10), "leaf"),
+            _bitmap(_disk(20, 10 * image + 2), (300, 300), "lemon"),  # missed
+        ]
+        candidate = [
+            _bitmap(_disk(30, 10 * image + 3), (12, 11), "lemon"),
+            _bitmap(_disk(25, 10 * image + 4), (101, 12), "leaf"),
+            _bitmap(_disk(20, 10 * image + 5), (15, 15), "stem"),  # another class over a lemon
+            _bitmap(_disk(20, 10 * image + 6), (600, 600), "lemon"),  # extra
+        ]
+        pairs.append(({"objects": reference}, {"objects": candidate}))
+    needed = sum(
+        any(_boxes_meet(obj, other) for other in pair[1 - side]["objects"])
+        for pair in pairs
+        for side in (0, 1)
+        for obj in pair[side]["objects"]
+    )
+    assert needed == 4 * len(pairs)  # the oracle sees the layout as drawn: 4 of 7 bitmaps per pair
+    decoded: list[int] = []
+
+    def counting(images: list[Any]) -> tuple[list[np.ndarray], list[int]]:
+        decoded.append(len(images))
+        return decoded_masks(images)
+
+    monkeypatch.setattr(geometry, "decoded_masks", counting)
+    total = score_many(pairs)
+    assert sum(decoded) == needed
+    monkeypatch.undo()
+    one_by_one = [score_annotations(reference, candidate) for reference, candidate in pairs]
+    assert total.matched_objects == sum(score.matched_objects for score in one_by_one) == 2 * len(pairs)
+    assert total.iou_sum == pytest.approx(sum(score.iou_sum for score in one_by_one), abs=1e-12)
+
+
+def test_a_corrupt_bitmap_that_meets_nothing_is_still_refused() -> None:
+    """A bitmap whose compressed pixels are damaged is refused by `score_many` (naming it) even though no pair
+    would need its mask: deferred bitmaps are inflated when read."""
+    good = _bitmap(_disk(20, 1), (0, 0), "lemon")
+    png = bytearray(zlib.decompress(base64.b64decode(good["bitmap"]["data"])))
+    idat = png.index(b"IDAT")
+    png[idat + 8 : idat + 12] = b"\xff\xff\xff\xff"  # inside the compressed stream
+    damaged = {**good, "bitmap": {"data": base64.b64encode(zlib.compress(bytes(png))).decode(), "origin": [500, 500]}}
+    with pytest.raises(GeometryError, match="object 1"):
+        score_many([({"objects": [good]}, {"objects": [good, {**damaged, "classTitle": "stem"}]})])
