@@ -176,7 +176,7 @@ def _unfilter(scanlines: np.ndarray, image_starts: Sequence[int]) -> np.ndarray:
 
     The filter byte is kept as a first column of zeros (cheaper than slicing it off a narrow array). None, Sub
     and Up rows are undone for all rows together; the few Average and Paeth rows (sequential along the row) are
-    then computed one by one, each from the finished row above it.
+    then computed from the finished rows above them.
     """
     rows = np.array(scanlines)
     filters = rows[:, 0].copy()
@@ -194,46 +194,53 @@ def _unfilter(scanlines: np.ndarray, image_starts: Sequence[int]) -> np.ndarray:
         sums_before = np.cumsum(rows, axis=0, dtype=np.uint8)[run_starts[1:] - 1]  # raw sums of earlier runs
         rows[run_starts[1:]] -= np.diff(sums_before, axis=0, prepend=np.zeros((1, rows.shape[1]), np.uint8))
         np.cumsum(rows, axis=0, dtype=np.uint8, out=rows)
-    sequential = np.flatnonzero(filters >= _AVERAGE)
-    if len(sequential):
-        _undo_sequential_rows(rows, scanlines, filters, sequential, run_starts, frozenset(image_starts))
+    if (filters >= _AVERAGE).any():
+        _undo_sequential_rows(rows, scanlines, filters, run_starts, np.asarray(image_starts, dtype=int))
     return rows
 
 
 def _undo_sequential_rows(
-    rows: np.ndarray,
-    scanlines: np.ndarray,
-    filters: np.ndarray,
-    sequential: np.ndarray,
-    run_starts: np.ndarray,
-    image_starts: frozenset[int],
+    rows: np.ndarray, scanlines: np.ndarray, filters: np.ndarray, run_starts: np.ndarray, image_starts: np.ndarray
 ) -> None:
-    """Replace the Average and Paeth rows (taken as unfiltered by the vectorised pass) by their true values, top
-    to bottom, and shift the run of Up rows each one starts by the same correction."""
-    run_ends = np.append(run_starts[1:], len(rows))[np.searchsorted(run_starts, sequential)].tolist()
-    for row, end in zip(sequential.tolist(), run_ends, strict=True):
-        above = [0] * rows.shape[1] if row in image_starts else rows[row - 1].tolist()
-        decoded = _sequential_row(scanlines[row, 1:].tolist(), above[1:], filters[row] == _PAETH)
-        correction = np.array([0, *decoded], dtype=np.uint8) - rows[row]
-        rows[row:end] += correction
+    """Replace the Average and Paeth rows (taken as unfiltered by the vectorised pass) by their true values, and
+    shift the run of Up rows each one starts by the same correction.
+
+    A row needs the finished row above it: the rows are done in waves, each wave every row whose row above is
+    finished (its run does not start at a row still to do), byte column by byte column across the wave's rows.
+    """
+    sequential = np.flatnonzero(filters >= _AVERAGE)
+    run_ends = np.append(run_starts[1:], len(rows))[np.searchsorted(run_starts, sequential)]
+    first = np.zeros(len(rows), dtype=bool)
+    first[image_starts] = True
+    first = first[sequential]
+    above_run = run_starts[np.maximum(np.searchsorted(run_starts, sequential - 1, side="right") - 1, 0)]
+    unfinished = np.zeros(len(rows), dtype=bool)
+    unfinished[sequential] = True
+    while unfinished.any():
+        ready = unfinished[sequential] & (first | ~unfinished[above_run])
+        wave, ends = sequential[ready], run_ends[ready]
+        above = np.where(first[ready][:, None], 0, rows[wave - 1])
+        correction = _sequential_rows(scanlines[wave], above, filters[wave] == _PAETH) - rows[wave]
+        lengths = ends - wave
+        span = np.arange(lengths.sum()) + np.repeat(wave - (np.cumsum(lengths) - lengths), lengths)
+        rows[span] += np.repeat(correction, lengths, axis=0)
+        unfinished[wave] = False
 
 
-def _sequential_row(filtered: list[int], above: list[int], paeth: bool) -> list[int]:
-    """One Average or Paeth row undone byte by byte (one byte per pixel group at bit depth 1)."""
-    decoded = []
-    left = upper_left = 0
-    for value, up in zip(filtered, above, strict=True):
-        if not paeth:
-            predictor = (left + up) >> 1
-        else:
-            distance_left, distance_up = abs(up - upper_left), abs(left - upper_left)
-            distance_corner = abs(left + up - 2 * upper_left)
-            if distance_left <= distance_up and distance_left <= distance_corner:
-                predictor = left
-            elif distance_up <= distance_corner:
-                predictor = up
-            else:
-                predictor = upper_left
-        left, upper_left = (value + predictor) & 0xFF, up
-        decoded.append(left)
-    return decoded
+def _sequential_rows(filtered: np.ndarray, above: np.ndarray, paeth: np.ndarray) -> np.ndarray:
+    """Average (or, where `paeth`, Paeth) rows undone, byte column by byte column for all rows at once; column 0
+    (the filter byte) is 0 in `above` and in the result. At bit depth 1 the byte to the left is the left byte."""
+    raw, up = filtered.astype(np.int16), above.astype(np.int16)
+    decoded = np.zeros_like(raw)
+    for x in range(1, raw.shape[1]):
+        left, upper, upper_left = decoded[:, x - 1], up[:, x], up[:, x - 1]
+        average = (left + upper) >> 1
+        distance_left, distance_up = np.abs(upper - upper_left), np.abs(left - upper_left)
+        distance_corner = np.abs(left + upper - 2 * upper_left)
+        nearest = np.where(
+            (distance_left <= distance_up) & (distance_left <= distance_corner),
+            left,
+            np.where(distance_up <= distance_corner, upper, upper_left),
+        )
+        decoded[:, x] = (raw[:, x] + np.where(paeth, nearest, average)) & 0xFF
+    return decoded.astype(np.uint8)
