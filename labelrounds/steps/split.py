@@ -28,31 +28,35 @@ _EMPTY_AFTER_MODE = {
     ImageSelection.EXPLICIT: "none of the explicit image ids passes the include/exclude tag filters",
 }
 
-#: Columns of the listed-images frame: IMAGE_COLUMNS plus what selection needs.
-LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "labels_count", "tag_ids")
+#: Columns of the listed-images frame: IMAGE_COLUMNS, plus each image's tag ids when listed with tags.
+LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "tag_ids")
 
 
-async def list_images(api: SuperviselyClient, datasets: Sequence[DatasetInfo]) -> pd.DataFrame:
+async def list_images(
+    api: SuperviselyClient, datasets: Sequence[DatasetInfo], *, with_tags: bool = True
+) -> pd.DataFrame:
     """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS.
 
     One dataset after another (the server answers one request at a time anyway). Each listing is decoded straight
     into columns (`list_image_columns`, no model per image), turned into arrays before the next dataset is listed
-    (ids stop being Python ints), and the frame takes the arrays over without building rows.
+    (ids stop being Python ints), and the frame takes the arrays over without building rows. The listing asks
+    only for ids and names, and tags `with_tags` (without, the frame has no `tag_ids` column).
     """
-    parts: dict[str, list[np.ndarray]] = {column: [] for column in LISTED_COLUMNS}
+    columns_wanted = LISTED_COLUMNS if with_tags else IMAGE_COLUMNS
+    parts: dict[str, list[np.ndarray]] = {column: [] for column in columns_wanted}
     for dataset in datasets:
-        columns = await api.list_image_columns(dataset.id)
+        columns = await api.list_image_columns(dataset.id, fields=("tags",) if with_tags else ())
         count = len(columns)
         parts["dataset_id"].append(np.full(count, dataset.id, dtype="int64"))
         parts["dataset_name"].append(_objects([dataset.name] * count))
         parts["image_id"].append(np.array(columns.ids, dtype="int64"))
         parts["image_name"].append(_objects(columns.names))
-        parts["labels_count"].append(np.array(columns.labels_counts, dtype="int64"))
-        parts["tag_ids"].append(_objects(columns.tag_ids))
+        if with_tags:
+            parts["tag_ids"].append(_objects(columns.tag_ids))
         del columns  # this dataset's Python lists go before the next listing
     # Each column is joined and its datasets' arrays dropped before the next, so only one column exists twice.
-    joined = {column: _joined(parts.pop(column), column) for column in LISTED_COLUMNS}
-    return pd.DataFrame(joined, columns=list(LISTED_COLUMNS), copy=False)
+    joined = {column: _joined(parts.pop(column), column) for column in columns_wanted}
+    return pd.DataFrame(joined, columns=list(columns_wanted), copy=False)
 
 
 async def images_in_other_jobs(
@@ -77,7 +81,7 @@ def select_images(
     """The images the round labels (pure): tag filters, then the selection mode; columns IMAGE_COLUMNS.
 
     Args:
-        images: listed images (LISTED_COLUMNS).
+        images: listed images (LISTED_COLUMNS; `tag_ids` needed only with include/exclude tags).
         spec: the round's parameters (selection, explicit ids, include/exclude tags).
         meta: the project meta, needed to resolve tag names when include/exclude tags are given.
         taken: images covered by other jobs (see `images_in_other_jobs`), needed for not_yet_labeled.
@@ -119,8 +123,9 @@ async def select_round_images(
         spec: the round's parameters.
         meta: the project meta if already fetched; fetched here when the tag filters need it.
     """
-    images = await list_images(api, target.datasets)
-    if meta is None and (spec.include_images_with_tags or spec.exclude_images_with_tags):
+    filters_by_tag = bool(spec.include_images_with_tags or spec.exclude_images_with_tags)
+    images = await list_images(api, target.datasets, with_tags=filters_by_tag)
+    if meta is None and filters_by_tag:
         meta = await api.get_project_meta(target.project.id)
     taken = None
     if spec.image_selection is ImageSelection.NOT_YET_LABELED:

@@ -90,6 +90,23 @@ async def test_tags_become_sorted_distinct_ids(make_client) -> None:
     assert_matches_raw(columns, entities)
 
 
+async def test_keys_left_out_are_neither_asked_for_nor_read(make_client) -> None:
+    entities = [  # as a server that ignores `fields` would send them
+        {"id": 1, "name": "a.jpeg", "labelsCount": 3, "tags": [{"tagId": 9}, {"tagId": 4}]},
+        {"id": 2, "name": "b.jpeg", "labelsCount": 1, "tags": [{"tagId": 4}]},
+    ]
+    page = {"total": 2, "perPage": 500, "pagesCount": 1, "entities": entities}
+    async with make_client(lambda request: reply(page)) as ctx:
+        lean = await ctx.client.list_image_columns(1001, fields=())
+        with_tags = await ctx.client.list_image_columns(1001, fields=("tags",))
+        with pytest.raises(ValueError, match="not a column field: size"):
+            await ctx.client.list_image_columns(1001, fields=("size",))
+    assert [body["fields"] for body in ctx.recorder.bodies] == [["id", "name"], ["id", "name", "tags"]]
+    assert (lean.ids, lean.names) == ([1, 2], ["a.jpeg", "b.jpeg"])
+    assert (lean.labels_counts, lean.tag_ids) == ([0, 0], [(), ()])  # the empty values, not what was sent
+    assert (with_tags.labels_counts, with_tags.tag_ids) == ([0, 0], [(4, 9), (4,)])
+
+
 @pytest.mark.parametrize(
     ("entity", "where"),
     [

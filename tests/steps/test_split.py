@@ -59,6 +59,17 @@ async def test_lists_each_dataset_once_over_several_pages(
     }
 
 
+async def test_the_listing_holds_tags_only_when_asked(api: SuperviselyClient, target: RoundTarget) -> None:
+    plain = await list_images(api, target.datasets, with_tags=False)
+    tagged = await list_images(api, target.datasets)
+
+    typed = await api.list_images(target.datasets[0].id)  # the oracle: the typed listing
+    assert list(zip(plain["image_id"], plain["image_name"], strict=True)) == [(i.id, i.name) for i in typed]
+    assert list(plain.columns) == list(IMAGE_COLUMNS)
+    assert list(tagged.columns) == [*IMAGE_COLUMNS, "tag_ids"]
+    assert plain.equals(tagged.loc[:, list(IMAGE_COLUMNS)])
+
+
 async def test_explicit_ids_must_belong_to_the_datasets(api: SuperviselyClient, target: RoundTarget) -> None:
     ids = [image.id for image in await api.list_images(target.datasets[0].id)]
     spec = lemons_spec(image_selection="explicit", image_ids=ids[:3])

@@ -16,16 +16,23 @@ DEFAULT_IMAGE_PAGE_SIZE = 20_000
 _LIST_METHOD = "images.list"
 #: The keys `ImageColumns` reads; asked for with `fields` (the server's projection), so pages carry nothing else.
 COLUMN_FIELDS: tuple[str, ...] = ("id", "name", "labelsCount", "tags")
+#: The keys every listing into columns asks for; the others of COLUMN_FIELDS are optional.
+REQUIRED_FIELDS: tuple[str, ...] = ("id", "name")
 
 
 @dataclass
 class ImageColumns:
-    """A listing's images as parallel columns, one entry per image in listing order (no model per image)."""
+    """A listing's images as parallel columns, one entry per image in listing order (no model per image).
+
+    `fields` are the keys the listing asked for: a column whose key was not asked for holds its empty value
+    (0 labels, no tags) for every image, without reading the entities for it.
+    """
 
     ids: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     labels_counts: list[int] = field(default_factory=list)
     tag_ids: list[tuple[int, ...]] = field(default_factory=list)
+    fields: tuple[str, ...] = COLUMN_FIELDS
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -42,8 +49,11 @@ class ImageColumns:
         try:
             ids = [item["id"] for item in items]
             names = [item["name"] for item in items]
-            labels_counts = [item.get("labelsCount") for item in items]
-            tags = [item.get("tags") for item in items]
+            # A key left out is neither decoded nor read: a page of 20,000 with these two took 3x the CPU.
+            labels_counts = (
+                [item.get("labelsCount") for item in items] if "labelsCount" in self.fields else []
+            )
+            tags = [item.get("tags") for item in items] if "tags" in self.fields else []
         except (KeyError, TypeError, AttributeError):
             ids = names = labels_counts = tags = []
         if (
@@ -57,8 +67,16 @@ class ImageColumns:
             return
         self.ids += ids
         self.names += names
-        self.labels_counts += [count or 0 for count in labels_counts]
-        self.tag_ids += [_tag_ids(tag, position + offset) if tag else () for offset, tag in enumerate(tags)]
+        if "labelsCount" in self.fields:
+            self.labels_counts += [count or 0 for count in labels_counts]
+        else:
+            self.labels_counts += [0] * len(items)
+        if "tags" in self.fields:
+            self.tag_ids += [
+                _tag_ids(tag, position + offset) if tag else () for offset, tag in enumerate(tags)
+            ]
+        else:
+            self.tag_ids += [()] * len(items)
 
     def append(self, item: Any, position: int) -> None:
         """Check one `images.list` entity's few used keys and append them.
@@ -69,7 +87,8 @@ class ImageColumns:
         """
         if not isinstance(item, dict):
             raise _shape_error(position, "<root>", "not an object")
-        image_id, name, labels_count = item.get("id"), item.get("name"), item.get("labelsCount")
+        image_id, name = item.get("id"), item.get("name")
+        labels_count = item.get("labelsCount") if "labelsCount" in self.fields else None
         if type(image_id) is not int:
             raise _shape_error(position, "id", "not an integer")
         if type(name) is not str:
@@ -79,7 +98,7 @@ class ImageColumns:
         self.ids.append(image_id)
         self.names.append(name)
         self.labels_counts.append(labels_count or 0)
-        tags = item.get("tags")
+        tags = item.get("tags") if "tags" in self.fields else None
         self.tag_ids.append(_tag_ids(tags, position) if tags else ())  # untagged: no call, a shared ()
 
 
@@ -101,19 +120,34 @@ class ImageEndpoints(ClientCore):
         )
 
     async def list_image_columns(
-        self, dataset_id: int, filters: Iterable[Filter] = (), per_page: int = DEFAULT_IMAGE_PAGE_SIZE
+        self,
+        dataset_id: int,
+        filters: Iterable[Filter] = (),
+        per_page: int = DEFAULT_IMAGE_PAGE_SIZE,
+        fields: Iterable[str] = COLUMN_FIELDS,
     ) -> ImageColumns:
         """A dataset's images matching every filter, by id, as columns (every page of `images.list`).
 
         Only the keys the columns need are asked for (`fields`) and checked, so a large listing costs a fraction
         of the bytes and no model per image; use `list_images` for complete, typed images.
 
+        Args:
+            dataset_id: the dataset.
+            filters: conditions every listed image meets.
+            per_page: images per page.
+            fields: the keys to ask for, of COLUMN_FIELDS; `id` and `name` always are. A column whose key is
+                left out holds its empty value (see `ImageColumns`).
+
         Raises:
             ResponseFormatError: an entity lacks a used key or has a wrongly typed one.
             PaginationError: the pages do not add up to the announced total.
         """
-        columns = ImageColumns()
-        body = {**_list_body(dataset_id, filters), "fields": list(COLUMN_FIELDS)}
+        asked = tuple(dict.fromkeys([*REQUIRED_FIELDS, *fields]))
+        unknown = set(asked) - set(COLUMN_FIELDS)
+        if unknown:
+            raise ValueError(f"not a column field: {', '.join(sorted(unknown))}")
+        columns = ImageColumns(fields=asked)
+        body = {**_list_body(dataset_id, filters), "fields": list(asked)}
         async for page in self.iter_page_batches(_LIST_METHOD, body, per_page=per_page):
             columns.extend(page, len(columns))
         return columns
