@@ -338,7 +338,7 @@ def decode_bitmap(data: str) -> np.ndarray:
 def _png_bytes(data: str) -> bytes:
     """The PNG inside a bitmap's `data`: base64, then zlib (a plain PNG is accepted)."""
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = binascii.a2b_base64(data, strict_mode=True)  # `base64.b64decode(data, validate=True)`, one call less
     except (binascii.Error, ValueError, TypeError):
         raise GeometryError("bitmap data is not base64") from None
     try:

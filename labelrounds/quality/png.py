@@ -11,6 +11,7 @@ left to Pillow.
 
 from __future__ import annotations
 
+import struct
 import zlib
 from collections.abc import Sequence
 from itertools import accumulate
@@ -22,6 +23,10 @@ from PIL import Image
 _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _SUB, _UP, _AVERAGE, _PAETH = 1, 2, 3, 4
 _FILTERS: Final = bytes(range(5))  # None, Sub, Up, Average, Paeth
+# Signature, IHDR type, width, height, bit depth and colour type, interlace (compression and filter skipped).
+_HEADER: Final = struct.Struct(">8s4x4sII2s2xB")
+# The SDK's chunks after IHDR: PLTE of 2 colours, tRNS = [0], then the IDAT's length and type (72 bytes in all).
+_SDK_CHUNKS: Final = struct.Struct(">33x8s6x4x9s4xI4s")
 
 
 class OneBitImage(NamedTuple):
@@ -40,12 +45,12 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
     pixels (index 0 transparent or no transparency); `scanlines` is None if a row's filter type is not one of
     PNG's five (a corrupt image, left to Pillow to refuse).
     """
-    if not png.startswith(_SIGNATURE) or png[12:16] != b"IHDR":
+    if len(png) < _HEADER.size:
         return None
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    if (
-        png[24:26] != b"\x01\x03" or png[28] != 0 or not width or not height
-    ):  # bit depth 1, palette, progressive
+    signature, kind, width, height, depth_and_colour, interlace = _HEADER.unpack_from(png)
+    if signature != _SIGNATURE or kind != b"IHDR" or depth_and_colour != b"\x01\x03" or interlace:
+        return None  # not bit depth 1, palette, progressive
+    if not width or not height:
         return None
     compressed = _sdk_layout_idat(png)
     if compressed is None:
@@ -97,14 +102,13 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def _sdk_layout_idat(png: bytes) -> bytes | None:
     """The IDAT data when the chunks are exactly the SDK's: a 2-colour PLTE, tRNS = [0], one IDAT, IEND."""
-    if (
-        png[33:41] != b"\x00\x00\x00\x06PLTE"
-        or png[51:60] != b"\x00\x00\x00\x01tRNS\x00"
-        or png[68:72] != b"IDAT"
-    ):
+    if len(png) < _SDK_CHUNKS.size:
         return None
-    end = 72 + int.from_bytes(png[64:68], "big")
-    return png[72:end] if png[end + 8 : end + 12] == b"IEND" else None
+    palette, transparency, length, kind = _SDK_CHUNKS.unpack_from(png)
+    if (palette, transparency, kind) != (b"\x00\x00\x00\x06PLTE", b"\x00\x00\x00\x01tRNS\x00", b"IDAT"):
+        return None
+    end = _SDK_CHUNKS.size + length
+    return png[_SDK_CHUNKS.size : end] if png[end + 8 : end + 12] == b"IEND" else None
 
 
 def _idat_of_any_layout(png: bytes) -> bytes | None:
@@ -161,9 +165,9 @@ def decoded_masks(images: Sequence[OneBitImage]) -> tuple[list[np.ndarray], list
         counts = np.add.reduceat(
             np.bitwise_count(packed).ravel(), np.array(starts) * (1 + row_bytes), dtype=np.int64
         )
-        bits = np.unpackbits(packed[:, 1:], axis=1).view(bool)
+        bits = np.unpackbits(packed, axis=None).view(bool).reshape(len(packed), -1)  # flat: twice as fast
         for i, image, start, area in zip(positions[row_bytes], group, starts, counts.tolist(), strict=True):
-            masks[i] = bits[start : start + image.height, : image.width]
+            masks[i] = bits[start : start + image.height, 8 : 8 + image.width]
             areas[i] = area
     return masks, areas
 
