@@ -1,12 +1,13 @@
 """Benchmark: the sandbox's own CPU for the requests a round's setup waits on (`images.list`, `jobs.add`).
 
-Run: `python -m bench.sandbox_setup_cost --images 100000 --datasets 4 --labelers 100 --out FILE` (writes FILE and
-FILE with `.md`). The app runs in this process over a file database (as `labelrounds sandbox serve` does) and is
-called through httpx's ASGI transport, one request at a time, so each request's CPU seconds are the server's whole
-cost for it (routing, body validation, the handler, serialisation): no network, no client beyond httpx. The
-requests are the ones our round sends in setup: each dataset's `images.list` walked by keyset with the four
-`fields` the split reads, then one `jobs.add` per labeler over an even share of the images (`entityIds`).
-`--profile FILE` also writes a cProfile of the measured requests.
+Run: `python -m bench.sandbox_setup_cost --images 100000 --datasets 4 --labelers 100 --repeat 3 --out FILE` (writes
+FILE and FILE with `.md`). The app runs in this process over a file database (as `labelrounds sandbox serve` does)
+and is called through httpx's ASGI transport, one request at a time, so each request's CPU seconds are the server's
+whole cost for it (routing, body validation, the handler, serialisation) plus httpx's side of the call and orjson
+decoding the reply (the same for any server): no network, no crew. The requests are the ones our round sends in
+setup: each dataset's `images.list` walked by keyset with the four `fields` the split reads, then one `jobs.add`
+per labeler over an even share of the images (`entityIds`). Each repeat seeds a fresh database; the figures are
+the median per method. `--profile FILE` writes a cProfile (CPU seconds) of the last repeat's requests.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import platform
+import statistics
+import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -156,23 +160,59 @@ async def measure(images: int, datasets: int, labelers: int, profile: Path | Non
     }
 
 
+def median_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each method's figures over the repeats, with every repeat's CPU seconds beside it."""
+    methods = runs[0]["by_method"]
+    by_method = {
+        method: {
+            key: round(statistics.median(run["by_method"][method][key] for run in runs), 3)
+            if key != "requests"
+            else methods[method][key]
+            for key in methods[method]
+        }
+        | {"cpu_s_runs": [run["by_method"][method]["cpu_s"] for run in runs]}
+        for method in methods
+    }
+    return {
+        **runs[0],
+        "repeats": len(runs),
+        "by_method": by_method,
+        "cpu_s": round(sum(item["cpu_s"] for item in by_method.values()), 3),
+    }
+
+
 def page(figures: dict[str, Any], command: str) -> str:
     """The figures as markdown."""
     lines = [
         "# The sandbox's own cost for a round's setup requests",
         "",
-        f"Made by `{command}` on {figures['machine']}. One request at a time through httpx's ASGI transport:"
-        " CPU seconds are the server's whole cost per method.",
+        f"Made by `{command}` on {figures['machine']}, commit {figures['commit']}, load average"
+        f" {figures['load_before']} before and {figures['load_after']} after. One request at a time through"
+        " httpx's ASGI transport, no crew: CPU seconds are the server's whole cost per method (plus httpx's side of"
+        f" the call and decoding the reply); median of {figures['repeats']} repeats on fresh databases.",
         "",
-        "| method | requests | CPU s | wall s | reply MB |",
-        "|---|---|---|---|---|",
+        "| method | requests | CPU s (median) | CPU s (each repeat) | wall s | reply MB |",
+        "|---|---|---|---|---|---|",
     ]
     for method, item in figures["by_method"].items():
         lines.append(
-            f"| {method} | {item['requests']} | {item['cpu_s']} | {item['wall_s']} | {item['reply_mb']} |"
+            f"| {method} | {item['requests']} | {item['cpu_s']} | {item['cpu_s_runs']} | {item['wall_s']}"
+            f" | {item['reply_mb']} |"
         )
-    lines.append(f"| **all** | | {figures['cpu_s']} | | |")
+    lines.append(f"| **all** | | {figures['cpu_s']} | | | |")
     return "\n".join(lines) + "\n"
+
+
+def _commit() -> str:
+    """The checked-out commit of the code measured (its short hash), or `unknown`."""
+    completed = subprocess.run(  # noqa: S603 - fixed git command
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return completed.stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -181,13 +221,27 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--datasets", type=int, default=4)
     parser.add_argument("--labelers", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1, help="fresh databases measured; figures are medians")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--profile", type=Path, help="write a cProfile of the measured requests here")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the last repeat's requests here")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.images, args.datasets, args.labelers, args.profile))
+    load_before = round(os.getloadavg()[0], 2)
+    runs = [
+        asyncio.run(
+            measure(
+                args.images, args.datasets, args.labelers, args.profile if run == args.repeat - 1 else None
+            )
+        )
+        for run in range(args.repeat)
+    ]
+    figures = median_figures(runs) | {
+        "commit": os.environ.get("LABELROUNDS_BENCH_COMMIT") or _commit(),
+        "load_before": load_before,
+        "load_after": round(os.getloadavg()[0], 2),
+    }
     command = (
         f"python -m bench.sandbox_setup_cost --images {args.images} --datasets {args.datasets}"
-        f" --labelers {args.labelers}"
+        f" --labelers {args.labelers} --repeat {args.repeat}"
     )
     if args.out:
         write_figures(args.out, figures, page(figures, command))
