@@ -27,6 +27,7 @@ SEQUENTIAL_CALLS = 300
 CONCURRENT_CALLS = 400
 CONCURRENCY_LEVELS = (1, 4, 8, 16)
 CLIENT_STARTS = 50
+ROUND_IN_FLIGHT = 8  # the client's default max_concurrency: how many requests a round keeps in flight
 
 
 def _percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -95,15 +96,43 @@ async def _cpu_ms_per_call(call: Callable[[], Awaitable[Any]], count: int) -> fl
     return round((time.process_time() - started) * 1000 / count, 3)
 
 
+async def _cpu_ms_per_call_in_flight(call: Callable[[], Awaitable[Any]], count: int, in_flight: int) -> float:
+    """This process's CPU milliseconds per call, `count` calls with `in_flight` at a time, after a warm-up."""
+    gate = asyncio.Semaphore(in_flight)
+
+    async def gated() -> None:
+        async with gate:
+            await call()
+
+    await asyncio.gather(*(gated() for _ in range(in_flight)))  # opens the connections
+    started = time.process_time()
+    await asyncio.gather(*(gated() for _ in range(count)))
+    return round((time.process_time() - started) * 1000 / count, 3)
+
+
 async def cpu_per_request(server: SandboxServer, settings: ConnectionSettings) -> dict[str, float]:
-    """CPU ms per `instance.version` call: the client (over httpx) and raw httpx."""
+    """CPU ms per `instance.version` call: the client and raw httpx, one at a time and ROUND_IN_FLIGHT at a time.
+
+    The round sends its users, members, jobs and archives ROUND_IN_FLIGHT at a time (the client's default
+    `max_concurrency`), where httpcore's connection pool costs most; the client's pool runs on asyncio streams
+    (`labelrounds.client.network`), raw httpx's on anyio.
+    """
     found = {}
-    async with SuperviselyClient(settings) as api:
-        found["client"] = await _cpu_ms_per_call(api.instance_version, SEQUENTIAL_CALLS)
     headers = {API_KEY_HEADER: server.admin_token.get_secret_value()}
-    async with httpx.AsyncClient(base_url=server.url + API_PATH, headers=headers) as raw:
-        found["raw_httpx"] = await _cpu_ms_per_call(
-            lambda: raw.post("instance.version", json={}), SEQUENTIAL_CALLS
+    limits = httpx.Limits(max_connections=ROUND_IN_FLIGHT, max_keepalive_connections=ROUND_IN_FLIGHT)
+    async with SuperviselyClient(settings, max_concurrency=ROUND_IN_FLIGHT) as api:
+        found["client"] = await _cpu_ms_per_call(api.instance_version, SEQUENTIAL_CALLS)
+        found[f"client_{ROUND_IN_FLIGHT}_in_flight"] = await _cpu_ms_per_call_in_flight(
+            api.instance_version, CONCURRENT_CALLS, ROUND_IN_FLIGHT
+        )
+    async with httpx.AsyncClient(base_url=server.url + API_PATH, headers=headers, limits=limits) as raw:
+
+        async def raw_call() -> Any:
+            return await raw.post("instance.version", json={})
+
+        found["raw_httpx"] = await _cpu_ms_per_call(raw_call, SEQUENTIAL_CALLS)
+        found[f"raw_httpx_{ROUND_IN_FLIGHT}_in_flight"] = await _cpu_ms_per_call_in_flight(
+            raw_call, CONCURRENT_CALLS, ROUND_IN_FLIGHT
         )
     return found
 

@@ -18,11 +18,13 @@ import cProfile
 import os
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import SecretStr
 
-from bench.phases import PhaseMeter, emit_result
+from bench.phases import PhaseMeter, emit_result, peak_rss_mb
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, parse_round_spec
 from labelrounds.steps.sequence import ClientRoundSteps, RoundPhase, run_round
@@ -54,7 +56,12 @@ def round_spec(project_id: int, labelers: int, poll_interval: float, side: str =
 
 #: The bench's phase of each part of the round: rework (a listing when nothing was rejected) counts as teardown,
 #: so that `wait` holds the gate's checks only.
-BENCH_PHASES: dict[RoundPhase, str] = {"setup": "setup", "gate": "wait", "rework": "teardown", "finish": "teardown"}
+BENCH_PHASES: dict[RoundPhase, str] = {
+    "setup": "setup",
+    "gate": "wait",
+    "rework": "teardown",
+    "finish": "teardown",
+}
 
 
 async def run_steps(meter: PhaseMeter, settings: ConnectionSettings, spec: RoundSpec) -> dict[str, Any]:
@@ -63,23 +70,32 @@ async def run_steps(meter: PhaseMeter, settings: ConnectionSettings, spec: Round
     Returns a few facts to check the run by.
     """
     checks = 0
+    peaks: dict[str, float] = {}
 
     def count_check(_: object) -> None:
         nonlocal checks
         checks += 1
+
+    @contextmanager
+    def measured(name: RoundPhase) -> Iterator[None]:
+        """The bench's phase, and the process's peak memory when it ends (where in the round the peak falls)."""
+        with meter.phase(BENCH_PHASES[name]):
+            yield
+        peaks[BENCH_PHASES[name]] = round(peak_rss_mb(), 1)
 
     async with SuperviselyClient(settings) as api:
         steps = ClientRoundSteps(
             api,
             SecretStr(secrets.token_urlsafe(16)),
             on_check=count_check,
-            meter=lambda name: meter.phase(BENCH_PHASES[name]),
+            meter=measured,
         )
         run = await run_round(steps, spec)
     return {
         "jobs": sum(len(ids) for ids in run.job_ids_per_cycle),
         "wait_checks": checks,
         "images": int(run.report.totals.selected_images),
+        "peak_rss_mb_by_phase_end": peaks,
     }
 
 
@@ -162,7 +178,9 @@ async def _task_run_seconds(flow_run_id: Any) -> dict[str, float]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: PLC0415
 
     async with get_client() as client:
-        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
     ordered = sorted(runs, key=lambda run: run.start_time or run.expected_start_time or run.created)
     return {run.name: round(run.total_run_time.total_seconds(), 3) for run in ordered}
 

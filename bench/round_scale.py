@@ -292,7 +292,7 @@ def table(points: list[dict[str, Any]]) -> str:
     rows = []
     for point in points:
         sizes = point["sizes"]
-        for side in ("ours", "sdk"):
+        for side in (side for side in SIDES if side in point):
             figures = point[side]
             split = "/".join(str(figures.get(f"{phase}_requests", "-")) for phase in PHASES)
             over = point.get("over_floor", {}).get(side, {}).get("requests", "-")
@@ -310,6 +310,8 @@ def table(points: list[dict[str, Any]]) -> str:
                 "| | | | | | | |"
             )
         found = point["ratios"]
+        if not found:
+            continue
         rows.append(
             f"| {sizes['images']:,} | {sizes['labelers']} | **B/A** | | {found.get('requests')}x "
             f"(setup {found.get('setup_requests')}x, teardown {found.get('teardown_requests')}x) | "
@@ -443,11 +445,13 @@ def main() -> None:
             users=args.users,
             rtt_ms=args.rtt_ms,
         )
-        if sides != SIDES:
+        if sides != SIDES and args.out is None:
             print(json.dumps(point, indent=2))
             return
-        write(out, point, markdown("A round at scale: ours against the SDK tutorial's way", command, [point]))
-        phase_chart(point, out.with_suffix(".png"))
+        title = "A round at scale: " + ("ours against the SDK tutorial's way" if sides == SIDES else sides[0])
+        write(out, point, markdown(title, command, [point]))
+        if sides == SIDES:
+            phase_chart(point, out.with_suffix(".png"))
         print(out.with_suffix(".md").read_text())
         return
     out = args.out or RESULTS / "round_scale_sweep.json"
