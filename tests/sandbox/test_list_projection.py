@@ -39,7 +39,7 @@ def listings(project_id: int) -> list[dict[str, Any]]:
 
 
 FIELD_SETS: list[list[str]] = [
-    list(COLUMN_FIELDS),  # what our client asks for
+    list(COLUMN_FIELDS),  # the most our client asks for (a round without tag filters: id and name)
     ["name"],
     ["id"],
     ["tags", "name"],  # asked out of order: the entity's order wins
