@@ -277,7 +277,8 @@ class TrafficStats(BaseModel):
     fault_totals: dict[str, int] = Field(default_factory=dict, description="Injected faults per kind")
     busy_seconds: float = Field(
         default=0.0,
-        description="Wall time during which at least one API request (crew excluded) was being handled",
+        description="Wall time during which at least one API request (crew excluded) was being handled; an injected"
+        " latency (the network's share of a request) is not handling",
     )
     plan: str = Field(default="", description="The fault plan in the spec grammar")
     crew: dict[str, int] | None = Field(
@@ -315,6 +316,12 @@ class FaultInjector:
         self._busy_since = 0.0
         self._busy_seconds = 0.0
 
+    @property
+    def in_flight(self) -> int:
+        """API requests (crew excluded) being handled right now, injected latency excluded."""
+        with self._lock:
+            return self._in_flight
+
     def __repr__(self) -> str:
         return f"FaultInjector(plan={self.plan.to_spec()!r})"
 
@@ -335,7 +342,8 @@ class FaultInjector:
             self._other += 1
 
     def handling_started(self) -> None:
-        """A non-crew API request starts being handled (for `busy_seconds`: overlapping requests count once)."""
+        """A non-crew API request starts being handled, after any injected latency (for `busy_seconds`:
+        overlapping requests count once)."""
         with self._lock:
             if self._in_flight == 0:
                 self._busy_since = time.perf_counter()
@@ -501,20 +509,22 @@ class FaultMiddleware:
             return
         method = path.removeprefix(API_PREFIX)
         from_crew = _header(scope, _ACTOR_HEADER) == _CREW_ACTOR
+        decision = self.injector.admit(method, from_crew=from_crew)
+        if decision.latency:  # the network's share of the request: never counted as the server's busy time
+            await asyncio.sleep(decision.latency)
         if from_crew:
-            await self._handle(scope, receive, send, method, from_crew=True)
+            await self._answer(scope, receive, send, method, decision)
             return
         self.injector.handling_started()
         try:
-            await self._handle(scope, receive, send, method, from_crew=False)
+            await self._answer(scope, receive, send, method, decision)
         finally:
             self.injector.handling_ended()
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, method: str, *, from_crew: bool) -> None:
-        """Count the call, then answer it as the plan decides."""
-        decision = self.injector.admit(method, from_crew=from_crew)
-        if decision.latency:
-            await asyncio.sleep(decision.latency)
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, method: str, decision: FaultDecision
+    ) -> None:
+        """Answer a counted call as the plan decided."""
         if decision.outcome is None:
             await self.app(scope, receive, send)
         elif decision.outcome is FaultKind.DROP:
