@@ -63,8 +63,10 @@ TAKE_COUNT = 1  # images a queue labeler takes at a time, as the labeling tool h
 LABELERS = [f"ms_labeler_{speed}x" for speed in SPEEDS]
 REVIEWER = "ms_reviewer"
 #: How often an idle crew member looks for work. Idle members (the reviewer all along in a queue round) poll the
-#: sandbox that also serves the labelers: at 0.02 s they sent ~120 of its ~130 requests a second, which on a
-#: loaded machine starved the labelers' own calls. 0.1 s delays a labeler's first image by at most that.
+#: sandbox that also serves the labelers, two requests a look: even at 0.1 s the polls are ~600 of a queue round's
+#: ~1,050 crew requests and ~4,000 of a static round's ~4,400 (bench/results/makespan.json); at 0.02 s, five times
+#: as many, they starved the labelers' own calls on a loaded machine. 0.1 s delays a labeler's first image by at
+#: most that.
 CREW_POLL_SECONDS = 0.1
 ASSIGNMENTS = ("static", "queue", "adaptive")
 DEFAULT_OUT = Path("bench/results/makespan.json")
