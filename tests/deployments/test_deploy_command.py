@@ -1,23 +1,51 @@
-"""`labelrounds deploy` refuses bad input with a clear message and exit 2, before it talks to any server."""
+"""`labelrounds deploy` refuses bad input with a clear message and exit 2, before it talks to any server.
+
+The command runs in-process (typer's CliRunner): these tests are about its messages and exit codes, and a fresh
+`labelrounds` process would cost ~2 s of CPU in imports each.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-LABELROUNDS = str(Path(sys.executable).parent / "labelrounds")
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+from typer.testing import CliRunner
+
+from deployments.cli import app
 
 
-def deploy(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the command with no Prefect server reachable and no Supervisely settings but `env`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SERVER_ADDRESS", "API_TOKEN"))}
-    clean.update(HOME=str(tmp_path), PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL="http://127.0.0.1:9/api")
-    clean.update(env)
-    return subprocess.run(  # noqa: S603 - our own console script
-        [LABELROUNDS, "deploy", *args], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120, check=False
-    )
+@dataclass(frozen=True)
+class CommandResult:
+    """What one `labelrounds` command did: its exit code and what it printed on each stream."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_labelrounds(tmp_path: Path, args: list[str], env: dict[str, str], *, drop: tuple[str, ...]) -> CommandResult:
+    """Run `labelrounds <args>` in-process with HOME and Prefect's home under `tmp_path`, no Prefect server reachable.
+
+    Args:
+        tmp_path: the command's home; Prefect's home is `tmp_path / "prefect"`.
+        args: the command line after `labelrounds`.
+        env: variables to set for the command.
+        drop: prefixes of inherited variables the command must not see.
+    """
+    cleared: dict[str, str | None] = {name: None for name in os.environ if name.startswith(drop)}
+    home = tmp_path / "prefect"
+    with temporary_settings({PREFECT_HOME: home, PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        result = CliRunner().invoke(app, args, env={**cleared, "HOME": str(tmp_path), **env})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CommandResult(result.exit_code, result.stdout, result.stderr)
+
+
+def deploy(tmp_path: Path, *args: str, **env: str) -> CommandResult:
+    """Run `labelrounds deploy` with no Prefect server reachable and no Supervisely settings but `env`."""
+    return run_labelrounds(tmp_path, ["deploy", *args], env, drop=("PREFECT_", "SERVER_ADDRESS", "API_TOKEN"))
 
 
 def test_an_unknown_deployment_name_is_refused(tmp_path: Path) -> None:

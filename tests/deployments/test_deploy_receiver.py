@@ -4,8 +4,6 @@ registration is idempotent (one webhook per team and URL, updated in place)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from labelrounds.sandbox.server import SandboxServer
 from labelrounds.webhook_setup import require_http_url
 from tests.e2e.processes import free_port
 
-from .test_deploy_command import LABELROUNDS, deploy
+from .test_deploy_command import deploy, run_labelrounds
 
 SANDBOX_ENV = {"SERVER_ADDRESS": "http://127.0.0.1:9", "API_TOKEN": "t"}
 
@@ -74,16 +72,7 @@ async def test_registering_twice_keeps_one_webhook_per_team(sandbox: SandboxServ
 
 
 def test_the_receiver_command_needs_its_secret_from_the_environment(tmp_path: Path) -> None:
-    clean = {k: v for k, v in os.environ.items() if k != RECEIVER_SECRET_ENV}
-    done = subprocess.run(  # noqa: S603 - our own console script
-        [LABELROUNDS, "receiver", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env={**clean, **SANDBOX_ENV, "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_labelrounds(tmp_path, ["receiver", "serve", "--port", "0"], SANDBOX_ENV, drop=(RECEIVER_SECRET_ENV,))
     assert done.returncode == 2, done.stdout + done.stderr
     assert RECEIVER_SECRET_ENV in done.stderr
 
