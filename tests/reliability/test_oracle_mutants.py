@@ -30,7 +30,8 @@ CREW = CrewConfig(reject_rate=0.5, max_rejections_per_image=1, poll_interval=0.0
 
 @pytest.fixture
 def lemons() -> Iterator[SandboxServer]:
-    """A fresh lemons sandbox whose crew works instantly."""
+    """A fresh lemons sandbox whose crew works instantly (for the whole round; the first-cycle checks need no crew
+    and use the session's sandbox, reset to lemons: `sandbox`)."""
     with SandboxServer(seed="lemons", crew=CREW) as server:
         yield server
 
@@ -55,45 +56,45 @@ def store_write(server: SandboxServer, sql: str, *params: object) -> None:
         assert db.execute(sql, params).rowcount == 1
 
 
-async def test_check_round_passes_on_an_honest_round(lemons: SandboxServer) -> None:
+async def test_check_round_passes_on_an_honest_round(sandbox: SandboxServer) -> None:
     spec = round_spec(round_name="honest")
-    async with admin_client(lemons) as api:
+    async with admin_client(sandbox) as api:
         await create_first_cycle(api, spec)
-    check = check_round(lemons, spec)
+    check = check_round(sandbox, spec)
     assert (check.first_cycle_jobs, check.selected_images, check.duplicates) == (2, 6, 0)
 
 
-async def test_check_round_fails_when_an_image_is_dropped_from_a_job(lemons: SandboxServer) -> None:
+async def test_check_round_fails_when_an_image_is_dropped_from_a_job(sandbox: SandboxServer) -> None:
     spec = round_spec(round_name="dropped")
-    async with admin_client(lemons) as api:
+    async with admin_client(sandbox) as api:
         jobs = await create_first_cycle(api, spec)
     job_id = int(jobs["job_id"].iloc[0])
-    with RawApi.of(lemons) as raw:
+    with RawApi.of(sandbox) as raw:
         image_id = min(raw.entities(job_id))
-    store_write(lemons, "DELETE FROM job_entities WHERE job_id = ? AND image_id = ?", job_id, image_id)
-    store_write(lemons, "UPDATE jobs SET images_count = images_count - 1 WHERE id = ?", job_id)
+    store_write(sandbox, "DELETE FROM job_entities WHERE job_id = ? AND image_id = ?", job_id, image_id)
+    store_write(sandbox, "UPDATE jobs SET images_count = images_count - 1 WHERE id = ?", job_id)
     with pytest.raises(AssertionError, match="in no first-cycle job"):
-        check_round(lemons, spec)
+        check_round(sandbox, spec)
 
 
-async def test_check_round_fails_when_an_image_is_in_two_jobs(lemons: SandboxServer) -> None:
+async def test_check_round_fails_when_an_image_is_in_two_jobs(sandbox: SandboxServer) -> None:
     spec = round_spec(round_name="twice")
-    async with admin_client(lemons) as api:
+    async with admin_client(sandbox) as api:
         jobs = await create_first_cycle(api, spec)
     first, second = (int(job_id) for job_id in jobs["job_id"])
-    with RawApi.of(lemons) as raw:
+    with RawApi.of(sandbox) as raw:
         image_id = min(raw.entities(first))
-    store_write(lemons, "INSERT INTO job_entities (job_id, image_id) VALUES (?, ?)", second, image_id)
+    store_write(sandbox, "INSERT INTO job_entities (job_id, image_id) VALUES (?, ?)", second, image_id)
     with pytest.raises(AssertionError, match="several first-cycle jobs"):
-        check_round(lemons, spec)
+        check_round(sandbox, spec)
 
 
-async def test_check_round_fails_on_a_duplicated_job(lemons: SandboxServer) -> None:
+async def test_check_round_fails_on_a_duplicated_job(sandbox: SandboxServer) -> None:
     spec = round_spec(round_name="duplicated")
-    async with admin_client(lemons) as api:
+    async with admin_client(sandbox) as api:
         jobs = await create_first_cycle(api, spec)
     job_id = int(jobs["job_id"].iloc[0])
-    with RawApi.of(lemons) as raw:
+    with RawApi.of(sandbox) as raw:
         info = raw.call("jobs.info", {"id": job_id})
         raw.call(
             "jobs.add",
@@ -106,11 +107,11 @@ async def test_check_round_fails_on_a_duplicated_job(lemons: SandboxServer) -> N
             },
         )
     with pytest.raises(AssertionError, match="duplicated jobs"):
-        check_round(lemons, spec)
+        check_round(sandbox, spec)
 
 
 async def test_check_round_fails_when_planning_silently_drops_an_image(
-    lemons: SandboxServer, monkeypatch: pytest.MonkeyPatch
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The mutant of issue 10: the selection loses one image, in the round and in any check that replans."""
     select = validate.select_round_images
@@ -120,11 +121,11 @@ async def test_check_round_fails_when_planning_silently_drops_an_image(
 
     monkeypatch.setattr(validate, "select_round_images", select_all_but_one)
     spec = round_spec(round_name="mutant")
-    async with admin_client(lemons) as api:
+    async with admin_client(sandbox) as api:
         jobs = await create_first_cycle(api, spec)
     assert int(jobs["images"].sum()) == 5  # the mutant really dropped one of the six images
     with pytest.raises(AssertionError, match="in no first-cycle job"):
-        check_round(lemons, spec)
+        check_round(sandbox, spec)
 
 
 async def test_report_matches_read_back_statuses_and_fails_on_a_changed_one(lemons: SandboxServer) -> None:
@@ -159,30 +160,30 @@ async def test_report_matches_read_back_statuses_and_fails_on_a_changed_one(lemo
         assert_report_matches(report.totals, changed.selected, changed.jobs)
 
 
-async def test_check_round_fails_on_an_uneven_split(lemons: SandboxServer) -> None:
+async def test_check_round_fails_on_an_uneven_split(sandbox: SandboxServer) -> None:
     spec = round_spec(round_name="uneven")
-    async with admin_client(lemons) as api:
+    async with admin_client(sandbox) as api:
         jobs = await create_first_cycle(api, spec)
     first, second = (int(job_id) for job_id in jobs["job_id"])
-    with RawApi.of(lemons) as raw:
+    with RawApi.of(sandbox) as raw:
         image_id = min(raw.entities(first))
     store_write(
-        lemons,
+        sandbox,
         "UPDATE job_entities SET job_id = ? WHERE job_id = ? AND image_id = ?",
         second,
         first,
         image_id,
     )
     with pytest.raises(AssertionError, match="uneven split"):
-        check_round(lemons, spec)
+        check_round(sandbox, spec)
 
 
-async def test_check_round_fails_on_a_job_for_someone_outside_the_round(lemons: SandboxServer) -> None:
+async def test_check_round_fails_on_a_job_for_someone_outside_the_round(sandbox: SandboxServer) -> None:
     spec = round_spec(round_name="stranger")
-    async with admin_client(lemons) as api:
+    async with admin_client(sandbox) as api:
         jobs = await create_first_cycle(api, spec)
     job_id = int(jobs["job_id"].iloc[0])
-    with RawApi.of(lemons) as raw:
+    with RawApi.of(sandbox) as raw:
         info = raw.call("jobs.info", {"id": job_id})
         lineage = {**info["customData"]["labelrounds"], "labeler": "stranger", "share": "s-stranger"}
         raw.call(
@@ -196,4 +197,4 @@ async def test_check_round_fails_on_a_job_for_someone_outside_the_round(lemons: 
             },
         )
     with pytest.raises(AssertionError, match="outside the round's datasets × labelers"):
-        check_round(lemons, spec)
+        check_round(sandbox, spec)
