@@ -12,7 +12,7 @@ demo: $(INSTALLED)
 	$(VENV)/bin/labelrounds demo
 
 test: $(INSTALLED) $(SDK_INSTALLED) chromium redis-server
-	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(PY) -m pytest -q -n 2 --dist loadgroup
+	LABELROUNDS_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(PY) -m pytest -q -n 2 --dist loadscope
 
 # Only the reliability tests change with LABELROUNDS_LONG_TESTS=1 (tests/reliability/budget.py: more seeds,
 # examples, kills and load); the rest of the suite is what `make test` runs.

@@ -13,12 +13,23 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from labelrounds.sandbox.server import SandboxServer
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """For `make test`'s two pytest-xdist workers (`--dist loadgroup`): a module's tests stay on one worker (its
-    module fixtures start once), and the whole e2e folder runs on one worker (one `prefect server start`)."""
-    for item in items:
-        path = item.path.relative_to(config.rootpath)
-        item.add_marker(pytest.mark.xdist_group("e2e" if path.parts[:2] == ("tests", "e2e") else str(path)))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """For `make test`'s two pytest-xdist workers: a module's tests stay on one worker (its module fixtures start
+    once), and the whole e2e folder runs on one worker (one `prefect server start`).
+
+    A scheduler of our own because `--dist loadgroup` no longer groups anything with pytest 9 (xdist 3.8 renames
+    `item._nodeid`, which pytest 9 ignores), so every module's fixtures started on both workers.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        """Units of work: one per test module, and one for all of tests/e2e."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/e2e" if path.startswith("tests/e2e/") else path
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
