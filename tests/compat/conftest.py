@@ -16,16 +16,23 @@ from pydantic import SecretStr
 
 from labelrounds.sandbox.server import SandboxServer
 
-from .sdk_runner import AnnouncedServer, ServerAccess, find_sdk_python
+from .sdk_runner import AnnouncedServer, SdkInterpreter, ServerAccess, find_sdk_python
 from .server_state import ServerState
 
 WALKTHROUGH_TOKEN = "walkthrough-admin-token"  # noqa: S105 - a throwaway token of a throwaway sandbox
 
 
 @pytest.fixture(scope="session")
-def sdk_python() -> Path:
-    """The interpreter that has the official SDK; fails (never skips) with how to install it when missing."""
-    return find_sdk_python()
+def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkInterpreter]:
+    """The interpreter that has the official SDK, shared by the session's modules (one SDK import for their scripts).
+
+    Fails (never skips) with how to install it when missing.
+    """
+    interpreter = SdkInterpreter(find_sdk_python(), tmp_path_factory.mktemp("sdk-forker") / "home")
+    try:
+        yield interpreter
+    finally:
+        interpreter.close()
 
 
 @pytest.fixture()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,41 +113,111 @@ def script_environment(home: Path, variables: dict[str, str], *, skip_https_prob
     return env | variables
 
 
+class SdkInterpreter:
+    """The SDK's interpreter: runs a script in a fresh process, or forked from one process that imported the SDK once.
+
+    The forking process (sdk_scripts/fork_runner.py) starts at the first forked run, in a clean environment
+    (`script_environment` without variables), and lives until `close`. Each forked script costs its own work
+    instead of ~2 s of CPU importing the SDK again.
+    """
+
+    def __init__(self, python: Path, home: Path) -> None:
+        self.python = python
+        self._home = home
+        self._forker: subprocess.Popen[bytes] | None = None
+
+    def run(self, script: str, workdir: Path, env: dict[str, str], *, fresh_process: bool) -> tuple[int, str, str]:
+        """Run `sdk_scripts/<script>` in `workdir` with exactly `env`; returns (exit code, stdout, stderr).
+
+        A script still running after the deadline fails the test.
+        """
+        path = str(SCRIPTS_DIR / script)
+        if fresh_process:
+            try:
+                completed = subprocess.run(
+                    [str(self.python), path], cwd=workdir, env=env, capture_output=True, text=True,
+                    timeout=_SCRIPT_DEADLINE_SECONDS, check=False,
+                )
+            except subprocess.TimeoutExpired as expired:
+                pytest.fail(f"{script} did not finish within {_SCRIPT_DEADLINE_SECONDS} s; stderr:\n{expired.stderr!r}",
+                            pytrace=False)
+            return completed.returncode, completed.stdout, completed.stderr
+        outputs = {"stdout": workdir / f"{script}.stdout", "stderr": workdir / f"{script}.stderr"}
+        request = {"script": path, "cwd": str(workdir), "env": env} | {name: str(out) for name, out in outputs.items()}
+        reply = self._ask(request)
+        if reply is None:
+            self.close()
+            pytest.fail(f"{script} did not finish within {_SCRIPT_DEADLINE_SECONDS} s; stderr:\n"
+                        f"{outputs['stderr'].read_text(errors='replace')[-4000:]!r}", pytrace=False)
+        return reply["returncode"], outputs["stdout"].read_text(), outputs["stderr"].read_text()
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """Send one request to the forking process; its reply, or None after the deadline."""
+        forker = self._start()
+        assert forker.stdin is not None and forker.stdout is not None
+        forker.stdin.write(json.dumps(request).encode() + b"\n")
+        forker.stdin.flush()
+        ready, _, _ = select.select([forker.stdout], [], [], _SCRIPT_DEADLINE_SECONDS)
+        line = forker.stdout.readline() if ready else b""
+        if not line:
+            return None
+        return dict(json.loads(line))
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        """The forking process, started on first use."""
+        if self._forker is None:
+            self._home.mkdir(parents=True, exist_ok=True)
+            self._forker = subprocess.Popen(
+                [str(self.python), str(SCRIPTS_DIR / "fork_runner.py")], cwd=self._home,
+                env=script_environment(self._home, {}, skip_https_probe=False),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+            )
+        return self._forker
+
+    def close(self) -> None:
+        """Stop the forking process and any script it is running (its process group)."""
+        forker, self._forker = self._forker, None
+        if forker is None:
+            return
+        assert forker.stdin is not None and forker.stdout is not None
+        forker.stdin.close()
+        try:
+            forker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(forker.pid, signal.SIGKILL)
+            forker.wait()
+        forker.stdout.close()
+
+
 def run_sdk_script(
-    sdk_python: Path,
+    sdk: SdkInterpreter,
     script: str,
     workdir: Path,
     server: ServerAccess,
     *,
     skip_https_probe: bool,
     variables: dict[str, str] | None = None,
+    fresh_process: bool = False,
 ) -> SdkRun:
     """Run `sdk_scripts/<script>` with the SDK's interpreter in `workdir` against `server`, as its admin.
 
-    The script gets SERVER_ADDRESS and API_TOKEN, plus `variables`. A script that exits with an error fails the
-    test, showing the tail of its stderr.
+    The script gets SERVER_ADDRESS and API_TOKEN, plus `variables`. It runs forked from the process that imported
+    the SDK once, or with `fresh_process` as `python <script>` the way a user runs it. A script that exits with an
+    error fails the test, showing the tail of its stderr.
     """
     home = workdir / "home"
     home.mkdir(parents=True, exist_ok=True)
     connection = {"SERVER_ADDRESS": server.url, "API_TOKEN": server.admin_token.get_secret_value()}
     env = script_environment(home, connection | (variables or {}), skip_https_probe=skip_https_probe)
-    try:
-        completed = subprocess.run(
-            [str(sdk_python), str(SCRIPTS_DIR / script)],
-            cwd=workdir, env=env, capture_output=True, text=True, timeout=_SCRIPT_DEADLINE_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"{script} did not finish within {_SCRIPT_DEADLINE_SECONDS} s; stderr:\n{expired.stderr!r}",
-                    pytrace=False)
-    observations = _parse_observations(script, completed.stdout)
-    if completed.returncode != 0:
+    returncode, stdout, stderr = sdk.run(script, workdir, env, fresh_process=fresh_process)
+    observations = _parse_observations(script, stdout)
+    if returncode != 0:
         pytest.fail(
-            f"{script} exited with {completed.returncode} after steps {list(observations)}; "
-            f"stderr tail:\n{completed.stderr[-4000:]}",
+            f"{script} exited with {returncode} after steps {list(observations)}; "
+            f"stderr tail:\n{stderr[-4000:]}",
             pytrace=False,
         )
-    run = SdkRun(script=script, observations=observations, stderr=completed.stderr)
+    run = SdkRun(script=script, observations=observations, stderr=stderr)
     if run["sdk.version"] != SDK_VERSION:
-        pytest.fail(f"{sdk_python} has supervisely {run['sdk.version']}, the tests need {SDK_VERSION}", pytrace=False)
+        pytest.fail(f"{sdk.python} has supervisely {run['sdk.version']}, the tests need {SDK_VERSION}", pytrace=False)
     return run

@@ -13,7 +13,6 @@ import base64
 import io
 import json
 import zlib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from labelrounds.client.models import (
 from labelrounds.sandbox.bitmaps import encode_mask
 from labelrounds.sandbox.server import SandboxServer
 
-from .sdk_runner import SdkRun, run_sdk_script
+from .sdk_runner import SdkInterpreter, SdkRun, run_sdk_script
 from .server_state import ServerState
 
 ROWS = ["..####..", ".######.", "########", "########", ".######.", "..####.."]
@@ -167,7 +166,7 @@ def image_ids(compat_server: SandboxServer) -> list[int]:
 
 @pytest.fixture(scope="module")
 def sdk_run(
-    sdk_python: Path,
+    sdk: SdkInterpreter,
     compat_server: SandboxServer,
     image_ids: list[int],
     tmp_path_factory: pytest.TempPathFactory,
@@ -187,7 +186,7 @@ def sdk_run(
         "CLIENT_IMAGE_ID": str(image_ids[-1]),
     }
     return run_sdk_script(
-        sdk_python,
+        sdk,
         "annotations_and_copies.py",
         tmp_path_factory.mktemp("annotations"),
         compat_server,

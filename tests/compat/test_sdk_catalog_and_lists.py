@@ -4,7 +4,6 @@ several), every `labeling_job.get_list` filter, archive, remove and `remove_batc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from labelrounds.sandbox.registry import PageSizes
 from labelrounds.sandbox.server import SandboxServer
 
-from .sdk_runner import SdkRun, run_sdk_script
+from .sdk_runner import SdkInterpreter, SdkRun, run_sdk_script
 from .server_state import ServerState
 
 # Images keep the sandbox's real default page (20,000) and each dataset holds one image more, so the SDK's
@@ -31,12 +30,12 @@ def compat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxS
 
 
 @pytest.fixture(scope="module")
-def catalog_run(sdk_python: Path, compat_server: SandboxServer,
+def catalog_run(sdk: SdkInterpreter, compat_server: SandboxServer,
                 tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict[str, str]]:
     """Run catalog_and_lists.py once; the tests below read its observations."""
     with ServerState(compat_server) as state:
         variables = state.world_variables()
-    run = run_sdk_script(sdk_python, "catalog_and_lists.py", tmp_path_factory.mktemp("catalog"), compat_server,
+    run = run_sdk_script(sdk, "catalog_and_lists.py", tmp_path_factory.mktemp("catalog"), compat_server,
                          variables=variables, skip_https_probe=True)
     return run, variables
 

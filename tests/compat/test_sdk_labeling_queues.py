@@ -4,14 +4,13 @@ the script itself did (which images each labeler took, which one was rejected), 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from labelrounds.sandbox.server import SandboxServer
 
-from .sdk_runner import SdkRun, run_sdk_script
+from .sdk_runner import SdkInterpreter, SdkRun, run_sdk_script
 from .server_state import ServerState
 
 LEMON_IDS = list(range(1002, 1008))
@@ -25,11 +24,11 @@ def compat_server(lemons_sandbox: SandboxServer) -> SandboxServer:
 
 
 @pytest.fixture(scope="module")
-def run(sdk_python: Path, compat_server: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> SdkRun:
+def run(sdk: SdkInterpreter, compat_server: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> SdkRun:
     """Run queue_workflow.py once; the tests below read its observations."""
     with ServerState(compat_server) as state:
         variables = state.world_variables()
-    return run_sdk_script(sdk_python, "queue_workflow.py", tmp_path_factory.mktemp("queue"), compat_server,
+    return run_sdk_script(sdk, "queue_workflow.py", tmp_path_factory.mktemp("queue"), compat_server,
                           variables=variables, skip_https_probe=True)
 
 

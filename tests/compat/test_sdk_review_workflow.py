@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from labelrounds.sandbox.server import SandboxServer
 
-from .sdk_runner import SdkRun, run_sdk_script
+from .sdk_runner import SdkInterpreter, SdkRun, run_sdk_script
 from .server_state import ServerState
 
 
@@ -38,12 +37,12 @@ def compat_server(lemons_sandbox: SandboxServer) -> SandboxServer:
 
 
 @pytest.fixture(scope="module")
-def review_run(sdk_python: Path, compat_server: SandboxServer,
+def review_run(sdk: SdkInterpreter, compat_server: SandboxServer,
                tmp_path_factory: pytest.TempPathFactory) -> tuple[SdkRun, dict[str, str]]:
     """Run review_workflow.py once; the tests below read its observations."""
     with ServerState(compat_server) as state:
         variables = state.world_variables()
-    run = run_sdk_script(sdk_python, "review_workflow.py", tmp_path_factory.mktemp("review"), compat_server,
+    run = run_sdk_script(sdk, "review_workflow.py", tmp_path_factory.mktemp("review"), compat_server,
                          variables=variables, skip_https_probe=True)
     return run, variables
 

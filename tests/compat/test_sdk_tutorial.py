@@ -4,12 +4,11 @@ the tutorial's hard-coded ids, run twice (the second run finds its labelers alre
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .sdk_runner import AnnouncedServer, SdkRun, run_sdk_script
+from .sdk_runner import AnnouncedServer, SdkInterpreter, SdkRun, run_sdk_script
 from .server_state import ServerState
 
 TEAM_ID, PROJECT_ID, USER_ID, USER_LOGIN = 8, 13487, 7, "cxnt"
@@ -40,12 +39,16 @@ def compat_server(walkthrough_server: AnnouncedServer) -> AnnouncedServer:
 
 
 @pytest.fixture(scope="module")
-def tutorial_runs(sdk_python: Path, compat_server: AnnouncedServer,
+def tutorial_runs(sdk: SdkInterpreter, compat_server: AnnouncedServer,
                   tmp_path_factory: pytest.TempPathFactory) -> list[SdkRun]:
-    """The tutorial sequence run twice against the same sandbox, with the SDK's https probe left on."""
+    """The tutorial sequence run twice against the same sandbox, with the SDK's https probe left on.
+
+    The first run is a fresh `python tutorial_sequence.py` the way a user runs it; the second is forked from the
+    session's SDK process (no second SDK import).
+    """
     return [
-        run_sdk_script(sdk_python, "tutorial_sequence.py", tmp_path_factory.mktemp(f"tutorial-{attempt}"),
-                       compat_server, skip_https_probe=False)
+        run_sdk_script(sdk, "tutorial_sequence.py", tmp_path_factory.mktemp(f"tutorial-{attempt}"),
+                       compat_server, skip_https_probe=False, fresh_process=attempt == 1)
         for attempt in (1, 2)
     ]
 

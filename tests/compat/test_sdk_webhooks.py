@@ -4,14 +4,13 @@ and the sandbox posts the test event and a job completion to a loopback capture 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bench.capture_server import CaptureServer, capture_server
 from labelrounds.sandbox.server import SandboxServer
 
-from .sdk_runner import SdkRun, run_sdk_script
+from .sdk_runner import SdkInterpreter, SdkRun, run_sdk_script
 from .server_state import ServerState
 
 
@@ -30,7 +29,7 @@ def compat_server(lemons_sandbox: SandboxServer) -> SandboxServer:
 
 @pytest.fixture(scope="module")
 def run(
-    sdk_python: Path,
+    sdk: SdkInterpreter,
     compat_server: SandboxServer,
     capture: CaptureServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -39,7 +38,7 @@ def run(
     with ServerState(compat_server) as state:
         variables = state.world_variables() | {"CAPTURE_URL": capture.url}
     return run_sdk_script(
-        sdk_python,
+        sdk,
         "webhooks.py",
         tmp_path_factory.mktemp("webhooks"),
         compat_server,
