@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import shapely
@@ -45,6 +45,13 @@ class GeometryError(ValueError):
     """An object whose geometry cannot be read (unknown type, missing or malformed fields)."""
 
 
+class DeferredMask(NamedTuple):
+    """A bitmap's inflated PNG rows, to be decoded if a pair needs it, and its `data` (to cache the mask)."""
+
+    image: OneBitImage
+    data: object
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Region:
     """One object's geometry, read once: its kind, bounding box, area and the data its intersections need."""
@@ -54,7 +61,7 @@ class Region:
     area: float
     polygon: shapely.Geometry | None = None  # polygons only
     mask: np.ndarray | None = None  # bitmaps only (bool, rows x columns, top-left pixel at box[0], box[1])
-    deferred: OneBitImage | None = None  # a bitmap read but not decoded yet (mask None, area NaN)
+    deferred: DeferredMask | None = None  # a bitmap read but not decoded yet (mask None, area NaN)
 
     def shape(self) -> shapely.Geometry:
         """The region as a plane figure (rectangles and polygons)."""
@@ -130,10 +137,22 @@ class MaskCache:
         self._seen: set[str] = set()  # data decoded once and not kept (yet)
         self._pixels = 0
         self._max_pixels = max_pixels
+        self._lookups = 0
+        self._hits = 0
 
     def get(self, data: object) -> tuple[np.ndarray, int | None] | None:
         """The mask and set-pixel count of a bitmap's `data`, if decoded before."""
-        return self._masks.get(data) if isinstance(data, str) else None
+        if not isinstance(data, str):
+            return None
+        found = self._masks.get(data)
+        self._lookups += 1
+        self._hits += found is not None
+        return found
+
+    @property
+    def repeating(self) -> bool:
+        """Whether masks repeat here (one lookup in 8 or more found its mask): then every mask is worth keeping."""
+        return self._lookups > 0 and 8 * self._hits >= self._lookups
 
     def put(self, data: object, mask: np.ndarray, area: int | None) -> None:
         """Keep a copy of a decoded mask (a copy: the decoder's masks are views of a whole batch's array)."""
@@ -146,8 +165,10 @@ class MaskCache:
         self._pixels += mask.size
 
     def recurs(self, data: object) -> bool:
-        """Whether a bitmap's `data` was noted before (decoded once and not kept)."""
-        return data in self._seen if isinstance(data, str) else False
+        """Whether a bitmap's `data` was noted before (decoded once and not kept): a repeat, counted as a hit."""
+        seen = isinstance(data, str) and data in self._seen
+        self._hits += seen
+        return seen
 
     def note(self, data: object) -> None:
         """Remember that a bitmap's `data` was met, without keeping its mask."""
@@ -160,7 +181,7 @@ class MaskCache:
         """Keep a decoded mask if its `data` recurs (`recurs`: it repeats in the caller's objects) or was noted
         before; otherwise only note it. Most masks never recur: copying each would cost more than decoding a
         recurring one a second time."""
-        if recurs or self.recurs(data):
+        if recurs or self.repeating or self.recurs(data):
             self.put(data, mask, area)
         else:
             self.note(data)
@@ -176,7 +197,8 @@ def read_regions(
 
     With `defer_masks`, a bitmap of the SDK's PNG layout met for the first time is inflated (so a corrupt one is
     refused here) but not unfiltered: its region is `deferred` (mask None, area NaN) and `iou_matrices` decodes
-    it only if a pair needs it. Masks that recur (repeated in `objects`, or noted by `masks`) are decoded now.
+    it only if a pair needs it. Masks that recur (repeated in `objects`, noted by `masks`, or all of them while
+    `masks` finds many repeats) are decoded now and kept in `masks`.
 
     Raises:
         GeometryError: as `regions_from_objects`.
@@ -226,12 +248,13 @@ def read_regions(
             defer_masks
             and isinstance(image, OneBitImage)
             and index not in recurring
-            and not (masks is not None and masks.recurs(data))
+            and not (masks is not None and (masks.repeating or masks.recurs(data)))
         ):
             if masks is not None:
                 masks.note(data)
             x, y = int(origin[0]), int(origin[1])
-            regions[index] = Region(BITMAP, (x, y, x + image.width, y + image.height), math.nan, deferred=image)
+            box = (x, y, x + image.width, y + image.height)
+            regions[index] = Region(BITMAP, box, math.nan, deferred=DeferredMask(image, data))
         else:
             now.append(i)
     for i, (mask, area) in zip(now, _masks_of([images[i] for i in now]), strict=True):
@@ -486,16 +509,17 @@ def iou_matrix(
 def iou_matrices(
     jobs: Sequence[tuple[Sequence[Region] | RegionBatch, Sequence[Region] | RegionBatch, np.ndarray | None]],
     min_iou: float = 0.0,
+    masks: MaskCache | None = None,
 ) -> list[np.ndarray]:
     """`iou_matrix(first, second, where, min_iou)` of many `(first, second, where)` at once.
 
     The polygon intersections of all of them are computed together (numpy's per-call costs are paid once), and
     so are the masks of the deferred bitmaps (`read_regions(..., defer_masks=True)`) that a pair needs: those whose
-    box meets the box of an object they may be compared with.
+    box meets the box of an object they may be compared with (kept in `masks` while it finds many repeats).
     """
     batches = [(_batch(first), _batch(second), where) for first, second, where in jobs]
     overlaps = [_box_overlap(a, b, where) for a, b, where in batches]
-    batches = _with_needed_masks(batches, overlaps)
+    batches = _with_needed_masks(batches, overlaps, masks)
     plans = [
         _plan(a, b, overlap, min_iou) for (a, b, _), overlap in zip(batches, overlaps, strict=True)
     ]
@@ -543,7 +567,9 @@ def _box_overlap(a: RegionBatch, b: RegionBatch, where: np.ndarray | None) -> np
 
 
 def _with_needed_masks(
-    batches: list[tuple[RegionBatch, RegionBatch, np.ndarray | None]], overlaps: Sequence[np.ndarray]
+    batches: list[tuple[RegionBatch, RegionBatch, np.ndarray | None]],
+    overlaps: Sequence[np.ndarray],
+    masks: MaskCache | None,
 ) -> list[tuple[RegionBatch, RegionBatch, np.ndarray | None]]:
     """The batches with their deferred bitmaps decoded where a box overlap needs them (all decoded together);
     the others stay deferred (NaN area: they meet nothing, so no IoU of theirs is computed)."""
@@ -556,11 +582,14 @@ def _with_needed_masks(
     if not needed:
         return batches
     deferred = list(needed.values())
-    masks, areas = decoded_masks([region.deferred for region in deferred if region.deferred is not None])
-    decoded = {
-        id(region): _mask_region(mask, region.box[:2], area)
-        for region, mask, area in zip(deferred, masks, areas, strict=True)
-    }
+    records = [region.deferred for region in deferred if region.deferred is not None]
+    decoded_list, areas = decoded_masks([record.image for record in records])
+    keep = masks is not None and masks.repeating
+    decoded = {}
+    for region, record, mask, area in zip(deferred, records, decoded_list, areas, strict=True):
+        decoded[id(region)] = _mask_region(mask, region.box[:2], area)
+        if keep:
+            masks.put(record.data, mask, area)  # type: ignore[union-attr] - `keep` implies a cache
     return [
         (a.replacing(decoded) if a.deferring else a, b.replacing(decoded) if b.deferring else b, where)
         for a, b, where in batches
@@ -598,14 +627,20 @@ def _fill_raster_intersections(
 ) -> list[tuple[int, int]]:
     """Fill the pairs involving a bitmap; return the (row, column) of the vector pairs, left to the caller."""
     vector_pairs = []
-    for row, column in zip(*np.nonzero(exact), strict=True):
+    raster_rows, raster_columns, overlaps, unions = [], [], [], []
+    for row, column in zip(*(positions.tolist() for positions in np.nonzero(exact)), strict=True):
         first, second = a.regions[row], b.regions[column]
         if first.mask is None and second.mask is None:
-            vector_pairs.append((int(row), int(column)))
+            vector_pairs.append((row, column))
         else:
             overlap, raster_areas = _raster_intersection(first, second)
-            intersection[row, column] = overlap
-            union[row, column] = raster_areas - overlap
+            raster_rows.append(row)
+            raster_columns.append(column)
+            overlaps.append(overlap)
+            unions.append(raster_areas - overlap)
+    if overlaps:
+        intersection[raster_rows, raster_columns] = overlaps
+        union[raster_rows, raster_columns] = unions
     return vector_pairs
 
 

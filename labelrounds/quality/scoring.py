@@ -389,6 +389,7 @@ def score_many(
                 for ref, cand, same in zip(refs, cands, same_classes, strict=True)
             ],
             min_iou=iou_threshold,
+            masks=masks,
         )
         for ref, cand, same, matrix in zip(refs, cands, same_classes, ious, strict=True):
             matches = _matches(same, matrix, iou_threshold) if ref.object_count and cand.object_count else []
