@@ -210,7 +210,7 @@ class CrewConfig(BaseModel):
 
     def rejects(self, job_id: int, image_id: int) -> bool:
         """Whether the reviewers want to reject this image in this job (before the rejection limit applies)."""
-        return stable_fraction(self.seed, job_id, image_id) < self.reject_rate
+        return self.reject_rate > 0 and stable_fraction(self.seed, job_id, image_id) < self.reject_rate
 
     @property
     def draws(self) -> bool:
