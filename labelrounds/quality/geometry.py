@@ -187,7 +187,8 @@ class MaskCache:
             self.note(data)
 
 
-_MAX_SEEN: Final = 1_000_000  # data strings noted by a `MaskCache` (references only: the annotations hold them)
+# Data strings a `MaskCache` notes at most (references only: the annotations hold the strings).
+_MAX_SEEN: Final = 1_000_000
 
 
 def read_regions(
@@ -361,7 +362,7 @@ def decode_bitmap(data: str) -> np.ndarray:
 def _png_bytes(data: str) -> bytes:
     """The PNG inside a bitmap's `data`: base64, then zlib (a plain PNG is accepted)."""
     try:
-        raw = binascii.a2b_base64(data, strict_mode=True)  # `base64.b64decode(data, validate=True)`, one call less
+        raw = binascii.a2b_base64(data, strict_mode=True)  # as `base64.b64decode(data, validate=True)`
     except (binascii.Error, ValueError, TypeError):
         raise GeometryError("bitmap data is not base64") from None
     try:
@@ -520,9 +521,7 @@ def iou_matrices(
     batches = [(_batch(first), _batch(second), where) for first, second, where in jobs]
     overlaps = [_box_overlap(a, b, where) for a, b, where in batches]
     batches = _with_needed_masks(batches, overlaps, masks)
-    plans = [
-        _plan(a, b, overlap, min_iou) for (a, b, _), overlap in zip(batches, overlaps, strict=True)
-    ]
+    plans = [_plan(a, b, overlap, min_iou) for (a, b, _), overlap in zip(batches, overlaps, strict=True)]
     vector_pairs: list[tuple[int, int, int]] = []  # (job, row, column)
     for job, (a, b, intersection, union, exact) in enumerate(plans):
         if exact.any():
@@ -584,12 +583,13 @@ def _with_needed_masks(
     deferred = list(needed.values())
     records = [region.deferred for region in deferred if region.deferred is not None]
     decoded_list, areas = decoded_masks([record.image for record in records])
-    keep = masks is not None and masks.repeating
-    decoded = {}
-    for region, record, mask, area in zip(deferred, records, decoded_list, areas, strict=True):
-        decoded[id(region)] = _mask_region(mask, region.box[:2], area)
-        if keep:
-            masks.put(record.data, mask, area)  # type: ignore[union-attr] - `keep` implies a cache
+    decoded = {
+        id(region): _mask_region(mask, region.box[:2], area)
+        for region, mask, area in zip(deferred, decoded_list, areas, strict=True)
+    }
+    if masks is not None and masks.repeating:
+        for record, mask, area in zip(records, decoded_list, areas, strict=True):
+            masks.put(record.data, mask, area)
     return [
         (a.replacing(decoded) if a.deferring else a, b.replacing(decoded) if b.deferring else b, where)
         for a, b, where in batches

@@ -64,7 +64,7 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
     stride = 1 + (width + 7) // 8
     if len(raw) < stride * height:
         return None
-    raw = raw[: stride * height]  # the same object when nothing follows the rows (`bytes` slices of all of it)
+    raw = raw[: stride * height]  # no copy when nothing follows the rows (a whole `bytes` slice is itself)
     return OneBitImage(width, height, None if raw[::stride].translate(None, _FILTERS) else raw, compressed)
 
 
@@ -204,7 +204,11 @@ def _unfilter(scanlines: np.ndarray, image_starts: Sequence[int]) -> np.ndarray:
 
 
 def _undo_sequential_rows(
-    rows: np.ndarray, scanlines: np.ndarray, filters: np.ndarray, run_starts: np.ndarray, image_starts: np.ndarray
+    rows: np.ndarray,
+    scanlines: np.ndarray,
+    filters: np.ndarray,
+    run_starts: np.ndarray,
+    image_starts: np.ndarray,
 ) -> None:
     """Replace the Average and Paeth rows (taken as unfiltered by the vectorised pass) by their true values, and
     shift the run of Up rows each one starts by the same correction.

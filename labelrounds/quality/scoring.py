@@ -171,7 +171,9 @@ def parse_annotations(annotations: Sequence[Mapping[str, Any] | ParsedAnnotation
 
 
 def _parse_annotations(
-    annotations: Sequence[Mapping[str, Any] | ParsedAnnotation], masks: MaskCache | None, defer_masks: bool = False
+    annotations: Sequence[Mapping[str, Any] | ParsedAnnotation],
+    masks: MaskCache | None,
+    defer_masks: bool = False,
 ) -> list[ParsedAnnotation]:
     """`parse_annotations`, bitmap masks looked up in and added to `masks` (`defer_masks`: see `read_regions`)."""
     unread: dict[int, Mapping[str, Any]] = {}
@@ -379,7 +381,9 @@ def score_many(
     for start in range(0, len(pairs), _PAIRS_PER_READ):
         # Bitmaps are decoded only if a same-class object's box meets theirs (the IoU matrices decode those).
         parsed = _parse_annotations(
-            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair], masks, True
+            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair],
+            masks,
+            defer_masks=True,
         )
         refs, cands = parsed[::2], parsed[1::2]
         same_classes = [_same_class(ref, cand) for ref, cand in zip(refs, cands, strict=True)]

@@ -91,7 +91,9 @@ def _mask_and_filters(spec: tuple[int, int, int, float]) -> tuple[np.ndarray, li
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(filtered_masks, min_size=1, max_size=5))
-def test_every_filter_type_decodes_by_numpy_as_pillow_reads_it(specs: list[tuple[int, int, int, float]]) -> None:
+def test_every_filter_type_decodes_by_numpy_as_pillow_reads_it(
+    specs: list[tuple[int, int, int, float]],
+) -> None:
     """Masks written with random filter types (Average and Paeth included, also as an image's first row) and
     decoded together: each is its mask and Pillow's reading of its PNG, none left to Pillow by the decoder."""
     drawn = [_mask_and_filters(spec) for spec in specs]
@@ -112,7 +114,9 @@ def test_a_wrong_paeth_predictor_is_caught_by_the_oracle(monkeypatch: pytest.Mon
     png = filtered_png(mask, [4] * 30)
     np.testing.assert_array_equal(decode_bitmap(base64.b64encode(zlib.compress(png)).decode()), mask)
     original = png_module._sequential_rows
-    monkeypatch.setattr(png_module, "_sequential_rows", lambda rows, above, paeth: original(rows, above, paeth & False))
+    monkeypatch.setattr(
+        png_module, "_sequential_rows", lambda rows, above, paeth: original(rows, above, paeth & False)
+    )
     image = one_bit_rows(png)
     assert image is not None
     assert not np.array_equal(decoded_masks([image])[0][0], pillow_reads(png))
@@ -190,6 +194,9 @@ def test_a_corrupt_bitmap_that_meets_nothing_is_still_refused() -> None:
     png = bytearray(zlib.decompress(base64.b64decode(good["bitmap"]["data"])))
     idat = png.index(b"IDAT")
     png[idat + 8 : idat + 12] = b"\xff\xff\xff\xff"  # inside the compressed stream
-    damaged = {**good, "bitmap": {"data": base64.b64encode(zlib.compress(bytes(png))).decode(), "origin": [500, 500]}}
+    damaged = {
+        **good,
+        "bitmap": {"data": base64.b64encode(zlib.compress(bytes(png))).decode(), "origin": [500, 500]},
+    }
     with pytest.raises(GeometryError, match="object 1"):
         score_many([({"objects": [good]}, {"objects": [good, {**damaged, "classTitle": "stem"}]})])
