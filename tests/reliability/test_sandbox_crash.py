@@ -1,6 +1,7 @@
 """SIGKILL a subprocess sandbox under concurrent write load, several times, and restart it on the same file:
 the database passes SQLite's integrity and foreign-key checks, every `jobs.add` is wholly present (job and all
-its images) or wholly absent, and every object the client got a 200 for exists."""
+its images) or wholly absent, and every object the client got a 200 for exists. `make test` kills twice (each
+kill restarts a subprocess sandbox), `make test-long` 8 times."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from labelrounds.sandbox.server import SandboxServer
 
 from .budget import scaled
 
-KILLS = scaled(default=3, long=8)
+KILLS = scaled(default=2, long=8)
 WRITERS = 6
 SEED = "synthetic:2x4000"
 TOKEN = SecretStr("crash-test-admin-token-" + "0" * 40)
@@ -39,10 +40,12 @@ class Ledger:
     refused: list[str] = field(default_factory=list)  # any 4xx/5xx: must stay empty
 
 
-async def write_load(server: SandboxServer, ledger: Ledger, stop: threading.Event, worker: int) -> None:
-    """One writer: jobs.add with many entityIds, users.add and meta updates, until the server dies or `stop`."""
+async def write_load(
+    server: SandboxServer, ledger: Ledger, stop: threading.Event, worker: int, image_ids: dict[int, list[int]]
+) -> None:
+    """One writer: jobs.add with many entityIds (of `image_ids` by dataset), users.add and meta updates, until the
+    server dies or `stop`."""
     rng = random.Random(worker)  # noqa: S311 - test data
-    image_ids = {dataset_id: await _images(server, dataset_id) for dataset_id in server.dataset_ids}
     headers = {"x-api-key": TOKEN.get_secret_value()}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
         number = 0
@@ -109,7 +112,11 @@ def run_and_kill(server: SandboxServer, ledger: Ledger, rng: random.Random) -> N
     stop = threading.Event()
 
     async def writers() -> None:
-        await asyncio.gather(*(write_load(server, ledger, stop, worker) for worker in range(WRITERS)))
+        # Listed once for all writers: 4,000 ids a dataset, the same after every restart.
+        image_ids = {dataset_id: await _images(server, dataset_id) for dataset_id in server.dataset_ids}
+        await asyncio.gather(
+            *(write_load(server, ledger, stop, worker, image_ids) for worker in range(WRITERS))
+        )
 
     thread = threading.Thread(target=asyncio.run, args=(writers(),))
     replies_before = ledger.replies
