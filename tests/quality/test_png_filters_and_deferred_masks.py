@@ -22,6 +22,7 @@ import labelrounds.quality.geometry as geometry
 import labelrounds.quality.png as png_module
 from labelrounds.quality import GeometryError, decode_bitmap, encode_bitmap, score_annotations, score_many
 from labelrounds.quality.png import decoded_masks, one_bit_rows
+from tests.quality.test_mask_cache import images_with_repeated_masks
 
 
 def _predictor(kind: int, left: int, up: int, upper_left: int) -> int:
@@ -200,3 +201,25 @@ def test_a_corrupt_bitmap_that_meets_nothing_is_still_refused() -> None:
     }
     with pytest.raises(GeometryError, match="object 1"):
         score_many([({"objects": [good]}, {"objects": [good, {**damaged, "classTitle": "stem"}]})])
+
+
+def test_repeated_masks_are_decoded_once_though_bitmaps_are_deferred(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over 300 images (3 reads of 128 images) reusing 4 `data` strings, deferral does not defeat the cache: at
+    most 2 decodes per string (one deferred, one kept), against 1,800 bitmaps read; scores equal image-by-image
+    scoring. Mutant: a cache that keeps nothing decodes each string again in every read (4 x 3)."""
+    pairs = images_with_repeated_masks(3, 300)
+    decoded: list[int] = []
+
+    def counting(images: list[Any]) -> tuple[list[np.ndarray], list[int]]:
+        decoded.append(len(images))
+        return decoded_masks(images)
+
+    monkeypatch.setattr(geometry, "decoded_masks", counting)
+    total = score_many(pairs)
+    assert 0 < sum(decoded) <= 2 * 4
+    one_by_one = [score_annotations(reference, candidate) for reference, candidate in pairs]
+    assert total.matched_objects == sum(score.matched_objects for score in one_by_one)
+    monkeypatch.setattr(geometry.MaskCache, "put", lambda self, data, mask, area: None)
+    decoded.clear()
+    score_many(pairs)
+    assert sum(decoded) == 4 * 3
