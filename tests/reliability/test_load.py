@@ -2,7 +2,10 @@
 concurrent API clients read and write against the same sandbox for a bounded time. No request fails, every
 round finishes, and raw reads (tests/oracles.py) find every image in one first-cycle job of each round, nothing
 duplicated and each report equal to the review statuses read back. Every run, failed ones too, is recorded in
-bench/results/load_runs.jsonl (counts and latency percentiles), summed up (pass rate) in load.json|md."""
+bench/results/load_runs.jsonl (counts and latency percentiles), summed up (pass rate) in load.json|md.
+
+The clients load the sandbox for the first 8 s in `make test` (the rounds' validation, users, meta and first jobs),
+for 120 s with 24 clients in `make test-long`."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from .rounds import PASSWORD, check_round, round_spec
 
 ROUNDS = 3
 CLIENTS = scaled(default=8, long=24)
-LOAD_SECONDS = scaled(default=15, long=120)
+LOAD_SECONDS = scaled(default=8, long=120)
 WORLD, PROJECT = "synthetic:3x30", "Synthetic 3x30"
 CREW = CrewConfig(reject_rate=0.3, max_rejections_per_image=1, poll_interval=0.05, seed=11)
 #: Where every run is recorded (see conftest.run_record).
