@@ -114,6 +114,8 @@ async def labeling_round(
     except Exception as error:  # a suspension is a BaseException (Pause): not a failure
         announce_failure(spec.round_name, error)
         raise
+    finally:
+        steps.release_lease()
     announce_finished(
         run.target.round_key,
         {"cycles": len(run.cycles), "jobs": sum(map(len, run.job_ids_per_cycle)), "end": run.end.summary()},

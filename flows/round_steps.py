@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -27,7 +28,7 @@ from tasks.gate import GateMode, round_due, tag_round_run, wait_for_review
 from tasks.gold import copy_gold, publish_gold_report, relabel_under_gold, remove_gold, score_gold
 from tasks.jobs import create_jobs
 from tasks.meta import prepare_meta
-from tasks.options import api_lease, in_round
+from tasks.options import api_lease, holding_api_lease, in_round
 from tasks.rebalance import wait_and_rebalance
 from tasks.report import PublishedReport, publish_report
 from tasks.rework import rework_rejected
@@ -39,6 +40,10 @@ _Task = TypeVar("_Task", bound=Any)
 #: The phases that call the API back to back, each under one lease of the API limit (`tasks.options.api_lease`);
 #: the gate, waiting for people, holds none.
 LEASED_PHASES: frozenset[RoundPhase] = frozenset({"setup", "rework", "finish"})
+#: A rework's lease carries on into the finish right after it (the last cycle had nothing rejected): one release and
+#: one acquisition fewer, each a few Prefect requests and a chance of the Prefect server's 2 s back-off (a 503 on a
+#: write conflict of `increment-with-lease`); a gate after it releases it first.
+CARRIED_PHASES: frozenset[RoundPhase] = frozenset({"rework"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class TaskRoundSteps:
     password_secret: str | None = None
     gate_mode: GateMode = "poll"
     report_dir: str | None = None
+    _lease: ExitStack = field(default_factory=ExitStack, init=False, repr=False, compare=False)
 
     def resumable(self, spec: RoundSpec) -> bool:
         """Whether the run can suspend and re-run from the top (the suspend gate, a person's decision), reusing the
@@ -67,8 +73,33 @@ class TaskRoundSteps:
         return in_round(api_task, resumable=self.resumable(spec))
 
     def phase(self, name: RoundPhase) -> AbstractContextManager[None]:
-        """One lease of the API limit over a writing phase, whose tasks take none of their own; the gate holds none."""
-        return api_lease() if name in LEASED_PHASES else nullcontext()
+        """One lease of the API limit over a writing phase, whose tasks take none of their own; the gate holds none.
+
+        A rework's lease is kept for the finish that follows it (`CARRIED_PHASES`); any other phase, an error or
+        `release_lease` releases it.
+        """
+        return self._phase(name)
+
+    @contextmanager
+    def _phase(self, name: RoundPhase) -> Iterator[None]:
+        """`phase`: acquire unless a carried lease is held; release after the phase unless it carries on."""
+        if name not in LEASED_PHASES:
+            self.release_lease()
+            yield
+            return
+        if not holding_api_lease():
+            self._lease.enter_context(api_lease())
+        try:
+            yield
+        except BaseException:
+            self.release_lease()
+            raise
+        if name not in CARRIED_PHASES:
+            self.release_lease()
+
+    def release_lease(self) -> None:
+        """Release the lease carried over from the last phase, if any (the flow calls it when the round ends)."""
+        self._lease.close()
 
     async def validate(self, spec: RoundSpec) -> ValidatedRound:
         """Refuse a past `due`, validate, tag the run for the watcher (before any suspension), emit `started`.

@@ -73,6 +73,11 @@ def api_lease() -> Iterator[None]:
             _HOLDING_API_LEASE.reset(token)
 
 
+def holding_api_lease() -> bool:
+    """Whether this context holds a lease of the API limit (inside an `api_lease` block)."""
+    return _HOLDING_API_LEASE.get()
+
+
 def leased(api_task_: _Fn) -> _Fn:
     """The task as it must run here: inside an `api_lease` block without its own lease (never two of one round)."""
     if _HOLDING_API_LEASE.get() and isinstance(api_task_, Task) and API_TAG in api_task_.tags:

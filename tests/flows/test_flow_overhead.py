@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from bench.prefect_requests import count_prefect_requests
 from flows.labeling_round import labeling_round
-from flows.round_steps import LEASED_PHASES, TaskRoundSteps
+from flows.round_steps import TaskRoundSteps
 from labelrounds.client import ConnectionSettings
 from labelrounds.sandbox.server import SandboxServer
 from tasks.jobs import create_jobs
@@ -52,8 +52,11 @@ async def test_a_round_leases_the_api_limit_once_per_writing_phase(crewed: Sandb
         )
         flow_run = await client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]
     reworks = sum(run.task_key.startswith("rework_rejected") for run in runs)
+    gates = sum(run.task_key.startswith("check_review") for run in runs)
     assert reworks >= 1  # the lemons crew rejects some images: a rework cycle
-    phases = len(LEASED_PHASES) - 1 + reworks  # setup, each rework (read back from the API), finish
+    # Setup, each rework (read back from the API), and the finish only when a gate came last (the rework cap):
+    # after a rework the finish carries on its lease.
+    phases = 1 + reworks + (gates > reworks)
     assert (traffic.requests[INCREMENT], traffic.requests[DECREMENT]) == (phases, phases)
     assert traffic.events["prefect.concurrency-limit.acquired"] == phases
     assert traffic.figures()["task_runs"] == len(runs)  # every task run's start counted, read back from the API
@@ -81,6 +84,20 @@ def test_a_task_is_cached_within_the_run_only_when_the_run_can_re_run_from_the_t
         assert chosen is create_jobs and chosen.cache_policy == WITHIN_RUN
     else:
         assert chosen.cache_policy is NO_CACHE and chosen.persist_result is False
+
+
+async def test_a_reworks_lease_carries_on_into_the_finish_and_a_gate_releases_it(api_limit: int) -> None:
+    """Mutant: without the carry-over the phases below take 4 leases; with it 3, and never two at once (limit 1)."""
+    steps = TaskRoundSteps(ConnectionSettings(server_address="http://127.0.0.1:9", api_token=SecretStr("not-used")))
+    with count_prefect_requests() as traffic:
+        for name in ("setup", "gate", "rework", "gate", "rework"):
+            with steps.phase(name):  # type: ignore[arg-type]
+                pass
+        held_between = traffic.requests[DECREMENT]
+        with steps.phase("finish"):
+            pass
+    assert held_between == 2  # setup's, and the first rework's at the gate; the last rework's is still held
+    assert (traffic.requests[INCREMENT], traffic.requests[DECREMENT]) == (3, 3)
 
 
 async def test_tasks_in_a_leased_block_take_no_lease_of_their_own(api_limit: int) -> None:
