@@ -2,7 +2,10 @@
 429s on everything, with the crew working. After each, from raw API reads (tests/oracles.py): one job per
 (dataset, labeler), every image of the project in exactly one first-cycle job, no duplicated job, user, class or
 tag, and the report's totals equal to the review statuses read back. Every run, failed ones too, is recorded in
-bench/results/chaos_runs.jsonl, summed up (pass rate) in chaos.json|md."""
+bench/results/chaos_runs.jsonl, summed up (pass rate) in chaos.json|md.
+
+`make test` runs one seed of the twelve, rotating with the commit (`budget.rotating`: the same seed for the same
+commit, all twelve across commits); `make test-long` runs all twelve."""
 
 from __future__ import annotations
 
@@ -19,11 +22,11 @@ from labelrounds.sandbox.faults import FaultPlan
 from labelrounds.sandbox.server import SandboxServer
 from tasks.credentials import PASSWORD_ENV
 
-from .budget import LONG, scaled
+from .budget import LONG, rotating
 from .figures import RECORD_PREFIX
 from .rounds import PASSWORD, check_round, round_spec
 
-SEEDS = list(range(1, scaled(default=2, long=12) + 1))
+SEEDS = rotating(list(range(1, 13)))
 WORLD = "synthetic:3x20"
 PROJECT = "Synthetic 3x20"
 # The issue's plan, then more dropped jobs.add/users.add replies: a round makes only a few dozen writes, so 2%
