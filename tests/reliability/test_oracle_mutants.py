@@ -25,7 +25,7 @@ from labelrounds.steps.validate import validate_round
 from .rounds import PASSWORD, RoundCheck, admin_client, check_round, round_spec
 
 #: Rejects about half of the six lemons images once, so the round has a rework cycle.
-CREW = CrewConfig(reject_rate=0.5, max_rejections_per_image=1, poll_interval=0.02, seed=3)
+CREW = CrewConfig(reject_rate=0.5, max_rejections_per_image=1, poll_interval=0.1, seed=3)
 
 
 @pytest.fixture
