@@ -33,10 +33,13 @@ from .rounds import PASSWORD, admin_client, check_round, round_spec
 
 LABELROUNDS = Path(sys.executable).parent / "labelrounds"
 # Slow job creation and archiving, so that a kill lands inside them; a crew that takes its time, so the gate waits.
+# The crew and the gate look 4-5 times a second (each look of the crew lists teams and jobs, each of the gate is a
+# Prefect task retry): the gate still waits through several looks (a kill point), at a fraction of the CPU.
 FAULTS = "jobs.add:latency=1@1500ms,jobs.archive:latency=1@1s,seed=3"
 CREW = CrewConfig(
-    label_seconds_per_image=0.05, review_seconds_per_image=0.02, reject_rate=0.3, poll_interval=0.1, seed=3
+    label_seconds_per_image=0.05, review_seconds_per_image=0.02, reject_rate=0.3, poll_interval=0.25, seed=3
 )
+GATE_POLL_SECONDS = 0.2
 RUN_TIMEOUT = 240
 
 KillPoint = Callable[[TrafficStats, TrafficStats], bool]
@@ -117,7 +120,10 @@ async def test_a_round_killed_at_each_stage_is_finished_by_a_rerun(
     prefect_backend: None, tmp_path: Path
 ) -> None:
     spec: RoundSpec = round_spec(
-        round_name="crash-resume", project="Synthetic 2x12", labelers=["labeler_1", "labeler_2", "labeler_3"]
+        round_name="crash-resume",
+        project="Synthetic 2x12",
+        labelers=["labeler_1", "labeler_2", "labeler_3"],
+        poll_interval_seconds=GATE_POLL_SECONDS,
     )
     config = tmp_path / "round.yaml"
     config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
