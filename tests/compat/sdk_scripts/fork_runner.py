@@ -38,8 +38,10 @@ def _child(request: dict[str, Any]) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    streams = ((0, os.devnull, os.O_RDONLY), (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+               (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+    for fd, path, flags in streams:  # stdin off the request pipe: a script must never read the next request
+        target = os.open(path, flags, 0o644)
         os.dup2(target, fd)
         os.close(target)
     sys.path[0] = SCRIPTS_DIR
