@@ -146,7 +146,11 @@ class SdkInterpreter:
         request = {"script": path, "cwd": str(workdir), "env": env} | {name: str(out) for name, out in outputs.items()}
         reply = self._ask(request)
         if reply is None:
+            exited = self._forker.poll() if self._forker is not None else None
             self.close()
+            if exited is not None:
+                pytest.fail(f"The SDK process (sdk_scripts/fork_runner.py) exited with {exited} before running "
+                            f"{script}; its stderr is in the test's captured output", pytrace=False)
             pytest.fail(f"{script} did not finish within {_SCRIPT_DEADLINE_SECONDS} s; stderr:\n"
                         f"{outputs['stderr'].read_text(errors='replace')[-4000:]!r}", pytrace=False)
         return reply["returncode"], outputs["stdout"].read_text(), outputs["stderr"].read_text()
