@@ -33,7 +33,8 @@ ROUNDS = 3
 CLIENTS = scaled(default=8, long=24)
 LOAD_SECONDS = scaled(default=8, long=120)
 WORLD, PROJECT = "synthetic:3x30", "Synthetic 3x30"
-CREW = CrewConfig(reject_rate=0.3, max_rejections_per_image=1, poll_interval=0.05, seed=11)
+# The crew looks for work every 0.1 s: each look lists teams and jobs, the clients are the load meant here.
+CREW = CrewConfig(reject_rate=0.3, max_rejections_per_image=1, poll_interval=0.1, seed=11)
 #: Where every run is recorded (see conftest.run_record).
 RUN_LOG = "load"
 RUN_TITLE = (
