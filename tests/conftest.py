@@ -50,13 +50,19 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
 def prefect_backend() -> Iterator[None]:
     """One Prefect test harness (a real temporary API server) for the whole session, with flow heartbeats off.
 
-    Heartbeats off makes a trivial flow run cost about 0.1 s instead of 1 s. Request this fixture only in modules
+    Heartbeats off makes a trivial flow run cost about 0.1 s instead of 1 s. The server stores received events
+    every 0.5 s instead of 5 s, so a test that reads events back waits less. Request this fixture only in modules
     that run flows, so the rest of the suite does not pay for the server's start.
     """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180), temporary_settings(
-        {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    ):
+    # The harness's server process takes the settings current when it starts.
+    with temporary_settings({PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL: 0.5}), prefect_test_harness(
+        server_startup_timeout=180
+    ), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield

@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from prefect import flow
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from pydantic import SecretStr
 
@@ -56,26 +56,27 @@ def serving(app: Any) -> Iterator[str]:
         sock.close()
 
 
-async def round_events(round_key: str) -> list[dict[str, Any]]:
+async def round_events(client: PrefectClient, round_key: str) -> list[dict[str, Any]]:
     """The `labelrounds.job.completed` events of a round, read from the Prefect API."""
     event_filter = EventFilter(
         event=EventNameFilter(name=[JOB_COMPLETED_EVENT]),
         resource=EventResourceFilter(id=[round_resource_id(round_key)]),
     )
-    async with get_client() as client:
-        page = await client.read_events(filter=event_filter, limit=50)
+    page = await client.read_events(filter=event_filter, limit=50)
     return [event.model_dump(mode="json") for event in page.events]
 
 
 async def wait_for_job_event(round_key: str, job_id: int) -> list[dict[str, Any]]:
-    """Poll until an event for `job_id` is stored; returns all the round's events then."""
+    """Poll (one client for the whole wait) until an event for `job_id` is stored; returns all the round's events
+    then."""
     deadline = time.monotonic() + 30
-    while True:
-        events = await round_events(round_key)
-        if job_id in jobs_of(events):
-            return events
-        assert time.monotonic() < deadline, f"no event for job {job_id}; got {events}"
-        await asyncio.sleep(0.1)
+    async with get_client() as client:
+        while True:
+            events = await round_events(client, round_key)
+            if job_id in jobs_of(events):
+                return events
+            assert time.monotonic() < deadline, f"no event for job {job_id}; got {events}"
+            await asyncio.sleep(0.1)
 
 
 def jobs_of(events: list[dict[str, Any]]) -> list[int]:
