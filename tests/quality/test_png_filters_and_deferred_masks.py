@@ -108,6 +108,18 @@ def test_every_filter_type_decodes_by_numpy_as_pillow_reads_it(
         assert area == int(np.count_nonzero(mask))
 
 
+def count_mask_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Spy on `geometry.decoded_masks`: the returned list gets the number of masks of each call."""
+    decoded: list[int] = []
+
+    def counting(images: list[Any]) -> tuple[list[np.ndarray], list[int]]:
+        decoded.append(len(images))
+        return decoded_masks(images)
+
+    monkeypatch.setattr(geometry, "decoded_masks", counting)
+    return decoded
+
+
 def test_a_wrong_paeth_predictor_is_caught_by_the_oracle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutant: Paeth rows undone with the Average predictor give a mask the oracle refuses."""
     rng = np.random.default_rng(4)
@@ -173,13 +185,7 @@ def test_score_many_decodes_only_the_bitmaps_a_pair_needs(monkeypatch: pytest.Mo
         for obj in pair[side]["objects"]
     )
     assert needed == 4 * len(pairs)  # the oracle sees the layout as drawn: 4 of 7 bitmaps per pair
-    decoded: list[int] = []
-
-    def counting(images: list[Any]) -> tuple[list[np.ndarray], list[int]]:
-        decoded.append(len(images))
-        return decoded_masks(images)
-
-    monkeypatch.setattr(geometry, "decoded_masks", counting)
+    decoded = count_mask_decodes(monkeypatch)
     total = score_many(pairs)
     assert sum(decoded) == needed
     monkeypatch.undo()
@@ -208,13 +214,7 @@ def test_repeated_masks_are_decoded_once_though_bitmaps_are_deferred(monkeypatch
     most 2 decodes per string (one deferred, one kept), against 1,800 bitmaps read; scores equal image-by-image
     scoring. Mutant: a cache that keeps nothing decodes each string again in every read (4 x 3)."""
     pairs = images_with_repeated_masks(3, 300)
-    decoded: list[int] = []
-
-    def counting(images: list[Any]) -> tuple[list[np.ndarray], list[int]]:
-        decoded.append(len(images))
-        return decoded_masks(images)
-
-    monkeypatch.setattr(geometry, "decoded_masks", counting)
+    decoded = count_mask_decodes(monkeypatch)
     total = score_many(pairs)
     assert 0 < sum(decoded) <= 2 * 4
     one_by_one = [score_annotations(reference, candidate) for reference, candidate in pairs]
