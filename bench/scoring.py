@@ -13,8 +13,6 @@ fresh process (`--same-process` to opt out): in one process, bitmaps measured af
 the benchmark's order, not scoring.
 Bitmap masks are ellipses of whole-pixel sizes, so many repeat across images and the mask cache decodes each
 once; `--distinct-masks` flips a few random pixels of every mask so that no two are alike (every one decoded).
-The reading figure is `score_many`'s reading: bitmaps inflated but their rows not yet unfiltered (that happens in
-the IoU step, for the bitmaps a same-class box meets).
 """
 
 from __future__ import annotations
@@ -148,7 +146,7 @@ def _timed(
     started_cpu = time.process_time()
     masks = MaskCache()
     for start in range(0, len(flat), 256):  # as score_many reads them: a batch of images at a time, one cache
-        _parse_annotations(flat[start : start + 256], masks, True)  # bitmaps deferred, as score_many reads
+        _parse_annotations(flat[start : start + 256], masks)
     parse_cpu_seconds = time.process_time() - started_cpu
     # Gold checks score several labelers against the same reference: read it once, outside the timed part.
     references = parse_annotations([reference for reference, _ in annotations])

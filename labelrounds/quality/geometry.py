@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import numpy as np
 import shapely
@@ -45,13 +45,6 @@ class GeometryError(ValueError):
     """An object whose geometry cannot be read (unknown type, missing or malformed fields)."""
 
 
-class DeferredMask(NamedTuple):
-    """A bitmap's inflated PNG rows, to be decoded if a pair needs it, and its `data` (to cache the mask)."""
-
-    image: OneBitImage
-    data: object
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class Region:
     """One object's geometry, read once: its kind, bounding box, area and the data its intersections need."""
@@ -61,7 +54,6 @@ class Region:
     area: float
     polygon: shapely.Geometry | None = None  # polygons only
     mask: np.ndarray | None = None  # bitmaps only (bool, rows x columns, top-left pixel at box[0], box[1])
-    deferred: DeferredMask | None = None  # a bitmap read but not decoded yet (mask None, area NaN)
 
     def shape(self) -> shapely.Geometry:
         """The region as a plane figure (rectangles and polygons)."""
@@ -79,20 +71,6 @@ class RegionBatch:
     areas: np.ndarray  # n float
     rectangular: np.ndarray  # n bool
     bitmaps: np.ndarray  # n bool
-    deferring: bool = False  # some bitmap is `deferred` (not decoded yet)
-
-    def replacing(self, replacements: Mapping[int, Region]) -> RegionBatch:
-        """This batch with the regions whose `id` is in `replacements` replaced (same boxes, new areas)."""
-        positions = [i for i, region in enumerate(self.regions) if id(region) in replacements]
-        if not positions:
-            return self
-        regions = list(self.regions)
-        areas = self.areas.copy()
-        for i in positions:
-            regions[i] = replacements[id(self.regions[i])]
-            areas[i] = regions[i].area
-        deferring = any(region.deferred is not None for region in regions)
-        return RegionBatch(tuple(regions), self.boxes, areas, self.rectangular, self.bitmaps, deferring)
 
     @classmethod
     def of(cls, regions: Sequence[Region]) -> RegionBatch:
@@ -103,7 +81,6 @@ class RegionBatch:
             areas=np.array([region.area for region in regions], dtype=float),
             rectangular=np.array([region.kind == RECTANGLE for region in regions], dtype=bool),
             bitmaps=np.array([region.kind == BITMAP for region in regions], dtype=bool),
-            deferring=any(region.deferred is not None for region in regions),
         )
 
 
@@ -134,25 +111,12 @@ class MaskCache:
     def __init__(self, max_pixels: int = 64_000_000) -> None:
         """An empty cache bounded to `max_pixels` stored mask pixels."""
         self._masks: dict[str, tuple[np.ndarray, int | None]] = {}
-        self._seen: set[str] = set()  # data decoded once and not kept (yet)
         self._pixels = 0
         self._max_pixels = max_pixels
-        self._lookups = 0
-        self._hits = 0
 
     def get(self, data: object) -> tuple[np.ndarray, int | None] | None:
         """The mask and set-pixel count of a bitmap's `data`, if decoded before."""
-        if not isinstance(data, str):
-            return None
-        found = self._masks.get(data)
-        self._lookups += 1
-        self._hits += found is not None
-        return found
-
-    @property
-    def repeating(self) -> bool:
-        """Whether masks repeat here (one lookup in 8 or more found its mask): then every mask is worth keeping."""
-        return self._lookups > 0 and 8 * self._hits >= self._lookups
+        return self._masks.get(data) if isinstance(data, str) else None
 
     def put(self, data: object, mask: np.ndarray, area: int | None) -> None:
         """Keep a copy of a decoded mask (a copy: the decoder's masks are views of a whole batch's array)."""
@@ -164,42 +128,9 @@ class MaskCache:
         self._masks[data] = (np.array(mask), area)
         self._pixels += mask.size
 
-    def recurs(self, data: object) -> bool:
-        """Whether a bitmap's `data` was noted before (decoded once and not kept): a repeat, counted as a hit."""
-        seen = isinstance(data, str) and data in self._seen
-        self._hits += seen
-        return seen
 
-    def note(self, data: object) -> None:
-        """Remember that a bitmap's `data` was met, without keeping its mask."""
-        if isinstance(data, str):
-            if len(self._seen) >= _MAX_SEEN:
-                self._seen.clear()
-            self._seen.add(data)
-
-    def offer(self, data: object, mask: np.ndarray, area: int | None, recurs: bool) -> None:
-        """Keep a decoded mask if its `data` recurs (`recurs`: it repeats in the caller's objects) or was noted
-        before; otherwise only note it. Most masks never recur: copying each would cost more than decoding a
-        recurring one a second time."""
-        if recurs or self.repeating or self.recurs(data):
-            self.put(data, mask, area)
-        else:
-            self.note(data)
-
-
-# Data strings a `MaskCache` notes at most (references only: the annotations hold the strings).
-_MAX_SEEN: Final = 1_000_000
-
-
-def read_regions(
-    objects: Sequence[Mapping[str, Any]], masks: MaskCache | None, defer_masks: bool = False
-) -> list[Region]:
+def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) -> list[Region]:
     """`regions_from_objects`, bitmaps whose `data` is in `masks` not decoded again (and new ones added to it).
-
-    With `defer_masks`, a bitmap of the SDK's PNG layout met for the first time is inflated (so a corrupt one is
-    refused here) but not unfiltered: its region is `deferred` (mask None, area NaN) and `iou_matrices` decodes
-    it only if a pair needs it. Masks that recur (repeated in `objects`, noted by `masks`, or all of them while
-    `masks` finds many repeats) are decoded now and kept in `masks`.
 
     Raises:
         GeometryError: as `regions_from_objects`.
@@ -240,28 +171,9 @@ def read_regions(
             raise GeometryError(f"object {index}: {detail}") from None
     for (index, _, _), region in zip(polygons, _polygon_regions(polygons), strict=True):
         regions[index] = region
-    recurring = {first for _, first, _ in repeated}
-    images = _inflate(bitmaps)
-    now: list[int] = []  # positions in `bitmaps` decoded now
-    for i, ((index, _, origin), image) in enumerate(zip(bitmaps, images, strict=True)):
-        data = objects[index]["bitmap"]["data"]
-        if (
-            defer_masks
-            and isinstance(image, OneBitImage)
-            and index not in recurring
-            and not (masks is not None and (masks.repeating or masks.recurs(data)))
-        ):
-            if masks is not None:
-                masks.note(data)
-            x, y = int(origin[0]), int(origin[1])
-            box = (x, y, x + image.width, y + image.height)
-            regions[index] = Region(BITMAP, box, math.nan, deferred=DeferredMask(image, data))
-        else:
-            now.append(i)
-    for i, (mask, area) in zip(now, _masks_of([images[i] for i in now]), strict=True):
-        index, _, origin = bitmaps[i]
+    for (index, _, origin), (mask, area) in zip(bitmaps, _decode_masks(bitmaps), strict=True):
         if masks is not None:
-            masks.offer(objects[index]["bitmap"]["data"], mask, area, index in recurring)
+            masks.put(objects[index]["bitmap"]["data"], mask, area)
         regions[index] = _mask_region(mask, origin, area)
     for index, first, origin in repeated:
         decoded = regions[first]
@@ -362,7 +274,7 @@ def decode_bitmap(data: str) -> np.ndarray:
 def _png_bytes(data: str) -> bytes:
     """The PNG inside a bitmap's `data`: base64, then zlib (a plain PNG is accepted)."""
     try:
-        raw = binascii.a2b_base64(data, strict_mode=True)  # as `base64.b64decode(data, validate=True)`
+        raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raise GeometryError("bitmap data is not base64") from None
     try:
@@ -371,31 +283,25 @@ def _png_bytes(data: str) -> bytes:
         return raw
 
 
-def _inflate(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[OneBitImage | np.ndarray]:
-    """For each (position, PNG, origin): the inflated rows of the SDK's PNG layout (for the numpy decoder), or the
-    mask of any other PNG (decoded by Pillow).
-
-    Raises:
-        GeometryError: a PNG cannot be read (the message names the object's position).
-    """
-    images: list[OneBitImage | np.ndarray] = []
-    for index, png, _ in bitmaps:
-        image = one_bit_rows(png)
-        if image is None or image.scanlines is None:
+def _decode_masks(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[tuple[np.ndarray, int | None]]:
+    """Masks (and set-pixel counts when known) of (position, PNG, origin): the SDK's PNGs decoded together with
+    numpy, any other PNG by Pillow."""
+    masks: list[tuple[np.ndarray, int | None] | None] = [None] * len(bitmaps)
+    fast: list[int] = []
+    rows: list[OneBitImage] = []
+    for i, (index, png, _) in enumerate(bitmaps):
+        scanlines = one_bit_rows(png)
+        if scanlines is None:
             try:
-                images.append(_decode_png(png))
+                masks[i] = (_decode_png(png), None)
             except GeometryError as error:
                 raise GeometryError(f"object {index}: {error}") from None
         else:
-            images.append(image)
-    return images
-
-
-def _masks_of(images: Sequence[OneBitImage | np.ndarray]) -> list[tuple[np.ndarray, int | None]]:
-    """Masks (and set-pixel counts when known) of `_inflate` results, the inflated rows decoded together."""
-    rows = [image for image in images if isinstance(image, OneBitImage)]
-    decoded = iter(zip(*decoded_masks(rows), strict=True))
-    return [next(decoded) if isinstance(image, OneBitImage) else (image, None) for image in images]
+            fast.append(i)
+            rows.append(scanlines)
+    for i, mask, area in zip(fast, *decoded_masks(rows), strict=True):
+        masks[i] = (mask, area)
+    return [mask for mask in masks if mask is not None]
 
 
 def _decode_png(png: bytes) -> np.ndarray:
@@ -510,18 +416,12 @@ def iou_matrix(
 def iou_matrices(
     jobs: Sequence[tuple[Sequence[Region] | RegionBatch, Sequence[Region] | RegionBatch, np.ndarray | None]],
     min_iou: float = 0.0,
-    masks: MaskCache | None = None,
 ) -> list[np.ndarray]:
     """`iou_matrix(first, second, where, min_iou)` of many `(first, second, where)` at once.
 
-    The polygon intersections of all of them are computed together (numpy's per-call costs are paid once), and
-    so are the masks of the deferred bitmaps (`read_regions(..., defer_masks=True)`) that a pair needs: those whose
-    box meets the box of an object they may be compared with (kept in `masks` while it finds many repeats).
+    The polygon intersections of all of them are computed together (numpy's per-call costs are paid once).
     """
-    batches = [(_batch(first), _batch(second), where) for first, second, where in jobs]
-    overlaps = [_box_overlap(a, b, where) for a, b, where in batches]
-    batches = _with_needed_masks(batches, overlaps, masks)
-    plans = [_plan(a, b, overlap, min_iou) for (a, b, _), overlap in zip(batches, overlaps, strict=True)]
+    plans = [_plan(first, second, where, min_iou) for first, second, where in jobs]
     vector_pairs: list[tuple[int, int, int]] = []  # (job, row, column)
     for job, (a, b, intersection, union, exact) in enumerate(plans):
         if exact.any():
@@ -549,12 +449,15 @@ def iou_matrices(
     return matrices
 
 
-def _batch(regions: Sequence[Region] | RegionBatch) -> RegionBatch:
-    return regions if isinstance(regions, RegionBatch) else RegionBatch.of(regions)
-
-
-def _box_overlap(a: RegionBatch, b: RegionBatch, where: np.ndarray | None) -> np.ndarray:
-    """The area of the overlap of every pair of boxes (0 for pairs outside `where`)."""
+def _plan(
+    first: Sequence[Region] | RegionBatch,
+    second: Sequence[Region] | RegionBatch,
+    where: np.ndarray | None,
+    min_iou: float,
+) -> tuple[RegionBatch, RegionBatch, np.ndarray, np.ndarray, np.ndarray]:
+    """Both batches, the box-overlap intersections and unions, and the pairs to compute exactly."""
+    a = first if isinstance(first, RegionBatch) else RegionBatch.of(first)
+    b = second if isinstance(second, RegionBatch) else RegionBatch.of(second)
     overlap_width = np.minimum(a.boxes[:, None, 2], b.boxes[None, :, 2]) - np.maximum(
         a.boxes[:, None, 0], b.boxes[None, :, 0]
     )
@@ -562,44 +465,8 @@ def _box_overlap(a: RegionBatch, b: RegionBatch, where: np.ndarray | None) -> np
         a.boxes[:, None, 1], b.boxes[None, :, 1]
     )
     intersection = np.clip(overlap_width, 0, None) * np.clip(overlap_height, 0, None)
-    return intersection if where is None else np.where(where, intersection, 0.0)
-
-
-def _with_needed_masks(
-    batches: list[tuple[RegionBatch, RegionBatch, np.ndarray | None]],
-    overlaps: Sequence[np.ndarray],
-    masks: MaskCache | None,
-) -> list[tuple[RegionBatch, RegionBatch, np.ndarray | None]]:
-    """The batches with their deferred bitmaps decoded where a box overlap needs them (all decoded together);
-    the others stay deferred (NaN area: they meet nothing, so no IoU of theirs is computed)."""
-    needed: dict[int, Region] = {}
-    for (a, b, _), overlap in zip(batches, overlaps, strict=True):
-        for batch, axis in ((a, 1), (b, 0)):
-            if batch.deferring:
-                for position in np.flatnonzero(overlap.any(axis=axis) & np.isnan(batch.areas)).tolist():
-                    needed[id(batch.regions[position])] = batch.regions[position]
-    if not needed:
-        return batches
-    deferred = list(needed.values())
-    records = [region.deferred for region in deferred if region.deferred is not None]
-    decoded_list, areas = decoded_masks([record.image for record in records])
-    decoded = {
-        id(region): _mask_region(mask, region.box[:2], area)
-        for region, mask, area in zip(deferred, decoded_list, areas, strict=True)
-    }
-    if masks is not None and masks.repeating:
-        for record, mask, area in zip(records, decoded_list, areas, strict=True):
-            masks.put(record.data, mask, area)
-    return [
-        (a.replacing(decoded) if a.deferring else a, b.replacing(decoded) if b.deferring else b, where)
-        for a, b, where in batches
-    ]
-
-
-def _plan(
-    a: RegionBatch, b: RegionBatch, intersection: np.ndarray, min_iou: float
-) -> tuple[RegionBatch, RegionBatch, np.ndarray, np.ndarray, np.ndarray]:
-    """Both batches, the box-overlap intersections and unions, and the pairs to compute exactly."""
+    if where is not None:
+        intersection = np.where(where, intersection, 0.0)
     exact = (intersection > 0) & ~(a.rectangular[:, None] & b.rectangular[None, :])
     if min_iou > 0 and exact.any():
         exact &= _may_reach(intersection, a, b, min_iou)
@@ -627,20 +494,14 @@ def _fill_raster_intersections(
 ) -> list[tuple[int, int]]:
     """Fill the pairs involving a bitmap; return the (row, column) of the vector pairs, left to the caller."""
     vector_pairs = []
-    raster_rows, raster_columns, overlaps, unions = [], [], [], []
-    for row, column in zip(*(positions.tolist() for positions in np.nonzero(exact)), strict=True):
+    for row, column in zip(*np.nonzero(exact), strict=True):
         first, second = a.regions[row], b.regions[column]
         if first.mask is None and second.mask is None:
-            vector_pairs.append((row, column))
+            vector_pairs.append((int(row), int(column)))
         else:
             overlap, raster_areas = _raster_intersection(first, second)
-            raster_rows.append(row)
-            raster_columns.append(column)
-            overlaps.append(overlap)
-            unions.append(raster_areas - overlap)
-    if overlaps:
-        intersection[raster_rows, raster_columns] = overlaps
-        union[raster_rows, raster_columns] = unions
+            intersection[row, column] = overlap
+            union[row, column] = raster_areas - overlap
     return vector_pairs
 
 

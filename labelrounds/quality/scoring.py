@@ -171,11 +171,9 @@ def parse_annotations(annotations: Sequence[Mapping[str, Any] | ParsedAnnotation
 
 
 def _parse_annotations(
-    annotations: Sequence[Mapping[str, Any] | ParsedAnnotation],
-    masks: MaskCache | None,
-    defer_masks: bool = False,
+    annotations: Sequence[Mapping[str, Any] | ParsedAnnotation], masks: MaskCache | None
 ) -> list[ParsedAnnotation]:
-    """`parse_annotations`, bitmap masks looked up in and added to `masks` (`defer_masks`: see `read_regions`)."""
+    """`parse_annotations`, bitmap masks looked up in and added to `masks`."""
     unread: dict[int, Mapping[str, Any]] = {}
     for annotation in annotations:
         if not isinstance(annotation, ParsedAnnotation):
@@ -190,7 +188,7 @@ def _parse_annotations(
         regions = [
             region
             for start in range(0, len(objects), _OBJECTS_PER_READ)
-            for region in read_regions(objects[start : start + _OBJECTS_PER_READ], masks, defer_masks)
+            for region in read_regions(objects[start : start + _OBJECTS_PER_READ], masks)
         ]
     except GeometryError:
         for annotation in unread.values():
@@ -379,11 +377,8 @@ def score_many(
     # Some dozens of images at a time: their geometries are read together, their polygon overlaps computed
     # together, and all of it dropped before the next ones.
     for start in range(0, len(pairs), _PAIRS_PER_READ):
-        # Bitmaps are decoded only if a same-class object's box meets theirs (the IoU matrices decode those).
         parsed = _parse_annotations(
-            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair],
-            masks,
-            defer_masks=True,
+            [annotation for pair in pairs[start : start + _PAIRS_PER_READ] for annotation in pair], masks
         )
         refs, cands = parsed[::2], parsed[1::2]
         same_classes = [_same_class(ref, cand) for ref, cand in zip(refs, cands, strict=True)]
@@ -393,7 +388,6 @@ def score_many(
                 for ref, cand, same in zip(refs, cands, same_classes, strict=True)
             ],
             min_iou=iou_threshold,
-            masks=masks,
         )
         for ref, cand, same, matrix in zip(refs, cands, same_classes, ious, strict=True):
             matches = _matches(same, matrix, iou_threshold) if ref.object_count and cand.object_count else []

@@ -1,8 +1,7 @@
-"""The numpy PNG decoder on every PNG filter type, and `score_many`'s deferred bitmap decoding.
+"""The numpy PNG decoder on every PNG filter type, and `score_many`'s bitmap reading (refusals, the mask cache).
 
 Oracles: PNGs written here row by row with the filter of our choosing (the PNG specification's forward filters,
-written out independently of the decoder) and read back by Pillow; the masks they were drawn from; boxes computed
-from the JSON (origin + mask size) for which bitmaps a pair needs.
+written out independently of the decoder) and read back by Pillow; the masks they were drawn from.
 """
 
 from __future__ import annotations
@@ -151,52 +150,9 @@ def _disk(size: int, seed: int) -> np.ndarray:
     return disk
 
 
-def _boxes_meet(first: dict[str, Any], second: dict[str, Any]) -> bool:
-    """Oracle: two bitmaps' boxes (origin and mask size, from the JSON) overlap and their classes agree."""
-    if first["classTitle"] != second["classTitle"]:
-        return False
-    (x0, y0), (x1, y1) = first["bitmap"]["origin"], second["bitmap"]["origin"]
-    (h0, w0), (h1, w1) = (decode_bitmap(obj["bitmap"]["data"]).shape for obj in (first, second))
-    return x0 < x1 + w1 and x1 < x0 + w0 and y0 < y1 + h1 and y1 < y0 + h0
-
-
-def test_score_many_decodes_only_the_bitmaps_a_pair_needs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Per pair: two matching disks, one reference object missed (its box meets nothing), one candidate object
-    of another class on top of a reference object, one extra far away. Only bitmaps meeting a same-class box
-    are unfiltered (counted at the decoder), and the scores equal image-by-image scoring, which decodes all."""
-    pairs = []
-    for image in range(6):
-        reference = [
-            _bitmap(_disk(30, 10 * image), (10, 10), "lemon"),
-            _bitmap(_disk(25, 10 * image + 1), (100, 10), "leaf"),
-            _bitmap(_disk(20, 10 * image + 2), (300, 300), "lemon"),  # missed
-        ]
-        candidate = [
-            _bitmap(_disk(30, 10 * image + 3), (12, 11), "lemon"),
-            _bitmap(_disk(25, 10 * image + 4), (101, 12), "leaf"),
-            _bitmap(_disk(20, 10 * image + 5), (15, 15), "stem"),  # another class over a lemon
-            _bitmap(_disk(20, 10 * image + 6), (600, 600), "lemon"),  # extra
-        ]
-        pairs.append(({"objects": reference}, {"objects": candidate}))
-    needed = sum(
-        any(_boxes_meet(obj, other) for other in pair[1 - side]["objects"])
-        for pair in pairs
-        for side in (0, 1)
-        for obj in pair[side]["objects"]
-    )
-    assert needed == 4 * len(pairs)  # the oracle sees the layout as drawn: 4 of 7 bitmaps per pair
-    decoded = count_mask_decodes(monkeypatch)
-    total = score_many(pairs)
-    assert sum(decoded) == needed
-    monkeypatch.undo()
-    one_by_one = [score_annotations(reference, candidate) for reference, candidate in pairs]
-    assert total.matched_objects == sum(score.matched_objects for score in one_by_one) == 2 * len(pairs)
-    assert total.iou_sum == pytest.approx(sum(score.iou_sum for score in one_by_one), abs=1e-12)
-
-
 def test_a_corrupt_bitmap_that_meets_nothing_is_still_refused() -> None:
     """A bitmap whose compressed pixels are damaged is refused by `score_many` (naming it) even though no pair
-    would need its mask: deferred bitmaps are inflated when read."""
+    would compare its mask (another class, far from every other object)."""
     good = _bitmap(_disk(20, 1), (0, 0), "lemon")
     png = bytearray(zlib.decompress(base64.b64decode(good["bitmap"]["data"])))
     idat = png.index(b"IDAT")
@@ -209,10 +165,10 @@ def test_a_corrupt_bitmap_that_meets_nothing_is_still_refused() -> None:
         score_many([({"objects": [good]}, {"objects": [good, {**damaged, "classTitle": "stem"}]})])
 
 
-def test_repeated_masks_are_decoded_once_though_bitmaps_are_deferred(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over 300 images (3 reads of 128 images) reusing 4 `data` strings, deferral does not defeat the cache: at
-    most 2 decodes per string (one deferred, one kept), against 1,800 bitmaps read; scores equal image-by-image
-    scoring. Mutant: a cache that keeps nothing decodes each string again in every read (4 x 3)."""
+def test_repeated_masks_are_decoded_once_per_string_across_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over 300 images (3 reads of 128 images) reusing 4 `data` strings: at most 2 decodes per string against
+    1,800 bitmaps read; scores equal image-by-image scoring. Mutant: a cache that keeps nothing decodes each string
+    again in every read (4 x 3)."""
     pairs = images_with_repeated_masks(3, 300)
     decoded = count_mask_decodes(monkeypatch)
     total = score_many(pairs)
