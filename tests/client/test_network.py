@@ -1,8 +1,10 @@
 """The client's socket layer (`client.network`, httpcore over asyncio streams) against real local sockets.
 
 Each server here is a few lines of asyncio that records what arrived: requests reach it and replies come back
-(plain and TLS), a certificate the client does not trust is refused, and each way a connection fails becomes the
-httpx error the retries judge (refused, closed before the reply, silent).
+(plain and TLS, through a proxy the environment names), a certificate the client does not trust is refused,
+connections are kept alive and shared up to the concurrency limit, one the server closed while idle is not
+reused, and each way a connection fails becomes the httpx error the retries judge (refused, closed before the
+reply, silent, not reading the body).
 """
 
 from __future__ import annotations
@@ -235,4 +237,67 @@ async def test_a_silent_server_is_a_transient_read_timeout() -> None:
             await api.call("instance.version", idempotent=True)
     assert len(served.heads) == 1
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    assert is_transient(caught.value)
+
+
+async def close_when_idle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, served: Served) -> None:
+    """Answer one request, then close the kept-alive connection (as a server's keep-alive timeout does)."""
+    if await read_request(reader, served):
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(REPLY)}\r\n\r\n".encode()
+            + REPLY
+        )
+        await writer.drain()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    async with local_server(close_when_idle) as (address, served), client(address) as api:
+        assert await api.call("instance.version", idempotent=True) == {"version": "6.74.51"}
+        await asyncio.sleep(0.05)  # the server's close arrives while the connection is idle in the pool
+        # No retries here: sending on the closed connection would fail (RemoteProtocolError) instead.
+        assert await api.call("jobs.add", {"name": "x"}, idempotent=False) == {"version": "6.74.51"}
+    assert served.connections == 2
+
+
+async def test_concurrent_calls_share_at_most_max_concurrency_kept_alive_connections() -> None:
+    settings = ConnectionSettings(server_address="127.0.0.1", api_token=SecretStr(TOKEN))
+    async with local_server(answer) as (address, served):
+        settings = settings.model_copy(update={"server_address": address})
+        async with SuperviselyClient(settings, max_concurrency=3) as api:
+            for _ in range(3):  # waves: the second and third reuse the first wave's connections
+                replies = await asyncio.gather(
+                    *(api.call("instance.version", {"n": index}, idempotent=True) for index in range(10))
+                )
+                assert replies == [{"version": "6.74.51"}] * 10
+    assert len(served.heads) == 30
+    assert served.connections == 3
+
+
+async def test_a_proxy_named_by_the_environment_carries_the_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with local_server(answer) as (proxy, served):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        # The host does not resolve: only the proxy can answer.
+        async with client("http://api.example.invalid:8089") as api:
+            assert await api.call("instance.version", idempotent=True) == {"version": "6.74.51"}
+    assert served.heads[0].startswith(
+        b"POST http://api.example.invalid:8089/public/api/v3/instance.version HTTP/1.1\r\n"
+    )
+    assert f"x-api-key: {TOKEN}".encode() in served.heads[0]
+
+
+async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, served: Served) -> None:
+    """Accept the connection and read nothing: the client's bytes pile up until the socket buffers are full."""
+    await asyncio.sleep(30)
+
+
+async def test_a_body_the_server_does_not_take_is_a_write_timeout() -> None:
+    body = {"blob": "x" * 32_000_000}  # more than loopback's socket buffers hold
+    async with local_server(never_read) as (address, served), client(address, timeout=0.3) as api:
+        with pytest.raises(TransportError) as caught:
+            await api.call("images.upload", body, idempotent=True)
+    assert served.heads == []
+    assert isinstance(caught.value.__cause__, httpx.WriteTimeout)
     assert is_transient(caught.value)
