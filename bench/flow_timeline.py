@@ -1,13 +1,15 @@
 """Benchmark: where a flow round's wall time goes, as a timeline of its steps, leases and Prefect API requests.
 
 `python -m bench.flow_timeline --images 10000 --datasets 4 --labelers 50 [--users existing] --out FILE` seeds a
-subprocess sandbox as `bench.round_scale` does, starts Prefect as `bench.ours_round` does (ephemeral server, the
-API limit, one warm-up flow, all before the clock starts), and runs the flow `labeling_round` in this process with
-instruments: each step of `flows.round_steps.TaskRoundSteps` (its wall time around the task call, and Prefect's own
-run time of the task run), each API lease (acquiring, holding, releasing), and every Prefect API request (its
-time including the client's own retries, and each answer of 500 or above that the client retried). FILE (JSON) and
-its markdown page get the timeline and a summary: time before the first step, in leases, in task runs, in the
-steps around their task runs, after the last step, and the requests that were retried.
+subprocess sandbox as `bench.round_scale` does, starts Prefect as `bench.ours_round` does (`deployments.demo`'s
+`local_prefect`: the local server of `deployments.prefect_server`, or the configured Prefect; the API limit, one
+warm-up flow, all before the clock starts), and runs the flow `labeling_round` in this process with instruments:
+each step of `flows.round_steps.TaskRoundSteps` (its wall time around the task call, and Prefect's own run time of
+the task run), each API lease (acquiring, holding, releasing), and every Prefect API request (its time including the
+client's own retries, and each answer of 500 or above that the client retried). FILE (JSON) and its markdown page
+get the timeline and a summary: time before the first step, in leases, in task runs, in the steps around their task
+runs, after the last step, the requests that were retried, and the requests the local server replayed itself after
+a busy database (its log's replay lines during the round).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from bench.ours_round import _start_prefect, _task_run_seconds, _warm_up_prefect
 from bench.output import write_figures
 from bench.prefect_requests import endpoint_of
 from bench.round_scale import INSTANT_CREW, RESULTS, create_people, side_environment
+from deployments.prefect_server import PrefectServer
+from deployments.prefect_server import logger as replay_logger
 from labelrounds.sandbox.server import SandboxServer
 
 #: The steps of `TaskRoundSteps` a plain round calls, timed around their task call.
@@ -160,8 +164,11 @@ def _timed_step(
     return timed
 
 
-def summary(timeline: Timeline, wall_s: float, task_runs: dict[str, float]) -> dict[str, Any]:
-    """Where the wall time went: before the first step, leases, task runs, steps around them, retried requests."""
+def summary(
+    timeline: Timeline, wall_s: float, task_runs: dict[str, float], replays: list[str] | None
+) -> dict[str, Any]:
+    """Where the wall time went: before the first step, leases, task runs, steps around them, retried requests, and
+    the server's replays (None: not a local server of ours)."""
     steps = [mark for mark in timeline.marks if mark["kind"] == "step"]
     leases = [mark for mark in timeline.marks if mark["kind"] == "lease" and mark["what"] != "held"]
     retried = [mark for mark in timeline.marks if mark["kind"] == "retried"]
@@ -179,7 +186,23 @@ def summary(timeline: Timeline, wall_s: float, task_runs: dict[str, float]) -> d
         "steps_around_task_runs_s": round(in_steps - sum(task_runs.values()), 2),
         "retried_answers": [f"{mark['what']} {mark['status']}" for mark in retried],
         "requests_over_1s": [f"{mark['what']} {mark['took_s']:.2f} s" for mark in slow],
+        "server_replays": replays,
     }
+
+
+def log_size(server: PrefectServer | None) -> int:
+    """The local server's log size now (0 without one or before it wrote anything)."""
+    return server.log_path.stat().st_size if server is not None and server.log_path.exists() else 0
+
+
+def replay_lines(server: PrefectServer | None, since: int) -> list[str] | None:
+    """The replay lines the local server logged after byte `since` of its log (None without a local server)."""
+    if server is None:
+        return None
+    with server.log_path.open("rb") as log:
+        log.seek(since)
+        text = log.read().decode(errors="replace")
+    return [line.split(f"{replay_logger.name} ", 1)[1] for line in text.splitlines() if f"{replay_logger.name} " in line]
 
 
 def run(images: int, datasets: int, labelers: int, users: str) -> dict[str, Any]:
@@ -209,19 +232,22 @@ def run(images: int, datasets: int, labelers: int, users: str) -> dict[str, Any]
         os.environ.update({k: v for k, v in side_environment(server, Path(workdir)).items() if k in wanted})
         os.environ[PASSWORD_ENV] = secrets.token_urlsafe(16)
         spec = round_spec(server.project_id or 0, labelers, 0.5)
-        with local_prefect(), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with local_prefect() as prefect, temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             asyncio.run(_start_prefect())
             asyncio.run(ensure_api_limit(API_LIMIT))
             asyncio.run(_warm_up_prefect())
             load = round(os.getloadavg()[0], 2)
+            logged = log_size(prefect.server)
             timeline.start()
             state = asyncio.run(labeling_round(spec=spec, return_state=True))
             wall_s = time.perf_counter() - timeline.started
+            replays = replay_lines(prefect.server, logged)
             state.result()
             task_runs = asyncio.run(_task_run_seconds(state.state_details.flow_run_id))
     return {
         "load_1min_before": load,
-        "summary": summary(timeline, wall_s, task_runs),
+        "prefect": prefect.where,
+        "summary": summary(timeline, wall_s, task_runs, replays),
         "task_runs_s": task_runs,
         "timeline": [mark for mark in timeline.marks if mark["at_s"] <= wall_s],
     }
@@ -230,7 +256,7 @@ def run(images: int, datasets: int, labelers: int, users: str) -> dict[str, Any]
 def markdown(command: str, result: dict[str, Any]) -> str:
     """The page: the summary, then the timeline (steps, leases, retried answers and requests of 0.1 s or more)."""
     lines = ["# Where a flow round's time goes", "", f"Command: `{command}`", ""]
-    lines += [f"Load (1 min) before: {result['load_1min_before']}.", ""]
+    lines += [f"Load (1 min) before: {result['load_1min_before']}. Prefect: {result['prefect']}.", ""]
     lines += [f"- {key}: {value}" for key, value in result["summary"].items()]
     lines += [
         "",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,7 @@ import pandas as pd
 from pydantic import SecretStr
 from rich.console import Console
 
+from deployments.prefect_server import PrefectServer, prefect_server
 from deployments.report_view import print_report
 from deployments.run_round import EXIT_FAILED, EXIT_FINISHED, quiet_prefect_analytics, run_with_progress
 from labelrounds.round_spec import RoundSpec, load_round_spec
@@ -69,28 +72,60 @@ def environ(**values: str) -> Iterator[None]:
 
 
 #: The demo's Prefect home when none is configured, in the current directory (the project's, for `make demo`;
-#: ignored by git): kept between runs, so only the first run pays for creating the ephemeral server's database.
+#: ignored by git): kept between runs, so only the first run pays for creating the local server's database.
 DEMO_PREFECT_HOME = Path(".prefect-demo")
 
 
-@contextmanager
-def local_prefect() -> Iterator[str]:
-    """Prefect for the demo: the configured one when PREFECT_HOME or PREFECT_API_URL is set, else DEMO_PREFECT_HOME.
+@dataclass(frozen=True)
+class LocalPrefect:
+    """The Prefect a demo or benchmark runs its flows on: where it is, and the local server when one was started."""
 
-    The demo's own home holds an ephemeral server's database (flow runs of earlier demos stay visible there);
+    where: str
+    server: PrefectServer | None = None
+
+    def wait_ready(self) -> None:
+        """Wait for the local server to answer (nothing to wait for with a configured Prefect)."""
+        if self.server is not None:
+            self.server.wait_ready()
+
+
+@contextmanager
+def local_prefect() -> Iterator[LocalPrefect]:
+    """Prefect for the demo: the configured one when PREFECT_HOME or PREFECT_API_URL is set, else a local server
+    (`deployments.prefect_server`) with its database in DEMO_PREFECT_HOME, started now and stopped at the end.
+
+    The server starts in the background (call `wait_ready` before the first flow; requests sent earlier wait for
+    it), so its start overlaps whatever the caller does meanwhile. Its database keeps the flow runs of earlier demos;
     delete the directory to start afresh. It never touches the user's own Prefect home.
     """
     quiet_prefect_analytics()
-    # A fresh ephemeral server migrates its database first; Prefect's default 20 s is too short on a busy machine.
+    # A configured PREFECT_HOME without an API URL gets Prefect's own ephemeral server, which migrates a new database
+    # first: Prefect's default 20 s is too short for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if "PREFECT_HOME" in os.environ or "PREFECT_API_URL" in os.environ:
-        yield os.environ.get("PREFECT_API_URL") or f"ephemeral server in {os.environ['PREFECT_HOME']}"
+        yield LocalPrefect(os.environ.get("PREFECT_API_URL") or f"ephemeral server in {os.environ['PREFECT_HOME']}")
         return
     home = DEMO_PREFECT_HOME.resolve()
     state = "kept from earlier runs" if (home / "prefect.db").exists() else "new"
-    home.mkdir(exist_ok=True)
-    with environ(PREFECT_HOME=str(home)):
-        yield f"ephemeral server in {home} ({state})"
+    with (
+        prefect_server(home) as server,
+        environ(PREFECT_HOME=str(home), PREFECT_API_URL=server.api_url),
+        prefect_settings(home, server.api_url),
+    ):
+        yield LocalPrefect(f"local server {server.api_url}, database in {home} ({state})", server)
+
+
+@contextmanager
+def prefect_settings(home: Path, api_url: str) -> Iterator[None]:
+    """Point an already imported Prefect at `home` and `api_url` for the block (Prefect reads the environment once,
+    when it is imported; the environment serves a Prefect imported later and subprocesses)."""
+    if "prefect.settings" not in sys.modules:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings  # noqa: PLC0415
+
+    with temporary_settings({PREFECT_HOME: home, PREFECT_API_URL: api_url}):
+        yield
 
 
 def admin_client(url: str, token: SecretStr) -> SuperviselyClient:
@@ -136,7 +171,7 @@ def gold_problems(report: RoundReport) -> list[str]:
 def run_demo(console: Console) -> int:
     """Run the demo round end to end and print its report; return the exit status."""
     with ExitStack() as stack:
-        where = stack.enter_context(local_prefect())
+        prefect = stack.enter_context(local_prefect())  # first: its server starts while the sandbox does
         from labelrounds.sandbox.crew import CrewConfig
         from labelrounds.sandbox.server import SandboxServer
         from tasks.credentials import PASSWORD_ENV
@@ -149,13 +184,16 @@ def run_demo(console: Console) -> int:
                 **{PASSWORD_ENV: secrets.token_urlsafe(18)},
             )
         )
-        console.print(f"Sandbox ({DEMO_SEED}, crew {DEMO_CREW}) at {sandbox.url}; Prefect: {where}")
+        console.print(f"Sandbox ({DEMO_SEED}, crew {DEMO_CREW}) at {sandbox.url}; Prefect: {prefect.where}")
         gold_images = asyncio.run(prepare_demo_gold(sandbox.url, sandbox.admin_token, sandbox.project_id or 0))
         console.print(
             f"Gold set: dataset {DEMO_GOLD_DATASET!r} with {gold_images} lemons images of {DEMO_GOLD_PICTURES} "
             f"(not pictures of the round's {DEMO_DATASET}) and their truth"
         )
         spec = demo_spec()
+        import flows.labeling_round  # noqa: F401, PLC0415 - imported (seconds of CPU) while the server starts
+
+        prefect.wait_ready()
         outcome = run_with_progress(console, spec)
         if outcome is None:
             return EXIT_FAILED
