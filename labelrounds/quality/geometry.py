@@ -105,12 +105,15 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
 class MaskCache:
     """Decoded bitmap masks by their `data` string, so that a mask repeated across annotations is decoded once.
 
-    Kept for one scoring call; it forgets everything when it holds more than `max_pixels` mask pixels.
+    Kept for one scoring call. A mask is kept as the decoder gave it, often a view of a whole batch's array: no copy
+    per mask, and the bound counts each array kept alive whole. It forgets everything when what it keeps alive
+    would pass `max_pixels` pixels, and keeps nothing from an array larger than that.
     """
 
     def __init__(self, max_pixels: int = 64_000_000) -> None:
-        """An empty cache bounded to `max_pixels` stored mask pixels."""
+        """An empty cache bounded to `max_pixels` pixels kept alive."""
         self._masks: dict[str, tuple[np.ndarray, int | None]] = {}
+        self._owners: dict[int, np.ndarray] = {}  # the arrays kept alive, by id (held, so no id is reused)
         self._pixels = 0
         self._max_pixels = max_pixels
 
@@ -119,14 +122,20 @@ class MaskCache:
         return self._masks.get(data) if isinstance(data, str) else None
 
     def put(self, data: object, mask: np.ndarray, area: int | None) -> None:
-        """Keep a copy of a decoded mask (a copy: the decoder's masks are views of a whole batch's array)."""
+        """Keep a decoded mask (and so the array it is a view of, counted once)."""
         if not isinstance(data, str):
             return
-        if self._pixels + mask.size > self._max_pixels:
-            self._masks.clear()
-            self._pixels = 0
-        self._masks[data] = (np.array(mask), area)
-        self._pixels += mask.size
+        owner = mask.base if isinstance(mask.base, np.ndarray) else mask
+        if id(owner) not in self._owners:
+            if owner.size > self._max_pixels:
+                return
+            if self._pixels + owner.size > self._max_pixels:
+                self._masks.clear()
+                self._owners.clear()
+                self._pixels = 0
+            self._owners[id(owner)] = owner
+            self._pixels += owner.size
+        self._masks[data] = (mask, area)
 
 
 def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) -> list[Region]:
@@ -274,7 +283,7 @@ def decode_bitmap(data: str) -> np.ndarray:
 def _png_bytes(data: str) -> bytes:
     """The PNG inside a bitmap's `data`: base64, then zlib (a plain PNG is accepted)."""
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = binascii.a2b_base64(data, strict_mode=True)  # `base64.b64decode(data, validate=True)`, unwrapped
     except (binascii.Error, ValueError, TypeError):
         raise GeometryError("bitmap data is not base64") from None
     try:

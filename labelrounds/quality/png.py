@@ -27,6 +27,17 @@ _FILTERS: Final = bytes(range(5))  # None, Sub, Up, Average, Paeth
 _HEADER: Final = struct.Struct(">8s4x4sII2s2xB")
 # The SDK's chunks after IHDR: PLTE of 2 colours, tRNS = [0], then the IDAT's length and type (72 bytes in all).
 _SDK_CHUNKS: Final = struct.Struct(">33x8s6x4x9s4xI4s")
+# Both at once (one unpack per mask for the SDK's layout): the header's fields, then the chunks' length and type.
+_SDK_PNG: Final = struct.Struct(">8s4x4sII2s2xB4x8s6x4x9s4xI4s")
+_SDK_CONSTANTS: Final = (
+    _SIGNATURE,
+    b"IHDR",
+    b"\x01\x03",
+    0,
+    b"\x00\x00\x00\x06PLTE",
+    b"\x00\x00\x00\x01tRNS\x00",
+    b"IDAT",
+)
 
 
 class OneBitImage(NamedTuple):
@@ -45,6 +56,14 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
     pixels (index 0 transparent or no transparency); `scanlines` is None if a row's filter type is not one of
     PNG's five (a corrupt image, left to Pillow to refuse).
     """
+    if len(png) >= _SDK_PNG.size:  # the SDK's own layout, read with one unpack
+        signature, kind, width, height, depth_and_colour, interlace, palette, transparency, length, idat = (
+            _SDK_PNG.unpack_from(png)
+        )
+        if (signature, kind, depth_and_colour, interlace, palette, transparency, idat) == _SDK_CONSTANTS:
+            end = _SDK_PNG.size + length
+            if width and height and png[end + 8 : end + 12] == b"IEND":
+                return _inflated(width, height, png[_SDK_PNG.size : end])
     if len(png) < _HEADER.size:
         return None
     signature, kind, width, height, depth_and_colour, interlace = _HEADER.unpack_from(png)
@@ -57,6 +76,11 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
         compressed = _idat_of_any_layout(png)
     if compressed is None:
         return None
+    return _inflated(width, height, compressed)
+
+
+def _inflated(width: int, height: int, compressed: bytes) -> OneBitImage | None:
+    """`one_bit_rows`'s result from the image's size and IDAT data (None if it does not inflate to its rows)."""
     try:
         raw = zlib.decompress(compressed)
     except zlib.error:

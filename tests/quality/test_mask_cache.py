@@ -98,15 +98,35 @@ def test_repeated_masks_score_as_the_painted_oracle(max_pixels: int, monkeypatch
     assert score.iou_sum == pytest.approx(iou_sum, abs=1e-9)
 
 
-def test_cached_masks_are_copies_and_the_oracle_refuses_a_wrong_cached_mask() -> None:
-    """A cached mask owns its pixels (not a view keeping a whole batch's array alive). Mutant: a cache holding
-    another shape's mask under a `data` string gives scores the oracle refuses."""
+def kept_alive(masks: MaskCache, datas: set[str]) -> list[np.ndarray]:
+    """The distinct arrays that the masks cached for `datas` keep alive (a view's base, else the mask itself)."""
+    owners: dict[int, np.ndarray] = {}
+    for data in datas:
+        cached = masks.get(data)
+        if cached is not None:
+            owner = cached[0].base if isinstance(cached[0].base, np.ndarray) else cached[0]
+            owners[id(owner)] = owner
+    return list(owners.values())
+
+
+def test_the_cache_bound_counts_whole_arrays_and_the_oracle_refuses_a_wrong_cached_mask() -> None:
+    """Cached masks are views of the decoder's arrays (no copy each): the arrays they keep alive add up to at most
+    the cache's bound. Mutant: a bound counting only each mask's own pixels keeps every array alive, past the bound.
+    Mutant: a cache holding another shape's mask under a `data` string gives scores the oracle refuses."""
     pairs = images_with_repeated_masks(2, 40)
-    masks = MaskCache()
-    _parse_annotations([annotation for pair in pairs for annotation in pair], masks)
+    flat = [annotation for pair in pairs for annotation in pair]
+    datas = {obj["bitmap"]["data"] for annotation in flat for obj in annotation["objects"]}
+    roomy = MaskCache()
+    _parse_annotations(flat, roomy)
+    arrays = kept_alive(roomy, datas)
+    assert len(arrays) > 1 and all(masks is not None for masks in map(roomy.get, datas))
+    bound = sum(array.size for array in arrays) - 1  # room for all the masks' own pixels, not for all the arrays
+    assert sum(roomy.get(data)[0].size for data in datas) <= bound  # type: ignore[index] - all cached, above
+    tight = MaskCache(max_pixels=bound)
+    _parse_annotations(flat, tight)
+    held = kept_alive(tight, datas)
+    assert held and sum(array.size for array in held) <= bound
     data = pairs[0][0]["objects"][0]["bitmap"]["data"]
-    cached = masks.get(data)
-    assert cached is not None and cached[0].base is None
     poisoned = MaskCache()
     poisoned.put(data, np.ones((5, 5), dtype=bool), 25)
     parsed = _parse_annotations([annotation for pair in pairs for annotation in pair], poisoned)
