@@ -236,13 +236,16 @@ def labeler_report(jobs: pd.DataFrame) -> pd.DataFrame:
     """The per-labeler frame from the per-job frame (pure), labelers in order of their first job."""
     if jobs.empty:
         return pd.DataFrame(columns=list(LABELER_REPORT_COLUMNS))
-    grouped = jobs.groupby("labeler", sort=False, dropna=False)
-    frame = grouped[_SUMMED].sum()
+    # Per-job flags summed per group (a Python function per group cost ~0.1 s at 100 labelers).
+    flagged = jobs.assign(
+        rework_jobs=(jobs["cycle"] > 0).astype("int64"),
+        first_pass_images=jobs["images"].where(jobs["cycle"] == 0, 0),
+    )
+    grouped = flagged.groupby("labeler", sort=False, dropna=False)
+    frame = grouped[[*_SUMMED, "rework_jobs", "first_pass_images"]].sum()
     frame["duration_seconds"] = grouped["duration_seconds"].sum(min_count=1)  # unknown stays unknown, not 0
     frame["jobs"] = grouped.size()
-    frame["rework_jobs"] = grouped["cycle"].apply(lambda cycles: int((cycles > 0).sum()))
     frame["rework_cycles"] = grouped["cycle"].max()
-    frame["first_pass_images"] = grouped.apply(lambda rows: int(rows.loc[rows["cycle"] == 0, "images"].sum()))
     return frame.reset_index().loc[:, list(LABELER_REPORT_COLUMNS)]
 
 
