@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,11 @@ def make_pair(
     return {"objects": reference, "tags": image_tags}, {"objects": candidate, "tags": image_tags}
 
 
-def measure(kind: str, pairs: int, objects: int, seed: int, distinct_masks: bool = False) -> dict[str, Any]:
-    """Time scoring of `pairs` pairs of geometry `kind`; also the share spent reading the annotations."""
+def measure(
+    kind: str, pairs: int, objects: int, seed: int, distinct_masks: bool = False, workers: int = 1
+) -> dict[str, Any]:
+    """Time scoring of `pairs` pairs of geometry `kind`; also the share spent reading the annotations, and with
+    `workers` > 1 the wall time of `score_many(..., workers=workers)` (a separate figure: not CPU, not the target)."""
     rng = np.random.default_rng(seed)
     annotations = [make_pair(kind, objects, rng, distinct_masks) for _ in range(pairs)]
     # The generated JSON (millions of objects) would otherwise be traversed by every full garbage collection the
@@ -131,7 +135,10 @@ def measure(kind: str, pairs: int, objects: int, seed: int, distinct_masks: bool
     gc.collect()
     gc.freeze()
     try:
-        return {**_timed(kind, pairs, objects, annotations), "distinct_masks": distinct_masks}
+        figures = {**_timed(kind, pairs, objects, annotations), "distinct_masks": distinct_masks}
+        if workers > 1:
+            figures.update(_timed_in_processes(annotations, workers))
+        return figures
     finally:
         gc.unfreeze()
 
@@ -170,6 +177,21 @@ def _timed(
     }
 
 
+def _timed_in_processes(annotations: list[tuple[dict[str, Any], dict[str, Any]]], workers: int) -> dict[str, Any]:
+    """Wall seconds of scoring in `workers` processes (their start and the transfer of the pairs included), the load
+    beside it, and whether the counts equal the single process's."""
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    score = score_many(annotations, workers=workers)
+    seconds = time.perf_counter() - started
+    return {
+        "workers": workers,
+        "wall_seconds_in_workers": round(seconds, 3),
+        "load_average_1min_around_workers": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "score_in_workers": {name: round(value, 4) for name, value in score.as_row().items()},
+    }
+
+
 def to_markdown(figures: dict[str, Any]) -> str:
     """A short human-readable table of the figures."""
     lines = [
@@ -184,6 +206,13 @@ def to_markdown(figures: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in figures["results"]:
+        if "workers" in row:
+            lines.insert(
+                3,
+                f"{row['geometry']}: wall {row['wall_seconds_in_workers']} s in {row['workers']} processes "
+                f"(load {row['load_average_1min_around_workers']}; wall, not CPU, not the target).",
+            )
+    for row in figures["results"]:
         score = row["score"]
         lines.append(
             f"| {row['geometry']} | {row['seconds']} | {row['cpu_seconds']} | {row['pairs_per_second']} | "
@@ -194,10 +223,11 @@ def to_markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _in_fresh_process(job: tuple[str, int, int, int, bool]) -> dict[str, Any]:
+def _in_fresh_process(job: tuple[str, int, int, int, bool, int]) -> dict[str, Any]:
     """`measure(*job)` in a new interpreter, so that no kind runs on the heap another kind left behind."""
-    with multiprocessing.get_context("spawn").Pool(processes=1) as pool:
-        return pool.apply(measure, job)
+    # An executor's process, unlike a `multiprocessing.Pool`'s (daemonic), may start `score_many`'s workers.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, *job).result()
 
 
 def main() -> None:
@@ -218,9 +248,15 @@ def main() -> None:
     parser.add_argument(
         "--distinct-masks", action="store_true", help="no two bitmap masks alike (no mask decoded from the cache)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also time score_many in this many processes (a wall figure)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/scoring.json"))
     args = parser.parse_args()
-    jobs = [(kind, args.pairs, args.objects, args.seed, args.distinct_masks) for kind in args.kinds.split(",")]
+    jobs = [
+        (kind, args.pairs, args.objects, args.seed, args.distinct_masks, args.workers)
+        for kind in args.kinds.split(",")
+    ]
     if args.same_process:
         results = [measure(*job) for job in jobs]
     else:

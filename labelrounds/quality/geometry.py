@@ -146,8 +146,8 @@ def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) 
     """
     regions: list[Region | None] = [None] * len(objects)
     polygons: list[tuple[int, Sequence[Sequence[float]], Sequence[Sequence[Sequence[float]]]]] = []
-    bitmaps: list[tuple[int, bytes, Sequence[int]]] = []
-    repeated: list[tuple[int, int, Sequence[int]]] = []  # (position, position of the first with its data, origin)
+    bitmaps: list[tuple[int, bytes, tuple[int, int]]] = []
+    repeated: list[tuple[int, int, tuple[int, int]]] = []  # (position, position of the first with its data, origin)
     first_with_data: dict[str, int] = {}
     for index, obj in enumerate(objects):
         kind = obj.get("geometryType")
@@ -157,9 +157,10 @@ def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) 
             elif kind == POLYGON:
                 polygons.append((index, obj["points"]["exterior"], obj["points"].get("interior") or []))
             elif kind == BITMAP:
-                origin = obj["bitmap"]["origin"]
-                int(origin[0]), int(origin[1])  # malformed origins are refused here, where the index is known
-                data = obj["bitmap"]["data"]
+                bitmap = obj["bitmap"]
+                origin = bitmap["origin"]
+                origin = int(origin[0]), int(origin[1])  # a malformed origin is refused here, with its index
+                data = bitmap["data"]
                 known = masks.get(data) if masks is not None else None
                 if known is not None:
                     regions[index] = _mask_region(known[0], origin, known[1])
