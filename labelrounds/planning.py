@@ -16,8 +16,10 @@ from labelrounds.round_spec import ROUND_NAME_MAX_LENGTH, ROUND_NAME_PATTERN, La
 JOB_NAME_MAX_LENGTH = 100
 JOB_NAME_SEPARATOR = " / "
 
-#: Columns an images frame must have (one row per image, as `steps.split` lists them).
+#: Columns of an images frame (one row per image, as `steps.split` lists them); `image_name` only when listed.
 IMAGE_COLUMNS: tuple[str, ...] = ("dataset_id", "dataset_name", "image_id", "image_name")
+#: Columns an images frame must have to be planned (the plan holds no image names).
+PLANNED_IMAGE_COLUMNS: tuple[str, ...] = ("dataset_id", "dataset_name", "image_id")
 #: Columns of a plan frame (one row per image and the job share it belongs to).
 PLAN_COLUMNS: tuple[str, ...] = (
     "round_key",
@@ -28,7 +30,6 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "dataset_id",
     "dataset_name",
     "image_id",
-    "image_name",
 )
 
 
@@ -108,10 +109,11 @@ def plan_split(
     Images are ordered by (dataset id, image id) and cut into one contiguous run per labeler, in the given labeler
     order, sized by `apportion` (equal weights for `even`, so sizes differ by at most one image). A run that spans
     several datasets becomes one share per dataset, because a job belongs to one dataset. Labelers whose quota is
-    zero get no share. The same inputs always give the same plan.
+    zero get no share. The same inputs always give the same plan. The text columns (round key, share key, job
+    name, labeler, dataset name) are categoricals; ids are int64 arrays shared with `images` when already so.
 
     Args:
-        images: one row per image with IMAGE_COLUMNS (other columns are ignored).
+        images: one row per image with PLANNED_IMAGE_COLUMNS (other columns, names included, are ignored).
         labelers: who labels, in order; only `login` and `weight` are used.
         strategy: even or weighted.
         round_key: the round's key (see `round_key`), copied into every row.
@@ -125,82 +127,127 @@ def plan_split(
     weights = (
         [1.0] * len(logins) if strategy is SplitStrategy.EVEN else [labeler.weight for labeler in labelers]
     )
-    # Built column-wise: a million images as row tuples cost several hundred MB of transient Python objects.
+    # Built column-wise, and the text columns as categoricals (one small code per row, each distinct text once):
+    # a million rows as Python rows, or as object columns, cost several hundred MB (issue 14's memory target).
     count = len(ordered)
-    labeler = np.repeat(np.array(logins, dtype=object), apportion(count, weights))
+    labeler = np.repeat(np.arange(len(logins)), apportion(count, weights))
     dataset_ids = ordered["dataset_id"].to_numpy()
     image_ids = ordered["image_id"].to_numpy()
-    dataset_names = ordered["dataset_name"].to_numpy()
     # A share is a run of one labeler within one dataset (labelers' runs are contiguous, and no login repeats).
     boundary = np.ones(count, dtype=bool)
     boundary[1:] = (dataset_ids[1:] != dataset_ids[:-1]) | (labeler[1:] != labeler[:-1])
     starts = np.flatnonzero(boundary)
-    share_keys = np.empty(count, dtype=object)
-    job_names = np.empty(count, dtype=object)
-    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), count], strict=True):
-        share_keys[start:end] = share_key(int(dataset_ids[start]), image_ids[start:end].tolist())
-        job_names[start:end] = job_name(round_name, str(dataset_names[start]), str(labeler[start]))
-    plan = pd.DataFrame(
+    sizes = np.diff(np.append(starts, count))
+    dataset_names = ordered["dataset_name"].to_numpy()[starts]
+    shares = [
+        (
+            share_key(int(dataset_ids[start]), image_ids[start : start + size].tolist()),
+            job_name(round_name, str(dataset_names[position]), logins[labeler[start]]),
+            logins[labeler[start]],
+            str(dataset_names[position]),
+        )
+        for position, (start, size) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True))
+    ]
+    share_keys, job_names, share_labelers, share_datasets = (list(column) for column in zip(*shares, strict=True))
+    return pd.DataFrame(
         {
-            "round_key": np.full(count, round_key, dtype=object),
-            "share_key": share_keys,
-            "job_name": job_names,
+            "round_key": repeated_categorical([round_key] * len(shares), sizes),
+            "share_key": repeated_categorical(share_keys, sizes),
+            "job_name": repeated_categorical(job_names, sizes),
             "cycle": np.zeros(count, dtype="int64"),
-            "labeler": labeler,
+            "labeler": repeated_categorical(share_labelers, sizes),
             "dataset_id": dataset_ids,
-            "dataset_name": dataset_names,
+            "dataset_name": repeated_categorical(share_datasets, sizes),
             "image_id": image_ids,
-            "image_name": ordered["image_name"].to_numpy(),
         },
         columns=list(PLAN_COLUMNS),
+        copy=False,
     )
-    return plan
+
+
+def repeated_categorical(values: Sequence[str], sizes: Sequence[int] | np.ndarray) -> pd.Categorical:
+    """A categorical of each value repeated `sizes` times, in order: one small code per row, each text once."""
+    categories = list(dict.fromkeys(values))  # distinct, in order of first use
+    position = {value: index for index, value in enumerate(categories)}
+    codes = np.repeat(
+        np.array([position[value] for value in values], dtype=np.int32), np.asarray(sizes, dtype=np.int64)
+    )
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
+
+
+#: Columns of a plan summary (one row per share), in order.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "share_key",
+    "round_key",
+    "job_name",
+    "cycle",
+    "labeler",
+    "dataset_id",
+    "dataset_name",
+    "images",
+    "image_ids",
+)
 
 
 def summarize_plan(plan: pd.DataFrame) -> pd.DataFrame:
-    """One row per share of a plan: share_key, round_key, job_name, cycle, labeler, dataset, images, image ids."""
-    grouped = plan.groupby("share_key", sort=False)
-    summary = grouped.agg(
-        round_key=("round_key", "first"),
-        job_name=("job_name", "first"),
-        cycle=("cycle", "first"),
-        labeler=("labeler", "first"),
-        dataset_id=("dataset_id", "first"),
-        dataset_name=("dataset_name", "first"),
-        images=("image_id", "size"),
+    """One row per share of a plan, in order of first appearance: SUMMARY_COLUMNS.
+
+    `image_ids` holds each share's image ids, ascending, as an int64 array (views of one sorted copy of the plan's
+    ids: no Python int per image).
+    """
+    codes, _ = pd.factorize(plan["share_key"], sort=False)  # a categorical's codes: no hashing of a million texts
+    shares = int(codes.max()) + 1 if len(codes) else 0
+    # Factorized codes number shares by first appearance, so their first rows come in the same order.
+    first_rows = np.unique(codes, return_index=True)[1]
+    head = plan.iloc[first_rows]
+    summary = pd.DataFrame(
+        {
+            column: head[column].to_numpy() if column != "cycle" else head[column].to_numpy(dtype="int64")
+            for column in SUMMARY_COLUMNS[:-2]
+        }
     )
-    summary["image_ids"] = _sorted_ids_per_share(plan, summary.index)
-    return summary.reset_index()
+    summary["images"] = np.bincount(codes, minlength=shares).astype("int64")
+    summary["image_ids"] = _sorted_ids_per_share(plan["image_id"].to_numpy(dtype="int64"), codes, shares)
+    return summary
 
 
-def _sorted_ids_per_share(plan: pd.DataFrame, share_keys: pd.Index) -> list[list[int]]:
-    """Each share's image ids, ascending, in the order of `share_keys` (one sort of the whole column)."""
-    if plan.empty:
-        return []
-    codes = pd.Index(share_keys).get_indexer(plan["share_key"])
-    image_ids = plan["image_id"].to_numpy(dtype="int64")
+def _sorted_ids_per_share(image_ids: np.ndarray, codes: np.ndarray, shares: int) -> np.ndarray:
+    """Each share's image ids, ascending, by share code (one sort of the whole column), as an object array."""
+    per_share = np.empty(shares, dtype=object)
+    if not shares:
+        return per_share
     order = np.lexsort((image_ids, codes))
-    bounds = np.cumsum(np.bincount(codes, minlength=len(share_keys)))[:-1]
-    return [chunk.tolist() for chunk in np.split(image_ids[order], bounds)]
+    bounds = np.cumsum(np.bincount(codes, minlength=shares))[:-1]
+    for position, ids in enumerate(np.split(image_ids[order], bounds)):
+        per_share[position] = ids  # one by one: equal-length arrays would otherwise become a 2-D block
+    return per_share
 
 
 def _checked_images(images: pd.DataFrame) -> pd.DataFrame:
-    """The IMAGE_COLUMNS of the images, integer ids and string names, sorted by dataset then image id."""
-    missing = [column for column in IMAGE_COLUMNS if column not in images.columns]
+    """The PLANNED_IMAGE_COLUMNS of the images, integer ids and string names, sorted by dataset then image id."""
+    missing = [column for column in PLANNED_IMAGE_COLUMNS if column not in images.columns]
     if missing:
         raise PlanningError(f"images frame lacks columns: {', '.join(missing)}")
     if images.empty:
         raise PlanningError("no images to plan")
-    repeated = images["image_id"][images["image_id"].duplicated()].unique().tolist()
+    # Sorted ids, not a hash table: a million ids cost one 8 MB copy instead of ~40 MB.
+    ids = np.sort(images["image_id"].to_numpy(dtype="int64"))
+    repeated = np.unique(ids[1:][ids[1:] == ids[:-1]]).tolist()
+    del ids
     if repeated:
-        raise PlanningError(f"image ids listed twice: {', '.join(map(str, sorted(repeated)[:10]))}")
-    ordered = images.loc[:, list(IMAGE_COLUMNS)].astype({"dataset_id": "int64", "image_id": "int64"})
-    for column in ("dataset_name", "image_name"):
-        if pd.api.types.infer_dtype(ordered[column], skipna=False) != "string":  # one C pass, no Python loop
-            ordered[column] = ordered[column].astype(str)
+        raise PlanningError(f"image ids listed twice: {', '.join(map(str, repeated[:10]))}")
+    ordered = images.loc[:, list(PLANNED_IMAGE_COLUMNS)].astype({"dataset_id": "int64", "image_id": "int64"})
+    if not _is_text(ordered["dataset_name"]):
+        ordered["dataset_name"] = ordered["dataset_name"].astype(str)
     if _in_dataset_then_image_order(ordered["dataset_id"].to_numpy(), ordered["image_id"].to_numpy()):
         return ordered.reset_index(drop=True)  # listings come in this order: no sorted copy of a million rows
     return ordered.sort_values(["dataset_id", "image_id"], kind="stable", ignore_index=True)
+
+
+def _is_text(column: pd.Series) -> bool:
+    """Whether every value is a string (a categorical's categories checked, not its rows), in one C pass."""
+    values = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else column
+    return bool(pd.api.types.infer_dtype(values, skipna=False) == "string")
 
 
 def _in_dataset_then_image_order(dataset_ids: np.ndarray, image_ids: np.ndarray) -> bool:

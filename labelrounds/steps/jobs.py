@@ -58,7 +58,7 @@ def planned_jobs(
             lineage=share_lineage(share),
             name=str(share.job_name),
             dataset_name=str(share.dataset_name),
-            entity_ids=list(share.image_ids),
+            entity_ids=share.image_ids.tolist(),
             user_id=user_ids[str(share.labeler)],
             reviewer_id=reviewer_id,
             hidden_ids=(hidden or {}).get((int(share.dataset_id), str(share.labeler)), []),

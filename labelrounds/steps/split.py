@@ -17,7 +17,7 @@ import pandas as pd
 
 from labelrounds.client import Filter, SuperviselyClient
 from labelrounds.client.models import DatasetInfo, ProjectMeta
-from labelrounds.planning import IMAGE_COLUMNS, plan_split
+from labelrounds.planning import IMAGE_COLUMNS, plan_split, repeated_categorical
 from labelrounds.round_spec import ImageSelection, RoundSpec
 from labelrounds.steps.errors import EmptySelectionError, TargetNotFoundError
 from labelrounds.steps.lineage import JobLineage
@@ -33,30 +33,48 @@ LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "tag_ids")
 
 
 async def list_images(
-    api: SuperviselyClient, datasets: Sequence[DatasetInfo], *, with_tags: bool = True
+    api: SuperviselyClient, datasets: Sequence[DatasetInfo], *, with_tags: bool = True, with_names: bool = True
 ) -> pd.DataFrame:
     """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS.
 
     One dataset after another (the server answers one request at a time anyway). Each listing is decoded straight
     into columns (`list_image_columns`, no model per image), turned into arrays before the next dataset is listed
     (ids stop being Python ints), and the frame takes the arrays over without building rows. The listing asks
-    only for ids and names, and tags `with_tags` (without, the frame has no `tag_ids` column).
+    only for ids and names, and tags `with_tags` (without, the frame has no `tag_ids` column). Without
+    `with_names` the frame has no `image_name` column: a million names kept as Python strings cost ~75 MB, and
+    only gold checks and consensus rounds read them (see `needs_image_names`).
     """
-    columns_wanted = LISTED_COLUMNS if with_tags else IMAGE_COLUMNS
-    parts: dict[str, list[np.ndarray]] = {column: [] for column in columns_wanted}
+    columns_wanted = [
+        column
+        for column in LISTED_COLUMNS
+        if (with_tags or column != "tag_ids") and (with_names or column != "image_name")
+    ]
+    parts: dict[str, list[Any]] = {column: [] for column in columns_wanted}  # arrays, and names of datasets
     for dataset in datasets:
         columns = await api.list_image_columns(dataset.id, fields=("tags",) if with_tags else ())
         count = len(columns)
         parts["dataset_id"].append(np.full(count, dataset.id, dtype="int64"))
-        parts["dataset_name"].append(_objects([dataset.name] * count))
+        parts["dataset_name"].append(dataset.name)
         parts["image_id"].append(np.array(columns.ids, dtype="int64"))
-        parts["image_name"].append(_objects(columns.names))
+        if with_names:
+            parts["image_name"].append(_objects(columns.names))
         if with_tags:
             parts["tag_ids"].append(_objects(columns.tag_ids))
         del columns  # this dataset's Python lists go before the next listing
+    counts = [len(ids) for ids in parts["image_id"]]
     # Each column is joined and its datasets' arrays dropped before the next, so only one column exists twice.
-    joined = {column: _joined(parts.pop(column), column) for column in columns_wanted}
-    return pd.DataFrame(joined, columns=list(columns_wanted), copy=False)
+    joined = {
+        column: repeated_categorical(parts.pop(column), counts)
+        if column == "dataset_name"  # one code per image, not one pointer to the dataset's name
+        else _joined(parts.pop(column), column)
+        for column in columns_wanted
+    }
+    return pd.DataFrame(joined, columns=columns_wanted, copy=False)
+
+
+def needs_image_names(spec: RoundSpec) -> bool:
+    """Whether a round reads its images' names after selecting them: gold checks and consensus rounds do."""
+    return spec.gold is not None or spec.consensus is not None
 
 
 async def images_in_other_jobs(
@@ -79,6 +97,8 @@ def select_images(
     images: pd.DataFrame, spec: RoundSpec, meta: ProjectMeta | None = None, taken: set[int] | None = None
 ) -> pd.DataFrame:
     """The images the round labels (pure): tag filters, then the selection mode; columns IMAGE_COLUMNS.
+
+    `image_name` is kept when the listing has it (see `list_images`'s `with_names`).
 
     Args:
         images: listed images (LISTED_COLUMNS; `tag_ids` needed only with include/exclude tags).
@@ -109,13 +129,15 @@ def select_images(
         selected = selected[~selected["image_id"].isin(taken)]
     if selected.empty:
         raise EmptySelectionError(f"nothing to label: {_EMPTY_AFTER_MODE[spec.image_selection]}")
-    return selected.loc[:, list(IMAGE_COLUMNS)].reset_index(drop=True)
+    return selected.loc[:, [column for column in IMAGE_COLUMNS if column in selected.columns]].reset_index(drop=True)
 
 
 async def select_round_images(
     api: SuperviselyClient, target: RoundTarget, spec: RoundSpec, meta: ProjectMeta | None = None
 ) -> pd.DataFrame:
     """List the round's datasets and select the images to label (read-only); see `select_images`.
+
+    The images' names are kept only when the round reads them (`needs_image_names`).
 
     Args:
         api: the client.
@@ -124,7 +146,9 @@ async def select_round_images(
         meta: the project meta if already fetched; fetched here when the tag filters need it.
     """
     filters_by_tag = bool(spec.include_images_with_tags or spec.exclude_images_with_tags)
-    images = await list_images(api, target.datasets, with_tags=filters_by_tag)
+    images = await list_images(
+        api, target.datasets, with_tags=filters_by_tag, with_names=needs_image_names(spec)
+    )
     if meta is None and filters_by_tag:
         meta = await api.get_project_meta(target.project.id)
     taken = None
@@ -162,7 +186,7 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
 def _joined(arrays: list[np.ndarray], column: str) -> np.ndarray:
     """The datasets' arrays of one column end to end (typed empty when there are no datasets)."""
     if not arrays:
-        return np.empty(0, dtype=object if column in ("dataset_name", "image_name", "tag_ids") else "int64")
+        return np.empty(0, dtype=object if column in ("image_name", "tag_ids") else "int64")
     return np.concatenate(arrays)
 
 

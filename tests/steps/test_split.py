@@ -12,7 +12,7 @@ from labelrounds.planning import IMAGE_COLUMNS, PLAN_COLUMNS
 from labelrounds.round_spec import RoundSpec
 from labelrounds.sandbox.server import SandboxServer
 from labelrounds.steps.errors import EmptySelectionError, TargetNotFoundError
-from labelrounds.steps.split import list_images, select_images, split_images
+from labelrounds.steps.split import list_images, select_images, select_round_images, split_images
 from labelrounds.steps.targets import RoundTarget, resolve_target
 
 from .support import lemons_spec
@@ -68,6 +68,31 @@ async def test_the_listing_holds_tags_only_when_asked(api: SuperviselyClient, ta
     assert list(plain.columns) == list(IMAGE_COLUMNS)
     assert list(tagged.columns) == [*IMAGE_COLUMNS, "tag_ids"]
     assert plain.equals(tagged.loc[:, list(IMAGE_COLUMNS)])
+
+
+async def test_the_listing_holds_names_only_when_asked(api: SuperviselyClient, target: RoundTarget) -> None:
+    nameless = await list_images(api, target.datasets, with_tags=False, with_names=False)
+
+    typed = await api.list_images(target.datasets[0].id)  # the oracle: the typed listing
+    assert list(nameless.columns) == ["dataset_id", "dataset_name", "image_id"]
+    assert list(nameless["image_id"]) == [image.id for image in typed]
+    assert set(nameless["dataset_name"]) == {target.datasets[0].name}
+
+
+async def test_a_round_keeps_names_only_when_a_later_step_reads_them(
+    api: SuperviselyClient, target: RoundTarget
+) -> None:
+    plain = await select_round_images(api, target, lemons_spec())
+    with_consensus = await select_round_images(
+        api, target, lemons_spec(consensus={"overlap": 2, "adjudicator": "reviewer_1"})
+    )
+
+    typed = await api.list_images(target.datasets[0].id)  # the oracle: the typed listing
+    assert "image_name" not in plain.columns
+    assert list(plain["image_id"]) == [image.id for image in typed]
+    assert list(zip(with_consensus["image_id"], with_consensus["image_name"], strict=True)) == [
+        (image.id, image.name) for image in typed
+    ]
 
 
 async def test_explicit_ids_must_belong_to_the_datasets(api: SuperviselyClient, target: RoundTarget) -> None:

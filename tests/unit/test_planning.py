@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -200,8 +201,8 @@ def test_plan_refuses_inconsistent_inputs() -> None:
         plan_split(images, labelers, SplitStrategy.EVEN, KEY, round_name=ROUND)
     with pytest.raises(PlanningError, match="no images"):
         plan_split(images.iloc[0:0], labelers, SplitStrategy.EVEN, KEY, round_name=ROUND)
-    with pytest.raises(PlanningError, match="lacks columns: image_name"):
-        plan_split(images.drop(columns="image_name"), labelers, SplitStrategy.EVEN, KEY, round_name=ROUND)
+    with pytest.raises(PlanningError, match="lacks columns: dataset_name"):
+        plan_split(images.drop(columns="dataset_name"), labelers, SplitStrategy.EVEN, KEY, round_name=ROUND)
     single = images.iloc[:1]
     with pytest.raises(PlanningError, match="no labelers"):
         plan_split(single, [], SplitStrategy.EVEN, KEY, round_name=ROUND)
@@ -215,3 +216,46 @@ def test_plan_refuses_inconsistent_inputs() -> None:
         )
     with pytest.raises(PlanningError, match="positive"):
         apportion(3, [1.0, 0.0])
+
+
+@FRAME_SETTINGS
+@given(images=image_frames(), labelers=labeler_lists(), strategy=st.sampled_from(list(SplitStrategy)))
+def test_the_plan_needs_no_image_names_and_summarizes_each_share(
+    images: pd.DataFrame, labelers: list[LabelerSpec], strategy: SplitStrategy
+) -> None:
+    plan = plan_split(images, labelers, strategy, KEY, round_name=ROUND)
+    nameless = plan_split(images.drop(columns="image_name"), labelers, strategy, KEY, round_name=ROUND)
+    pd.testing.assert_frame_equal(plan, nameless)
+    # The oracle: each share's ids and first row read off the plan's rows one by one.
+    expected: dict[str, list[int]] = {}
+    firsts: dict[str, tuple[str, str, int, str]] = {}
+    for row in plan.itertuples(index=False):
+        expected.setdefault(row.share_key, []).append(int(row.image_id))
+        firsts.setdefault(row.share_key, (row.job_name, row.labeler, int(row.dataset_id), row.dataset_name))
+    summary = summarize_plan(plan)
+    assert list(summary["share_key"]) == list(expected)
+    for share in summary.itertuples(index=False):
+        assert share.image_ids.tolist() == sorted(expected[share.share_key])
+        assert share.images == len(expected[share.share_key])
+        assert (share.job_name, share.labeler, share.dataset_id, share.dataset_name) == firsts[share.share_key]
+        assert (share.round_key, share.cycle) == (KEY, 0)
+
+
+def test_a_large_plan_costs_a_few_bytes_per_image() -> None:
+    count = 200_000  # issue 14: a round of 1,000,000 images under 300 MB, the plan included
+    images = pd.DataFrame(
+        {
+            "dataset_id": np.repeat([11, 12, 13, 14], count // 4),
+            "dataset_name": np.repeat(["ds11", "ds12", "ds13", "ds14"], count // 4),
+            "image_id": np.arange(1, count + 1),
+            "image_name": [f"IMG_{index:07d}.jpeg" for index in range(count)],
+        }
+    )
+    labelers = [LabelerSpec(login=f"labeler_{index:03d}") for index in range(50)]
+
+    plan = plan_split(images, labelers, SplitStrategy.EVEN, KEY, round_name=ROUND)
+
+    assert len(plan) == count and plan["share_key"].nunique() == 52
+    # Three int64 columns and a one-byte code for each text column; an object column of shared strings alone
+    # would count 8 bytes of pointer plus the string's size per row.
+    assert plan.memory_usage(deep=True, index=False).sum() / count <= 32
