@@ -3,6 +3,8 @@
 Run by `bench.round_scale` as `python -m bench.ours_round --project-id P --labelers L [--driver steps|flow]`
 with SERVER_ADDRESS and API_TOKEN (the sandbox admin's) in the environment. It prints its figures on one
 marked line (`bench.phases.emit_result`). With LABELROUNDS_BENCH_PROFILE=FILE it also writes a cProfile of the round, timed in CPU seconds (not wall).
+With LABELROUNDS_BENCH_RSS_STEPS=FILE it writes the resident memory sampled under each library step
+(`bench.rss_steps`: where the peak falls).
 
 Drivers: `steps` runs the round's one composition (`labelrounds.steps.sequence.run_round`, as the flow does)
 over the library's steps: setup (validate → users → meta → jobs), wait (each gate), teardown (rework, end
@@ -25,12 +27,14 @@ from typing import Any
 from pydantic import SecretStr
 
 from bench.phases import PhaseMeter, emit_result, peak_rss_mb
+from bench.rss_steps import StepSampler
 from labelrounds.client import ConnectionSettings, SuperviselyClient
 from labelrounds.round_spec import RoundSpec, parse_round_spec
 from labelrounds.steps.sequence import ClientRoundSteps, RoundPhase, run_round
 
 WAIT_TIMEOUT_SECONDS = 3600.0
 PROFILE_VARIABLE = "LABELROUNDS_BENCH_PROFILE"  # a file path: profile the round with cProfile into it
+RSS_STEPS_VARIABLE = "LABELROUNDS_BENCH_RSS_STEPS"  # a file path: RSS by library step (bench.rss_steps)
 
 
 def round_spec(project_id: int, labelers: int, poll_interval: float, side: str = "ours") -> RoundSpec:
@@ -198,6 +202,10 @@ def main() -> None:
     spec = round_spec(args.project_id, args.labelers, args.poll)
     profile_path = os.environ.get(PROFILE_VARIABLE)
     profiler = cProfile.Profile(time.process_time) if profile_path else None  # CPU, not time spent waiting
+    rss_path = os.environ.get(RSS_STEPS_VARIABLE)
+    sampler = StepSampler() if rss_path else None
+    if sampler is not None:
+        sampler.start()
     if profiler is not None:
         profiler.enable()
     if args.driver == "steps":
@@ -207,6 +215,8 @@ def main() -> None:
     if profiler is not None and profile_path:
         profiler.disable()
         profiler.dump_stats(profile_path)
+    if sampler is not None and rss_path:
+        sampler.write(rss_path)
     emit_result(meter.result(driver=args.driver, pid=os.getpid(), **facts))
 
 

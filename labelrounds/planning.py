@@ -138,7 +138,7 @@ def plan_split(
     boundary[1:] = (dataset_ids[1:] != dataset_ids[:-1]) | (labeler[1:] != labeler[:-1])
     starts = np.flatnonzero(boundary)
     sizes = np.diff(np.append(starts, count))
-    dataset_names = ordered["dataset_name"].to_numpy()[starts]
+    dataset_names = ordered["dataset_name"].iloc[starts].to_numpy()  # the shares' rows only
     shares = [
         (
             share_key(int(dataset_ids[start]), image_ids[start : start + size].tolist()),
@@ -148,7 +148,9 @@ def plan_split(
         )
         for position, (start, size) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True))
     ]
-    share_keys, job_names, share_labelers, share_datasets = (list(column) for column in zip(*shares, strict=True))
+    share_keys, job_names, share_labelers, share_datasets = (
+        list(texts) for texts in zip(*shares, strict=True)
+    )
     return pd.DataFrame(
         {
             "round_key": repeated_categorical([round_key] * len(shares), sizes),
@@ -195,7 +197,8 @@ def summarize_plan(plan: pd.DataFrame) -> pd.DataFrame:
     `image_ids` holds each share's image ids, ascending, as an int64 array (views of one sorted copy of the plan's
     ids: no Python int per image).
     """
-    codes, _ = pd.factorize(plan["share_key"], sort=False)  # a categorical's codes: no hashing of a million texts
+    # A categorical's codes: no hashing of a million texts.
+    codes, _ = pd.factorize(plan["share_key"], sort=False)
     shares = int(codes.max()) + 1 if len(codes) else 0
     # Factorized codes number shares by first appearance, so their first rows come in the same order.
     first_rows = np.unique(codes, return_index=True)[1]

@@ -33,7 +33,11 @@ LISTED_COLUMNS: tuple[str, ...] = (*IMAGE_COLUMNS, "tag_ids")
 
 
 async def list_images(
-    api: SuperviselyClient, datasets: Sequence[DatasetInfo], *, with_tags: bool = True, with_names: bool = True
+    api: SuperviselyClient,
+    datasets: Sequence[DatasetInfo],
+    *,
+    with_tags: bool = True,
+    with_names: bool = True,
 ) -> pd.DataFrame:
     """Every image of the datasets (all pages, one listing per dataset), columns LISTED_COLUMNS.
 
@@ -129,7 +133,8 @@ def select_images(
         selected = selected[~selected["image_id"].isin(taken)]
     if selected.empty:
         raise EmptySelectionError(f"nothing to label: {_EMPTY_AFTER_MODE[spec.image_selection]}")
-    return selected.loc[:, [column for column in IMAGE_COLUMNS if column in selected.columns]].reset_index(drop=True)
+    kept = [column for column in IMAGE_COLUMNS if column in selected.columns]
+    return selected.loc[:, kept].reset_index(drop=True)
 
 
 async def select_round_images(

@@ -237,7 +237,8 @@ def test_the_plan_needs_no_image_names_and_summarizes_each_share(
     for share in summary.itertuples(index=False):
         assert share.image_ids.tolist() == sorted(expected[share.share_key])
         assert share.images == len(expected[share.share_key])
-        assert (share.job_name, share.labeler, share.dataset_id, share.dataset_name) == firsts[share.share_key]
+        first = firsts[share.share_key]
+        assert (share.job_name, share.labeler, share.dataset_id, share.dataset_name) == first
         assert (share.round_key, share.cycle) == (KEY, 0)
 
 
