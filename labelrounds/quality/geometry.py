@@ -429,90 +429,139 @@ def iou_matrices(
 ) -> list[np.ndarray]:
     """`iou_matrix(first, second, where, min_iou)` of many `(first, second, where)` at once.
 
-    The polygon intersections of all of them are computed together (numpy's per-call costs are paid once).
+    Every pair of every job is one element of the same flat arrays (numpy's per-call costs are paid once, not once
+    per job), and the polygon intersections of all of them are computed together.
     """
-    plans = [_plan(first, second, where, min_iou) for first, second, where in jobs]
-    vector_pairs: list[tuple[int, int, int]] = []  # (job, row, column)
-    for job, (a, b, intersection, union, exact) in enumerate(plans):
-        if exact.any():
-            vector_pairs.extend(
-                (job, row, column)
-                for row, column in _fill_raster_intersections(intersection, union, exact, a, b)
-            )
+    if not jobs:
+        return []
+    batches = [
+        (
+            first if isinstance(first, RegionBatch) else RegionBatch.of(first),
+            second if isinstance(second, RegionBatch) else RegionBatch.of(second),
+        )
+        for first, second, _ in jobs
+    ]
+    shapes = [(len(a.regions), len(b.regions)) for a, b in batches]
+    sizes = np.array([rows * columns for rows, columns in shapes], dtype=np.intp)
+    pairs = _Pairs.of(batches, [where for _, _, where in jobs], shapes, sizes)
+    intersection, union, exact = _plan(pairs, min_iou)
+    vector_pairs: list[int] = []
+    regions_a, regions_b = pairs.regions_a, pairs.regions_b
+    for pair, first, second in zip(*_exact_pairs(exact, pairs), strict=True):
+        region_a, region_b = regions_a[first], regions_b[second]
+        if region_a.mask is None and region_b.mask is None:
+            vector_pairs.append(pair)
+        else:
+            overlap, raster_areas = _raster_intersection(region_a, region_b)
+            intersection[pair] = overlap
+            union[pair] = raster_areas - overlap
     if vector_pairs:
-        shapes_a = np.array(
-            [plans[job][0].regions[row].shape() for job, row, _ in vector_pairs], dtype=object
-        )
-        shapes_b = np.array(
-            [plans[job][1].regions[column].shape() for job, _, column in vector_pairs], dtype=object
-        )
-        overlaps = _vector_intersection_areas(shapes_a, shapes_b).tolist()
-        for (job, row, column), overlap in zip(vector_pairs, overlaps, strict=True):
-            a, b, intersection, union, _ = plans[job]
-            intersection[row, column] = overlap
-            union[row, column] = a.regions[row].area + b.regions[column].area - overlap
-    matrices = []
-    for _, _, intersection, union, _ in plans:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(union > 0, intersection / union, 0.0)
-        matrices.append(np.clip(ratio, 0.0, 1.0))
-    return matrices
+        chosen = np.array(vector_pairs, dtype=np.intp)
+        shapes_a = np.array([regions_a[first].shape() for first in pairs.first[chosen].tolist()], dtype=object)
+        shapes_b = np.array([regions_b[second].shape() for second in pairs.second[chosen].tolist()], dtype=object)
+        overlaps = _vector_intersection_areas(shapes_a, shapes_b)
+        intersection[chosen] = overlaps
+        union[chosen] = pairs.areas_a[chosen] + pairs.areas_b[chosen] - overlaps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.clip(np.where(union > 0, intersection / union, 0.0), 0.0, 1.0)
+    return [
+        part.reshape(shape) for part, shape in zip(np.split(ratio, np.cumsum(sizes)[:-1]), shapes, strict=True)
+    ]
 
 
-def _plan(
-    first: Sequence[Region] | RegionBatch,
-    second: Sequence[Region] | RegionBatch,
-    where: np.ndarray | None,
-    min_iou: float,
-) -> tuple[RegionBatch, RegionBatch, np.ndarray, np.ndarray, np.ndarray]:
-    """Both batches, the box-overlap intersections and unions, and the pairs to compute exactly."""
-    a = first if isinstance(first, RegionBatch) else RegionBatch.of(first)
-    b = second if isinstance(second, RegionBatch) else RegionBatch.of(second)
-    overlap_width = np.minimum(a.boxes[:, None, 2], b.boxes[None, :, 2]) - np.maximum(
-        a.boxes[:, None, 0], b.boxes[None, :, 0]
-    )
-    overlap_height = np.minimum(a.boxes[:, None, 3], b.boxes[None, :, 3]) - np.maximum(
-        a.boxes[:, None, 1], b.boxes[None, :, 1]
-    )
+@dataclass(frozen=True, slots=True, eq=False)
+class _Pairs:
+    """Every (row, column) pair of every job as flat arrays: the two regions (indices into all the jobs' regions
+    laid end to end), their boxes, areas and kinds, and whether the job's `where` lets the pair be computed."""
+
+    regions_a: list[Region]
+    regions_b: list[Region]
+    first: np.ndarray
+    second: np.ndarray
+    boxes_a: np.ndarray
+    boxes_b: np.ndarray
+    areas_a: np.ndarray
+    areas_b: np.ndarray
+    rectangular: np.ndarray  # both rectangles
+    mixed: np.ndarray  # a bitmap and a polygon
+    allowed: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        batches: Sequence[tuple[RegionBatch, RegionBatch]],
+        wheres: Sequence[np.ndarray | None],
+        shapes: Sequence[tuple[int, int]],
+        sizes: np.ndarray,
+    ) -> _Pairs:
+        """The pairs of the jobs `batches` (their `where` masks, shapes and pair counts)."""
+        local = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        columns = np.repeat(np.array([shape[1] for shape in shapes], dtype=np.intp), sizes)
+        offsets_a = np.cumsum([0] + [rows for rows, _ in shapes])[:-1]
+        offsets_b = np.cumsum([0] + [columns for _, columns in shapes])[:-1]
+        first = np.repeat(offsets_a.astype(np.intp), sizes) + local // np.maximum(columns, 1)
+        second = np.repeat(offsets_b.astype(np.intp), sizes) + local % np.maximum(columns, 1)
+        a_parts, b_parts = [a for a, _ in batches], [b for _, b in batches]
+        rectangular_a, rectangular_b = _joined(a_parts, "rectangular")[first], _joined(b_parts, "rectangular")[second]
+        bitmaps_a, bitmaps_b = _joined(a_parts, "bitmaps")[first], _joined(b_parts, "bitmaps")[second]
+        polygons_a, polygons_b = ~rectangular_a & ~bitmaps_a, ~rectangular_b & ~bitmaps_b
+        allowed = [
+            np.ones(rows * columns, dtype=bool)
+            if where is None
+            else np.broadcast_to(np.asarray(where).astype(bool), (rows, columns)).ravel()
+            for where, (rows, columns) in zip(wheres, shapes, strict=True)
+        ]
+        return cls(
+            regions_a=[region for a in a_parts for region in a.regions],
+            regions_b=[region for b in b_parts for region in b.regions],
+            first=first,
+            second=second,
+            boxes_a=_joined(a_parts, "boxes")[first],
+            boxes_b=_joined(b_parts, "boxes")[second],
+            areas_a=_joined(a_parts, "areas")[first],
+            areas_b=_joined(b_parts, "areas")[second],
+            rectangular=rectangular_a & rectangular_b,
+            mixed=(bitmaps_a & polygons_b) | (polygons_a & bitmaps_b),
+            allowed=np.concatenate(allowed),
+        )
+
+
+def _joined(batches: Sequence[RegionBatch], field: str) -> np.ndarray:
+    """One of the batches' array fields, laid end to end (there is at least one batch)."""
+    return np.concatenate([getattr(batch, field) for batch in batches])
+
+
+def _plan(pairs: _Pairs, min_iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The box-overlap intersections and unions of the pairs, and which pairs to compute exactly."""
+    a, b = pairs.boxes_a, pairs.boxes_b
+    overlap_width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    overlap_height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
     intersection = np.clip(overlap_width, 0, None) * np.clip(overlap_height, 0, None)
-    if where is not None:
-        intersection = np.where(where, intersection, 0.0)
-    exact = (intersection > 0) & ~(a.rectangular[:, None] & b.rectangular[None, :])
+    intersection = np.where(pairs.allowed, intersection, 0.0)
+    exact = (intersection > 0) & ~pairs.rectangular
     if min_iou > 0 and exact.any():
-        exact &= _may_reach(intersection, a, b, min_iou)
-        intersection = np.where(exact | (a.rectangular[:, None] & b.rectangular[None, :]), intersection, 0.0)
-    union = a.areas[:, None] + b.areas[None, :] - intersection
-    return a, b, intersection, union, exact
+        exact &= _may_reach(intersection, pairs, min_iou)
+        intersection = np.where(exact | pairs.rectangular, intersection, 0.0)
+    union = pairs.areas_a + pairs.areas_b - intersection
+    return intersection, union, exact
 
 
-def _may_reach(box_overlap: np.ndarray, a: RegionBatch, b: RegionBatch, min_iou: float) -> np.ndarray:
+def _may_reach(box_overlap: np.ndarray, pairs: _Pairs, min_iou: float) -> np.ndarray:
     """Pairs whose IoU may reach `min_iou`: the intersection is at most the boxes' overlap and the smaller area.
 
     A bitmap-polygon pair is always kept: it is compared with the polygon's pixel count, not its plane area.
     """
-    areas_a, areas_b = a.areas[:, None], b.areas[None, :]
+    areas_a, areas_b = pairs.areas_a, pairs.areas_b
     most = np.minimum(box_overlap, np.minimum(areas_a, areas_b))
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = np.where(areas_a + areas_b - most > 0, most / (areas_a + areas_b - most), 0.0)
-    polygons_a, polygons_b = ~a.rectangular & ~a.bitmaps, ~b.rectangular & ~b.bitmaps
-    mixed = (a.bitmaps[:, None] & polygons_b[None, :]) | (polygons_a[:, None] & b.bitmaps[None, :])
-    return mixed | (bound >= min_iou - 1e-9)
+    return pairs.mixed | (bound >= min_iou - 1e-9)
 
 
-def _fill_raster_intersections(
-    intersection: np.ndarray, union: np.ndarray, exact: np.ndarray, a: RegionBatch, b: RegionBatch
-) -> list[tuple[int, int]]:
-    """Fill the pairs involving a bitmap; return the (row, column) of the vector pairs, left to the caller."""
-    vector_pairs = []
-    for row, column in zip(*np.nonzero(exact), strict=True):
-        first, second = a.regions[row], b.regions[column]
-        if first.mask is None and second.mask is None:
-            vector_pairs.append((int(row), int(column)))
-        else:
-            overlap, raster_areas = _raster_intersection(first, second)
-            intersection[row, column] = overlap
-            union[row, column] = raster_areas - overlap
-    return vector_pairs
+def _exact_pairs(exact: np.ndarray, pairs: _Pairs) -> tuple[list[int], list[int], list[int]]:
+    """The flat positions of the pairs to compute exactly, and their two regions' indices."""
+    chosen = np.flatnonzero(exact)
+    return chosen.tolist(), pairs.first[chosen].tolist(), pairs.second[chosen].tolist()
 
 
 def _vector_intersection_areas(shapes_a: np.ndarray, shapes_b: np.ndarray) -> np.ndarray:
