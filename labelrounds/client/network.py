@@ -158,12 +158,15 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
 
 class LinearPool(httpcore.AsyncConnectionPool):
-    """httpcore's connection pool, its connections checked once per change instead of once per connection each.
+    """httpcore's connection pool (HTTP/1.1), its connections checked once per change instead of once each.
 
-    Same decisions as httpcore 1.0's `_assign_requests_to_connections`: drop closed connections, close expired
+    The decisions of httpcore 1.0's `_assign_requests_to_connections`: drop closed connections, close expired
     ones and idle ones beyond the keep-alive limit, then give each queued request the first available
     connection for its origin, else a new connection while under the limit, else one made by closing an idle
-    connection.
+    connection. One difference: a connection already given to a request is not given to another. httpcore's
+    pool gives the same idle connection to every request queued at that moment (it stays idle until the first
+    one starts); all but one then fail with `ConnectionNotAvailable` and queue again, which took three pool
+    passes per request with 8 in flight instead of two.
     """
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
@@ -178,17 +181,19 @@ class LinearPool(httpcore.AsyncConnectionPool):
             ):
                 connections.remove(connection)
                 closing.append(connection)
+        # HTTP/1.1: a connection serves one request at a time, from its assignment to the reply's end.
+        taken = {request.connection for request in self._requests if request.connection is not None}
         for pool_request in self._requests:
             if not pool_request.is_queued():
                 continue
             origin = pool_request.request.url.origin
+            free = [item for item in connections if item not in taken]
             connection = next(
-                (item for item in connections if item.can_handle_request(origin) and item.is_available()),
-                None,
+                (item for item in free if item.can_handle_request(origin) and item.is_available()), None
             )
             if connection is None:
                 if len(connections) >= self._max_connections:
-                    idle = next((item for item in connections if item.is_idle()), None)
+                    idle = next((item for item in free if item.is_idle()), None)
                     if idle is None:
                         continue  # stays queued until a connection is released
                     connections.remove(idle)
@@ -196,4 +201,5 @@ class LinearPool(httpcore.AsyncConnectionPool):
                 connection = self.create_connection(origin)
                 connections.append(connection)
             pool_request.assign_to_connection(connection)
+            taken.add(connection)
         return closing

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 from cryptography import x509
@@ -33,6 +34,7 @@ from labelrounds.client import (
     SuperviselyClient,
     TransportError,
 )
+from labelrounds.client.network import LinearPool
 from labelrounds.client.transience import is_transient
 from labelrounds.client.transport import pooled_transport
 
@@ -301,3 +303,29 @@ async def test_a_body_the_server_does_not_take_is_a_write_timeout() -> None:
     assert served.heads == []
     assert isinstance(caught.value.__cause__, httpx.WriteTimeout)
     assert is_transient(caught.value)
+
+
+async def test_each_request_takes_one_pool_pass_to_get_a_connection_and_one_to_give_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # httpcore's own pool gave one idle connection to every request queued at that moment; all but one then
+    # failed over (ConnectionNotAvailable) and queued again: more passes than two per request.
+    passes = 0
+    assign = LinearPool._assign_requests_to_connections
+
+    def counted(pool: LinearPool) -> list[httpcore.AsyncConnectionInterface]:
+        nonlocal passes
+        passes += 1
+        return assign(pool)
+
+    monkeypatch.setattr(LinearPool, "_assign_requests_to_connections", counted)
+    async with local_server(answer) as (address, served), client(address) as api:
+        await asyncio.gather(
+            *(api.call("instance.version", {"n": index}, idempotent=True) for index in range(8))
+        )
+        passes = 0
+        await asyncio.gather(
+            *(api.call("instance.version", {"n": index}, idempotent=True) for index in range(40))
+        )
+    assert served.connections == 8
+    assert passes == 2 * 40
