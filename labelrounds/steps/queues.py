@@ -66,7 +66,7 @@ async def ensure_round_queues(
         RoundConflictError: a queue of that name exists with other labelers or images.
         UnresolvedWriteError: a creation's outcome is unknown and no such queue exists yet.
     """
-    images = plan.groupby(["dataset_id", "dataset_name"], sort=False)["image_id"].apply(
+    images = plan.groupby(["dataset_id", "dataset_name"], sort=False, observed=True)["image_id"].apply(
         lambda ids: sorted({int(image_id) for image_id in ids})
     )
     names = [queue_name(target.round_key, int(dataset_id)) for dataset_id, _ in images.index]
