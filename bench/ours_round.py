@@ -104,10 +104,11 @@ async def run_steps(meter: PhaseMeter, settings: ConnectionSettings, spec: Round
 
 
 def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
-    """The round as the Prefect flow `labeling_round` on a throwaway ephemeral Prefect server, heartbeats off.
+    """The round as the Prefect flow `labeling_round` on the demo's local Prefect server, heartbeats off.
 
     Credentials come from the environment (SERVER_ADDRESS, API_TOKEN), new accounts' password from the flow's
-    password variable. Prefect's ephemeral server is started (and timed) before the one phase, `round`, with the
+    password variable. The server (`deployments.demo.local_prefect`: `.prefect-demo/` unless PREFECT_HOME or
+    PREFECT_API_URL names another Prefect) is started (and timed) before the one phase, `round`, with the
     deployment's concurrency limit on the API tag (`deployments.deploy.ensure_api_limit`).
     """
     # Imported here: only this driver needs Prefect.
@@ -146,7 +147,7 @@ def run_flow(meter: PhaseMeter, spec: RoundSpec) -> dict[str, Any]:
 
 
 async def _start_prefect() -> None:
-    """Start Prefect's ephemeral server (it lives until the process ends), so that the round does not pay for it."""
+    """Wait for the Prefect server to answer (its start is timed apart), so that the round does not pay for it."""
     from prefect.client.orchestration import get_client  # noqa: PLC0415
 
     async with get_client() as client:
