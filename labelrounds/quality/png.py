@@ -213,17 +213,18 @@ def _unfilter(scanlines: np.ndarray, image_starts: Sequence[int]) -> np.ndarray:
     if sub.any():
         rows[sub] = np.cumsum(rows[sub], axis=1, dtype=np.uint8)
     # A run of Up rows continues the row above; a run starts at every other row and at each image's first row.
-    # Row r of a run is the run's first row plus the Up rows after it up to r: a cumulative sum down all the
-    # rows restarted at each run, i.e. each run's first row less the raw sum of the run before it, then summed.
     run_start = filters != _UP
     run_start[image_starts] = True
     run_starts = np.flatnonzero(run_start)
     if len(run_starts) < len(rows):
-        sums_before = np.cumsum(rows, axis=0, dtype=np.uint8)[run_starts[1:] - 1]  # raw sums of earlier runs
-        rows[run_starts[1:]] -= np.diff(sums_before, axis=0, prepend=np.zeros((1, rows.shape[1]), np.uint8))
+        # Row r of the run starting at s is sums[r] - sums[s - 1], sums being the raw cumulative sums down the
+        # rows (modulo 256): one cumulative sum, then each run's offset subtracted from all of its rows.
         np.cumsum(rows, axis=0, dtype=np.uint8, out=rows)
+        offsets = np.zeros((len(run_starts), rows.shape[1]), dtype=np.uint8)
+        offsets[1:] = rows[run_starts[1:] - 1]
+        rows -= np.repeat(offsets, np.diff(run_starts, append=len(rows)), axis=0)
     if (filters >= _AVERAGE).any():
-        _undo_sequential_rows(rows, scanlines, filters, run_starts, np.asarray(image_starts, dtype=int))
+        _undo_sequential_rows(rows, scanlines, filters, run_starts, image_starts)
     return rows
 
 
@@ -232,47 +233,40 @@ def _undo_sequential_rows(
     scanlines: np.ndarray,
     filters: np.ndarray,
     run_starts: np.ndarray,
-    image_starts: np.ndarray,
+    image_starts: Sequence[int],
 ) -> None:
     """Replace the Average and Paeth rows (taken as unfiltered by the vectorised pass) by their true values, and
     shift the run of Up rows each one starts by the same correction.
 
-    A row needs the finished row above it: the rows are done in waves, each wave every row whose row above is
-    finished (its run does not start at a row still to do), byte column by byte column across the wave's rows.
+    A row needs the finished row above it: the rows are done top to bottom, each one's correction applied to its
+    run before the next (a later row above which lies in that run then reads finished values). They are few (about
+    one row in 700 of the SDK's masks): a Python loop over their bytes costs less than numpy's per-call costs.
     """
     sequential = np.flatnonzero(filters >= _AVERAGE)
     run_ends = np.append(run_starts[1:], len(rows))[np.searchsorted(run_starts, sequential)]
-    first = np.zeros(len(rows), dtype=bool)
-    first[image_starts] = True
-    first = first[sequential]
-    above_run = run_starts[np.maximum(np.searchsorted(run_starts, sequential - 1, side="right") - 1, 0)]
-    unfinished = np.zeros(len(rows), dtype=bool)
-    unfinished[sequential] = True
-    while unfinished.any():
-        ready = unfinished[sequential] & (first | ~unfinished[above_run])
-        wave, ends = sequential[ready], run_ends[ready]
-        above = np.where(first[ready][:, None], 0, rows[wave - 1])
-        correction = _sequential_rows(scanlines[wave], above, filters[wave] == _PAETH) - rows[wave]
-        lengths = ends - wave
-        span = np.arange(lengths.sum()) + np.repeat(wave - (np.cumsum(lengths) - lengths), lengths)
-        rows[span] += np.repeat(correction, lengths, axis=0)
-        unfinished[wave] = False
+    firsts = set(image_starts)
+    for row, end, kind in zip(sequential.tolist(), run_ends.tolist(), filters[sequential].tolist(), strict=True):
+        above = [0] * rows.shape[1] if row in firsts else rows[row - 1].tolist()
+        decoded = np.array(_sequential_row(scanlines[row].tolist(), above, kind == _PAETH), dtype=np.uint8)
+        rows[row:end] += decoded - rows[row]
 
 
-def _sequential_rows(filtered: np.ndarray, above: np.ndarray, paeth: np.ndarray) -> np.ndarray:
-    """Average (or, where `paeth`, Paeth) rows undone, byte column by byte column for all rows at once; column 0
-    (the filter byte) is 0 in `above` and in the result. At bit depth 1 the byte to the left is the left byte."""
-    raw, up = filtered.astype(np.int16), above.astype(np.int16)
-    decoded = np.zeros_like(raw)
-    for x in range(1, raw.shape[1]):
-        left, upper, upper_left = decoded[:, x - 1], up[:, x], up[:, x - 1]
-        average = (left + upper) >> 1
-        distance_left, distance_up = np.abs(upper - upper_left), np.abs(left - upper_left)
-        distance_corner = np.abs(left + upper - 2 * upper_left)
-        nearest = np.where(
-            (distance_left <= distance_up) & (distance_left <= distance_corner),
-            left,
-            np.where(distance_up <= distance_corner, upper, upper_left),
-        )
-        decoded[:, x] = (raw[:, x] + np.where(paeth, nearest, average)) & 0xFF
-    return decoded.astype(np.uint8)
+def _sequential_row(filtered: list[int], above: list[int], paeth: bool) -> list[int]:
+    """An Average (or, if `paeth`, Paeth) row undone byte by byte; byte 0 (the filter byte) is 0 in `above` and in
+    the result. At bit depth 1 the byte to the left is the left byte."""
+    decoded = [0] * len(filtered)
+    left = upper_left = 0
+    for x in range(1, len(filtered)):
+        upper = above[x]
+        if paeth:
+            distance_left, distance_up = abs(upper - upper_left), abs(left - upper_left)
+            distance_corner = abs(left + upper - 2 * upper_left)
+            if distance_left <= distance_up and distance_left <= distance_corner:
+                predicted = left
+            else:
+                predicted = upper if distance_up <= distance_corner else upper_left
+        else:
+            predicted = (left + upper) >> 1
+        left = decoded[x] = (filtered[x] + predicted) & 0xFF
+        upper_left = upper
+    return decoded

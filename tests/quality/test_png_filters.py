@@ -125,10 +125,8 @@ def test_a_wrong_paeth_predictor_is_caught_by_the_oracle(monkeypatch: pytest.Mon
     mask = rng.random((30, 37)) < 0.5
     png = filtered_png(mask, [4] * 30)
     np.testing.assert_array_equal(decode_bitmap(base64.b64encode(zlib.compress(png)).decode()), mask)
-    original = png_module._sequential_rows
-    monkeypatch.setattr(
-        png_module, "_sequential_rows", lambda rows, above, paeth: original(rows, above, paeth & False)
-    )
+    original = png_module._sequential_row
+    monkeypatch.setattr(png_module, "_sequential_row", lambda row, above, paeth: original(row, above, False))
     image = one_bit_rows(png)
     assert image is not None
     assert not np.array_equal(decoded_masks([image])[0][0], pillow_reads(png))
