@@ -83,6 +83,16 @@ class RegionBatch:
             bitmaps=np.array([region.kind == BITMAP for region in regions], dtype=bool),
         )
 
+    def part(self, start: int, end: int) -> RegionBatch:
+        """The regions from `start` to `end`, their arrays views of this batch's (many annotations packed once)."""
+        return RegionBatch(
+            regions=self.regions[start:end],
+            boxes=self.boxes[start:end],
+            areas=self.areas[start:end],
+            rectangular=self.rectangular[start:end],
+            bitmaps=self.bitmaps[start:end],
+        )
+
 
 def region_from_object(obj: Mapping[str, Any]) -> Region:
     """Read the geometry of one Supervisely object (`geometryType` with `points` or `bitmap`).

@@ -26,7 +26,6 @@ import numpy as np
 from labelrounds.quality.geometry import (
     GeometryError,
     MaskCache,
-    Region,
     RegionBatch,
     iou_matrices,
     iou_matrix,
@@ -138,7 +137,8 @@ def parse_annotation(annotation: Mapping[str, Any] | ParsedAnnotation) -> Parsed
     if isinstance(annotation, ParsedAnnotation):
         return annotation
     objects = annotation.get("objects") or []
-    return _parsed(annotation, _classes(objects), regions_from_objects(objects))
+    classes = np.array(_classes(objects), dtype=object)
+    return _parsed(annotation, classes, RegionBatch.of(regions_from_objects(objects)))
 
 
 def _classes(objects: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -149,10 +149,10 @@ def _classes(objects: Sequence[Mapping[str, Any]]) -> list[str]:
     return classes  # type: ignore[return-value] - checked above
 
 
-def _parsed(annotation: Mapping[str, Any], classes: list[str], regions: Sequence[Region]) -> ParsedAnnotation:
+def _parsed(annotation: Mapping[str, Any], classes: np.ndarray, regions: RegionBatch) -> ParsedAnnotation:
     return ParsedAnnotation(
-        classes=np.array(classes, dtype=object),
-        regions=RegionBatch.of(regions),
+        classes=classes,
+        regions=regions,
         object_tags=tuple(_tag_set(obj.get("tags")) for obj in annotation.get("objects") or []),
         image_tags=_tag_set(annotation.get("tags")),
     )
@@ -196,11 +196,15 @@ def _parse_annotations(
         for annotation in unread.values():
             parse_annotation(annotation)  # raises the error with the object's position in its own annotation
         raise
+    # Packed into arrays once for all the annotations, each annotation's part a view (not a dozen small arrays each).
+    every_region = RegionBatch.of(regions)
+    every_class = np.array([title for titles in classes for title in titles], dtype=object)
     parsed: dict[int, ParsedAnnotation] = {}
     start = 0
     for (key, annotation), titles in zip(unread.items(), classes, strict=True):
-        parsed[key] = _parsed(annotation, titles, regions[start : start + len(titles)])
-        start += len(titles)
+        end = start + len(titles)
+        parsed[key] = _parsed(annotation, every_class[start:end], every_region.part(start, end))
+        start = end
     return [
         annotation if isinstance(annotation, ParsedAnnotation) else parsed[id(annotation)]
         for annotation in annotations
