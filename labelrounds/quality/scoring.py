@@ -18,7 +18,7 @@ import json
 import multiprocessing
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,15 @@ class QualityScore:
 
     def __add__(self, other: QualityScore) -> QualityScore:
         """The counts of both comparisons together."""
-        return QualityScore(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return QualityScore(  # field by field, not through `fields()`: added once per image in `score_many`
+            self.images + other.images,
+            self.reference_objects + other.reference_objects,
+            self.candidate_objects + other.candidate_objects,
+            self.matched_objects + other.matched_objects,
+            self.iou_sum + other.iou_sum,
+            self.tags_agreed + other.tags_agreed,
+            self.tags_total + other.tags_total,
+        )
 
     @property
     def precision(self) -> float:
@@ -266,6 +274,10 @@ def _matches(same_class: np.ndarray, ious: np.ndarray, iou_threshold: float) -> 
 
 def _assign(eligible: np.ndarray, ious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of the optimal matching on the eligible pairs."""
+    rows, columns = np.nonzero(eligible)
+    row_list, column_list = rows.tolist(), columns.tolist()
+    if len(set(row_list)) == len(row_list) and len(set(column_list)) == len(column_list):
+        return rows, columns  # no row or column has two eligible pairs (the usual case): all of them match
     row_degree, column_degree = eligible.sum(axis=1), eligible.sum(axis=0)
     # Pairs whose row and column have no other eligible pair match on their own; the rest is contested.
     alone = eligible & (row_degree[:, None] == 1) & (column_degree[None, :] == 1)
