@@ -166,7 +166,7 @@ def _parsed(annotation: Mapping[str, Any], classes: np.ndarray, regions: RegionB
     )
 
 
-_OBJECTS_PER_READ = 2000  # geometries read together: amortises per-call costs, bounds the bitmap work arrays
+_OBJECTS_PER_READ = 4000  # geometries read together: amortises per-call costs, bounds the bitmap work arrays
 _PAIRS_PER_READ = 128
 
 
