@@ -72,15 +72,20 @@ async def read_request(reader: asyncio.StreamReader, served: Served) -> bool:
     return True
 
 
+async def send_reply(writer: asyncio.StreamWriter) -> None:
+    """Write REPLY as a keep-alive HTTP/1.1 200 answer."""
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(REPLY)}\r\n\r\n".encode()
+        + REPLY
+    )
+    await writer.drain()
+
+
 async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, served: Served) -> None:
     """Answer every request on the connection with REPLY (keep-alive)."""
     while await read_request(reader, served):
-        writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-            + f"content-length: {len(REPLY)}\r\n\r\n".encode()
-            + REPLY
-        )
-        await writer.drain()
+        await send_reply(writer)
 
 
 async def close_after_request(
@@ -245,12 +250,7 @@ async def test_a_silent_server_is_a_transient_read_timeout() -> None:
 async def close_when_idle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, served: Served) -> None:
     """Answer one request, then close the kept-alive connection (as a server's keep-alive timeout does)."""
     if await read_request(reader, served):
-        writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-            + f"content-length: {len(REPLY)}\r\n\r\n".encode()
-            + REPLY
-        )
-        await writer.drain()
+        await send_reply(writer)
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
