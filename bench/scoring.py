@@ -113,7 +113,9 @@ def make_pair(
     ripe = rng.random(objects + 1) < 0.5
     reference = [_object(kinds[i], boxes[i], outlines[i], titles[i], ripe[i], noise) for i in range(objects)]
     # The labeler misses object 0, gives object 1 a wrong class and the last a wrong tag, and adds an object.
-    candidate = [_object(kinds[i], jitter[i], outlines[i], titles[i], ripe[i], noise) for i in range(1, objects)]
+    candidate = [
+        _object(kinds[i], jitter[i], outlines[i], titles[i], ripe[i], noise) for i in range(1, objects)
+    ]
     if candidate:
         candidate[0]["classTitle"] = "wrong-" + candidate[0]["classTitle"]
         candidate[-1]["tags"][0]["value"] = not candidate[-1]["tags"][0]["value"]
@@ -123,11 +125,8 @@ def make_pair(
     return {"objects": reference, "tags": image_tags}, {"objects": candidate, "tags": image_tags}
 
 
-def measure(
-    kind: str, pairs: int, objects: int, seed: int, distinct_masks: bool = False, workers: int = 1
-) -> dict[str, Any]:
-    """Time scoring of `pairs` pairs of geometry `kind`; also the share spent reading the annotations, and with
-    `workers` > 1 the wall time of `score_many(..., workers=workers)` (a separate figure: not CPU, not the target)."""
+def measure(kind: str, pairs: int, objects: int, seed: int, distinct_masks: bool = False) -> dict[str, Any]:
+    """Time scoring of `pairs` pairs of geometry `kind`; also the share spent reading the annotations."""
     rng = np.random.default_rng(seed)
     annotations = [make_pair(kind, objects, rng, distinct_masks) for _ in range(pairs)]
     # The generated JSON (millions of objects) would otherwise be traversed by every full garbage collection the
@@ -135,10 +134,7 @@ def measure(
     gc.collect()
     gc.freeze()
     try:
-        figures = {**_timed(kind, pairs, objects, annotations), "distinct_masks": distinct_masks}
-        if workers > 1:
-            figures.update(_timed_in_processes(annotations, workers))
-        return figures
+        return {**_timed(kind, pairs, objects, annotations), "distinct_masks": distinct_masks}
     finally:
         gc.unfreeze()
 
@@ -177,21 +173,6 @@ def _timed(
     }
 
 
-def _timed_in_processes(annotations: list[tuple[dict[str, Any], dict[str, Any]]], workers: int) -> dict[str, Any]:
-    """Wall seconds of scoring in `workers` processes (their start and the transfer of the pairs included), the load
-    beside it, and whether the counts equal the single process's."""
-    load_before = os.getloadavg()[0]
-    started = time.perf_counter()
-    score = score_many(annotations, workers=workers)
-    seconds = time.perf_counter() - started
-    return {
-        "workers": workers,
-        "wall_seconds_in_workers": round(seconds, 3),
-        "load_average_1min_around_workers": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "score_in_workers": {name: round(value, 4) for name, value in score.as_row().items()},
-    }
-
-
 def to_markdown(figures: dict[str, Any]) -> str:
     """A short human-readable table of the figures."""
     lines = [
@@ -206,13 +187,6 @@ def to_markdown(figures: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in figures["results"]:
-        if "workers" in row:
-            lines.insert(
-                3,
-                f"{row['geometry']}: wall {row['wall_seconds_in_workers']} s in {row['workers']} processes "
-                f"(load {row['load_average_1min_around_workers']}; wall, not CPU, not the target).",
-            )
-    for row in figures["results"]:
         score = row["score"]
         lines.append(
             f"| {row['geometry']} | {row['seconds']} | {row['cpu_seconds']} | {row['pairs_per_second']} | "
@@ -223,9 +197,8 @@ def to_markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _in_fresh_process(job: tuple[str, int, int, int, bool, int]) -> dict[str, Any]:
+def _in_fresh_process(job: tuple[str, int, int, int, bool]) -> dict[str, Any]:
     """`measure(*job)` in a new interpreter, so that no kind runs on the heap another kind left behind."""
-    # An executor's process, unlike a `multiprocessing.Pool`'s (daemonic), may start `score_many`'s workers.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(measure, *job).result()
 
@@ -246,16 +219,14 @@ def main() -> None:
         "--same-process", action="store_true", help="measure every kind in this process, one after the other"
     )
     parser.add_argument(
-        "--distinct-masks", action="store_true", help="no two bitmap masks alike (no mask decoded from the cache)"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="also time score_many in this many processes (a wall figure)"
+        "--distinct-masks",
+        action="store_true",
+        help="no two bitmap masks alike (no mask decoded from the cache)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/scoring.json"))
     args = parser.parse_args()
     jobs = [
-        (kind, args.pairs, args.objects, args.seed, args.distinct_masks, args.workers)
-        for kind in args.kinds.split(",")
+        (kind, args.pairs, args.objects, args.seed, args.distinct_masks) for kind in args.kinds.split(",")
     ]
     if args.same_process:
         results = [measure(*job) for job in jobs]

@@ -15,9 +15,7 @@ Annotations are Supervisely annotation JSON dicts: `objects` (each `classTitle`,
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -386,29 +384,21 @@ def aggregate(scores: Iterable[QualityScore]) -> QualityScore:
 def score_many(
     pairs: Iterable[tuple[Mapping[str, Any] | ParsedAnnotation, Mapping[str, Any] | ParsedAnnotation]],
     iou_threshold: float = DEFAULT_IOU_THRESHOLD,
-    workers: int = 1,
 ) -> QualityScore:
     """One labeler's score over a set of images: `(reference, candidate)` pairs scored and aggregated.
 
     Args:
         pairs: `(reference, candidate)` annotations (JSON dicts or `ParsedAnnotation`).
         iou_threshold: Minimum IoU for two same-class objects to match, in (0, 1].
-        workers: Processes to score in. 1 (the default): this process. More: the pairs are cut into that many
-            parts, each scored in a new process, for large sets only (each process pays its start, its imports and
-            the transfer of its pairs: about a second). Counts are the same; `iou_sum` is added up in another
-            order, so it may differ in its last bits.
 
     Raises:
-        ValueError: `iou_threshold` is outside (0, 1] or `workers` is below 1.
+        ValueError: `iou_threshold` is outside (0, 1].
     """
     _check_threshold(iou_threshold)
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
     pairs = list(pairs)
-    if workers > 1 and len(pairs) > 1:
-        return _score_in_processes(pairs, iou_threshold, workers)
     total = QualityScore()
-    masks = MaskCache()  # a mask repeated across the images (e.g. one reference, several labelers) decoded once
+    # A mask repeated across the images (e.g. one reference, several labelers) is decoded once.
+    masks = MaskCache()
     # Some dozens of images at a time: their geometries are read together, their polygon overlaps computed
     # together, and all of it dropped before the next ones.
     for start in range(0, len(pairs), _PAIRS_PER_READ):
@@ -428,20 +418,6 @@ def score_many(
             matches = _matches(same, matrix, iou_threshold) if ref.object_count and cand.object_count else []
             total = total + _score(ref, cand, matches)
     return total
-
-
-def _score_in_processes(
-    pairs: Sequence[tuple[Mapping[str, Any] | ParsedAnnotation, Mapping[str, Any] | ParsedAnnotation]],
-    iou_threshold: float,
-    workers: int,
-) -> QualityScore:
-    """`score_many` of `workers` consecutive parts of the pairs, each in a new ("spawn") process, added up."""
-    size = -(-len(pairs) // workers)
-    parts = [pairs[start : start + size] for start in range(0, len(pairs), size)]
-    # "spawn", not "fork": the caller may be a threaded program (Prefect's workers are), where forking is unsafe.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
-        return aggregate(pool.map(score_many, parts, [iou_threshold] * len(parts)))
 
 
 __all__: Sequence[str] = [

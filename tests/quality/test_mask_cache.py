@@ -120,7 +120,8 @@ def test_the_cache_bound_counts_whole_arrays_and_the_oracle_refuses_a_wrong_cach
     _parse_annotations(flat, roomy)
     arrays = kept_alive(roomy, datas)
     assert len(arrays) > 1 and all(masks is not None for masks in map(roomy.get, datas))
-    bound = sum(array.size for array in arrays) - 1  # room for all the masks' own pixels, not for all the arrays
+    # Room for all the masks' own pixels, not for all the arrays.
+    bound = sum(array.size for array in arrays) - 1
     assert sum(roomy.get(data)[0].size for data in datas) <= bound  # type: ignore[index] - all cached, above
     tight = MaskCache(max_pixels=bound)
     _parse_annotations(flat, tight)
@@ -133,20 +134,3 @@ def test_the_cache_bound_counts_whole_arrays_and_the_oracle_refuses_a_wrong_cach
     wrong = score_many(list(zip(parsed[::2], parsed[1::2], strict=True)))
     matched, iou_sum = oracle_counts(pairs)
     assert (wrong.matched_objects, round(wrong.iou_sum, 9)) != (matched, round(iou_sum, 9))
-
-
-def test_scoring_in_two_processes_gives_the_painted_oracle_counts() -> None:
-    """`score_many(..., workers=2)` cuts the images in two parts scored in two new processes: matched objects and
-    IoU sum equal the Pillow-painted oracle's (as one process does, see above)."""
-    pairs = images_with_repeated_masks(4, 60)
-    matched, iou_sum = oracle_counts(pairs)
-    score = score_many(pairs, workers=2)
-    assert score.images == len(pairs) and matched > 80
-    assert score.matched_objects == matched
-    assert score.iou_sum == pytest.approx(iou_sum, abs=1e-9)
-
-
-def test_workers_below_one_are_refused() -> None:
-    """No process count below 1."""
-    with pytest.raises(ValueError, match="workers"):
-        score_many(images_with_repeated_masks(5, 2), workers=0)
