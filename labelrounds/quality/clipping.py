@@ -10,7 +10,9 @@ leaves a pair at its first touch.
 
 Pairs where an edge touches the other polygon without crossing it (shared vertices, collinear edges, a vertex
 on an edge, within a tolerance) and polygons that are not a single hole-free polygon are left out (NaN): the
-caller computes those with GEOS.
+caller computes those with GEOS. So a proper crossing is one where no end of either edge is within the
+tolerance of the other edge's line: nearer, the edges touch if their boxes meet and cannot cross if they do
+not.
 """
 
 from __future__ import annotations
@@ -101,14 +103,13 @@ def _pair_areas(
                 p_side = bx * py - by * px - term_b
                 q_side = p_side - turn
                 small = min(min(abs(r_side), abs(s_side)), min(abs(p_side), abs(q_side)))
-                if (
-                    small <= tolerance
-                    and _boxes_meet(px, qx, rx, sx, tolerance)
-                    and _boxes_meet(py, qy, ry, sy, tolerance)
-                ):
-                    touching = True
-                    break
-                if r_side * s_side < 0 and p_side * q_side < 0:
+                if small <= tolerance:
+                    if _boxes_meet(px, qx, rx, sx, tolerance) and _boxes_meet(py, qy, ry, sy, tolerance):
+                        touching = True
+                        break
+                    # Apart (their boxes do not meet), the edges cannot cross: a side this small is rounding
+                    # noise, as when both lie on one line, and its sign must not make a crossing.
+                elif r_side * s_side < 0 and p_side * q_side < 0:
                     # Past a crossing, A's edge is inside B for the share q_side / |turn| of its length when
                     # it enters (q_side > 0: it ends on B's inner, left side) and leaves that share outside
                     # when it leaves: (1 - t) signed. Likewise B's edge.
