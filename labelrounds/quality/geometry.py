@@ -20,7 +20,7 @@ import io
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Final
 
@@ -30,7 +30,16 @@ import shapely.errors
 from PIL import Image
 
 from labelrounds.quality.clipping import intersection_areas
-from labelrounds.quality.png import OneBitImage, decoded_masks, one_bit_rows, unfilter_masks
+from labelrounds.quality.masks import mask_overlaps
+from labelrounds.quality.png import (
+    PackedMasks,
+    one_bit_rows,
+    pack_masks,
+    scanlines_of,
+    sdk_scanlines,
+    unfiltered_scanlines,
+    unpacked,
+)
 
 RECTANGLE: Final = "rectangle"
 POLYGON: Final = "polygon"
@@ -53,7 +62,14 @@ class Region:
     box: tuple[float, float, float, float]  # left, top, right, bottom; right and bottom exclusive
     area: float
     polygon: shapely.Geometry | None = None  # polygons only
-    mask: np.ndarray | None = None  # bitmaps only (bool, rows x columns, top-left pixel at box[0], box[1])
+    packed: np.ndarray | None = (
+        None  # bitmaps only: packed rows (see `png.PackedMasks`), top-left at box[0:2]
+    )
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """A bitmap's mask as booleans (rows x columns, top-left pixel at box[0], box[1]); None for other kinds."""
+        return None if self.packed is None else unpacked(self.packed, int(self.box[2] - self.box[0]))
 
     def shape(self) -> shapely.Geometry:
         """The region as a plane figure (rectangles and polygons)."""
@@ -62,36 +78,153 @@ class Region:
         return shapely.box(*self.box)
 
 
+_KIND_NAMES: Final = (RECTANGLE, POLYGON, BITMAP)
+_RECTANGLE_CODE, _POLYGON_CODE, _BITMAP_CODE = range(3)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class RegionBatch:
-    """Regions with their boxes and areas as arrays, so that a whole IoU matrix is a few numpy operations."""
+    """Regions as arrays (kinds, boxes, areas, polygons, packed masks), so that a whole IoU matrix is a few numpy
+    operations and one compiled pass; `regions` gives them as `Region` objects, built when first asked for."""
 
-    regions: tuple[Region, ...]
+    kinds: np.ndarray  # n int8: 0 rectangle, 1 polygon, 2 bitmap
     boxes: np.ndarray  # n x 4 float
     areas: np.ndarray  # n float
-    rectangular: np.ndarray  # n bool
-    bitmaps: np.ndarray  # n bool
+    polygons: np.ndarray  # n object: shapely polygons, None for other kinds
+    masks: PackedMasks  # the bitmaps' masks
+    mask_index: np.ndarray  # n int64: a bitmap's mask in `masks`, -1 for other kinds
+    _regions: list[tuple[Region, ...]] = field(default_factory=list, repr=False)  # built once, when asked for
+
+    @property
+    def rectangular(self) -> np.ndarray:
+        """Which regions are rectangles."""
+        return self.kinds == _RECTANGLE_CODE
+
+    @property
+    def bitmaps(self) -> np.ndarray:
+        """Which regions are bitmaps."""
+        return self.kinds == _BITMAP_CODE
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        """The regions as `Region` objects (masks as views of the batch's packed buffer)."""
+        if not self._regions:
+            self._regions.append(tuple(self.region(index) for index in range(len(self))))
+        return self._regions[0]
+
+    def region(self, index: int) -> Region:
+        """Region `index` as a `Region` object."""
+        mask = int(self.mask_index[index])
+        return Region(
+            _KIND_NAMES[self.kinds[index]],
+            tuple(self.boxes[index].tolist()),
+            float(self.areas[index]),
+            polygon=self.polygons[index],
+            packed=None if mask < 0 else self.masks.rows(mask),
+        )
+
+    def shapes(self, indices: np.ndarray) -> np.ndarray:
+        """Regions `indices` (rectangles and polygons) as plane figures."""
+        shapes = self.polygons[indices]
+        boxes = self.kinds[indices] == _RECTANGLE_CODE
+        if boxes.any():
+            shapes[boxes] = shapely.box(*self.boxes[indices[boxes]].T)
+        return shapes
+
+    def __len__(self) -> int:
+        """How many regions."""
+        return len(self.kinds)
 
     @classmethod
     def of(cls, regions: Sequence[Region]) -> RegionBatch:
-        """Pack regions into arrays."""
+        """Pack regions into arrays (their masks copied into one buffer)."""
+        bitmaps = [region for region in regions if region.packed is not None]
+        mask_index = np.full(len(regions), -1, dtype=np.int64)
+        mask_index[[i for i, region in enumerate(regions) if region.packed is not None]] = np.arange(
+            len(bitmaps)
+        )
+        polygons = np.empty(len(regions), dtype=object)
+        polygons[:] = [region.polygon for region in regions]
         return cls(
-            regions=tuple(regions),
+            kinds=np.array([_KIND_NAMES.index(region.kind) for region in regions], dtype=np.int8),
             boxes=np.array([region.box for region in regions], dtype=float).reshape(-1, 4),
             areas=np.array([region.area for region in regions], dtype=float),
-            rectangular=np.array([region.kind == RECTANGLE for region in regions], dtype=bool),
-            bitmaps=np.array([region.kind == BITMAP for region in regions], dtype=bool),
+            polygons=polygons,
+            masks=_packed_of(bitmaps),
+            mask_index=mask_index,
         )
 
     def part(self, start: int, end: int) -> RegionBatch:
         """The regions from `start` to `end`, their arrays views of this batch's (many annotations packed once)."""
         return RegionBatch(
-            regions=self.regions[start:end],
+            kinds=self.kinds[start:end],
             boxes=self.boxes[start:end],
             areas=self.areas[start:end],
-            rectangular=self.rectangular[start:end],
-            bitmaps=self.bitmaps[start:end],
+            polygons=self.polygons[start:end],
+            masks=self.masks,
+            mask_index=self.mask_index[start:end],
         )
+
+    @classmethod
+    def joined(cls, batches: Sequence[RegionBatch]) -> RegionBatch:
+        """The regions of all `batches` laid end to end; when they all use one mask buffer they keep using it,
+        otherwise the masks they use are copied into a new one."""
+        mask_index = np.concatenate([batch.mask_index for batch in batches])
+        if len({id(batch.masks) for batch in batches}) == 1:
+            masks = batches[0].masks
+        else:
+            masks = _gathered([(batch.masks, batch.mask_index[batch.mask_index >= 0]) for batch in batches])
+            mask_index[mask_index >= 0] = np.arange(len(masks.offsets))
+        return cls(
+            kinds=np.concatenate([batch.kinds for batch in batches]),
+            boxes=np.concatenate([batch.boxes for batch in batches]).reshape(-1, 4),
+            areas=np.concatenate([batch.areas for batch in batches]),
+            polygons=np.concatenate([batch.polygons for batch in batches]),
+            masks=masks,
+            mask_index=mask_index,
+        )
+
+
+def _gathered(parts: Sequence[tuple[PackedMasks, np.ndarray]]) -> PackedMasks:
+    """The masks `indices` of each `(masks, indices)` part, in that order, copied into one buffer."""
+    pieces = [_bytes_of(masks, chosen) for masks, chosen in parts]
+    widths = np.concatenate([masks.widths[chosen] for masks, chosen in parts])
+    heights = np.concatenate([masks.heights[chosen] for masks, chosen in parts])
+    sizes = heights * ((widths + 7) // 8)
+    offsets = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=offsets[1:])
+    areas = np.concatenate([masks.areas[chosen] for masks, chosen in parts])
+    return PackedMasks(np.concatenate(pieces), offsets, widths, heights, areas)
+
+
+def _bytes_of(masks: PackedMasks, chosen: np.ndarray) -> np.ndarray:
+    """The bytes of masks `chosen`, laid end to end."""
+    sizes = masks.heights[chosen] * ((masks.widths[chosen] + 7) // 8)
+    ends = np.cumsum(sizes)
+    # Byte k of the result belongs to mask i = the first whose end passes k, at offsets[i] + k - (end - size).
+    return masks.buffer[
+        np.repeat(masks.offsets[chosen] - (ends - sizes), sizes)
+        + np.arange(int(ends[-1]) if len(ends) else 0)
+    ]
+
+
+def _packed_of(bitmaps: Sequence[Region]) -> PackedMasks:
+    """The packed masks of bitmap regions, copied into one buffer."""
+    sizes = np.array([region.packed.size for region in bitmaps], dtype=np.int64)  # type: ignore[union-attr]
+    offsets = np.zeros(len(bitmaps), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=offsets[1:])
+    buffer = (
+        np.concatenate([region.packed.ravel() for region in bitmaps])  # type: ignore[union-attr]
+        if bitmaps
+        else np.empty(0, dtype=np.uint8)
+    )
+    return PackedMasks(
+        buffer=buffer,
+        offsets=offsets,
+        widths=np.array([int(region.box[2] - region.box[0]) for region in bitmaps], dtype=np.int64),
+        heights=np.array([region.packed.shape[0] for region in bitmaps], dtype=np.int64),  # type: ignore[union-attr]
+        areas=np.array([int(region.area) for region in bitmaps], dtype=np.int64),
+    )
 
 
 def region_from_object(obj: Mapping[str, Any]) -> Region:
@@ -109,77 +242,82 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
     Raises:
         GeometryError: an object's geometry is unknown or malformed (the message names the object's position).
     """
-    return read_regions(objects, None)
+    return list(read_batch(objects, None).regions)
 
 
 class MaskCache:
-    """Decoded bitmap masks by their `data` string, so that a mask repeated across annotations is decoded once.
+    """Inflated bitmap pixel data by the bitmap's `data` string, so that a mask repeated across annotations is
+    inflated once (base64, zlib and the PNG's own zlib skipped; unfiltering it again costs little).
 
-    Kept for one scoring call. A mask is kept as the decoder gave it, often a view of a whole batch's array: no copy
-    per mask, and the bound counts each array kept alive whole. It forgets everything when what it keeps alive
-    would pass `max_pixels` pixels, and keeps nothing from an array larger than that.
+    Kept for one scoring call. It forgets everything when what it keeps would pass `max_bytes` bytes, and keeps
+    nothing larger than that.
     """
 
-    def __init__(self, max_pixels: int = 64_000_000) -> None:
-        """An empty cache bounded to `max_pixels` pixels kept alive."""
-        self._masks: dict[str, tuple[np.ndarray, int | None]] = {}
-        self._owners: dict[int, np.ndarray] = {}  # the arrays kept alive, by id (held, so no id is reused)
-        self._pixels = 0
-        self._max_pixels = max_pixels
+    def __init__(self, max_bytes: int = 16_000_000) -> None:
+        """An empty cache bounded to `max_bytes` bytes of pixel data."""
+        self._scanlines: dict[str, tuple[bytes, int]] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
 
-    def get(self, data: object) -> tuple[np.ndarray, int | None] | None:
-        """The mask and set-pixel count of a bitmap's `data`, if decoded before."""
-        return self._masks.get(data) if isinstance(data, str) else None
+    def get(self, data: str) -> tuple[bytes, int] | None:
+        """The scanlines (filtered PNG rows) and width of a bitmap's `data`, if inflated before."""
+        return self._scanlines.get(data)
 
-    def put(self, data: object, mask: np.ndarray, area: int | None) -> None:
-        """Keep a decoded mask (and so the array it is a view of, counted once)."""
-        if not isinstance(data, str):
+    def put(self, data: object, scanlines: bytes, width: int) -> None:
+        """Keep a bitmap's inflated scanlines and width."""
+        if not isinstance(data, str) or len(scanlines) > self._max_bytes:
             return
-        owner = mask.base if isinstance(mask.base, np.ndarray) else mask
-        if id(owner) not in self._owners:
-            if owner.size > self._max_pixels:
-                return
-            if self._pixels + owner.size > self._max_pixels:
-                self._masks.clear()
-                self._owners.clear()
-                self._pixels = 0
-            self._owners[id(owner)] = owner
-            self._pixels += owner.size
-        self._masks[data] = (mask, area)
+        if self._bytes + len(scanlines) > self._max_bytes:
+            self._scanlines.clear()
+            self._bytes = 0
+        self._scanlines[data] = (scanlines, width)
+        self._bytes += len(scanlines)
 
 
-def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) -> list[Region]:
-    """`regions_from_objects`, bitmaps whose `data` is in `masks` not decoded again (and new ones added to it).
+def read_batch(objects: Sequence[Mapping[str, Any]], cache: MaskCache | None) -> RegionBatch:
+    """The geometries of many objects as a `RegionBatch`: rectangles and polygons read together, every bitmap's
+    PNG inflated (or found in `cache`) and all of them unfiltered in one compiled pass.
 
     Raises:
-        GeometryError: as `regions_from_objects`.
+        GeometryError: an object's geometry is unknown or malformed (the message names the object's position).
     """
-    regions: list[Region | None] = [None] * len(objects)
+    cache = MaskCache() if cache is None else cache
+    count = len(objects)
+    kinds = np.zeros(count, dtype=np.int8)
+    rectangles: list[int] = []
+    corners: list[float] = []
     polygons: list[tuple[int, Sequence[Sequence[float]], Sequence[Sequence[Sequence[float]]]]] = []
-    bitmaps: list[tuple[int, bytes, tuple[int, int]]] = []
-    repeated: list[tuple[int, int, tuple[int, int]]] = []  # (position, position of the first with its data, origin)
-    first_with_data: dict[str, int] = {}
+    bitmaps: list[int] = []
+    scanlines: list[bytes] = []
+    widths: list[int] = []
+    origins: list[int] = []
     for index, obj in enumerate(objects):
         kind = obj.get("geometryType")
         try:
             if kind == RECTANGLE:
-                regions[index] = rectangle_region(obj["points"]["exterior"])
+                exterior = obj["points"]["exterior"]
+                if len(exterior) != 2:
+                    raise GeometryError(f"a rectangle needs exactly two exterior points, got {len(exterior)}")
+                (x0, y0), (x1, y1) = exterior
+                corners += (float(x0), float(y0), float(x1), float(y1))
+                rectangles.append(index)
             elif kind == POLYGON:
                 polygons.append((index, obj["points"]["exterior"], obj["points"].get("interior") or []))
             elif kind == BITMAP:
                 bitmap = obj["bitmap"]
                 origin = bitmap["origin"]
-                origin = int(origin[0]), int(origin[1])  # a malformed origin is refused here, with its index
+                origins += (
+                    int(origin[0]),
+                    int(origin[1]),
+                )  # a malformed origin is refused here, with its index
                 data = bitmap["data"]
-                known = masks.get(data) if masks is not None else None
-                if known is not None:
-                    regions[index] = _mask_region(known[0], origin, known[1])
-                elif isinstance(data, str) and data in first_with_data:
-                    repeated.append((index, first_with_data[data], origin))
-                else:
-                    if isinstance(data, str):
-                        first_with_data[data] = index
-                    bitmaps.append((index, _png_bytes(data), origin))
+                known = cache.get(data) if type(data) is str else None  # noqa: E721 - exactly str, as JSON gives
+                if known is None:
+                    known = _scanlines(data)
+                    cache.put(data, *known)
+                scanlines.append(known[0])
+                widths.append(known[1])
+                bitmaps.append(index)
             else:
                 raise GeometryError(
                     f"geometry type {kind!r} cannot be scored; supported: {', '.join(SUPPORTED_GEOMETRIES)}"
@@ -189,44 +327,66 @@ def read_regions(objects: Sequence[Mapping[str, Any]], masks: MaskCache | None) 
                 error if isinstance(error, GeometryError) else f"{kind} geometry is malformed ({error!r})"
             )
             raise GeometryError(f"object {index}: {detail}") from None
-    for (index, _, _), region in zip(polygons, _polygon_regions(polygons), strict=True):
-        regions[index] = region
-    for (index, _, origin), (mask, area) in zip(bitmaps, _decode_masks(bitmaps), strict=True):
-        if masks is not None:
-            masks.put(objects[index]["bitmap"]["data"], mask, area)
-        regions[index] = _mask_region(mask, origin, area)
-    for index, first, origin in repeated:
-        decoded = regions[first]
-        assert decoded is not None and decoded.mask is not None  # noqa: S101 - the first was decoded above
-        regions[index] = _mask_region(decoded.mask, origin, int(decoded.area))
-    return [region for region in regions if region is not None]
+    boxes = np.zeros((count, 4))
+    areas = np.zeros(count)
+    shapes = np.empty(count, dtype=object)
+    if rectangles:
+        kinds[rectangles] = _RECTANGLE_CODE
+        boxes[rectangles], areas[rectangles] = _rectangle_boxes(np.array(corners).reshape(-1, 4))
+    if polygons:
+        chosen = [index for index, _, _ in polygons]
+        kinds[chosen] = _POLYGON_CODE
+        shapes[chosen], areas[chosen], boxes[chosen] = _polygon_shapes(polygons)
+    masks = pack_masks(scanlines, widths)
+    mask_index = np.full(count, -1, dtype=np.int64)
+    if bitmaps:
+        kinds[bitmaps] = _BITMAP_CODE
+        mask_index[bitmaps] = np.arange(len(bitmaps))
+        corner = np.array(origins, dtype=float).reshape(-1, 2)
+        boxes[bitmaps] = np.column_stack([corner, corner + np.column_stack([masks.widths, masks.heights])])
+        areas[bitmaps] = masks.areas
+    return RegionBatch(kinds, boxes, areas, shapes, masks, mask_index)
+
+
+def _rectangle_boxes(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and areas of rectangles from their corners `x0, y0, x1, y1` (in any order, like the SDK): a rectangle
+    includes its right and bottom pixels."""
+    low = np.minimum(corners[:, :2], corners[:, 2:])
+    high = np.maximum(corners[:, :2], corners[:, 2:]) + 1
+    return np.column_stack([low, high]), np.prod(high - low, axis=1)
+
+
+def _scanlines(data: object) -> tuple[bytes, int]:
+    """A bitmap `data`'s PNG pixel data as filtered 1-bit scanlines, and its width (any PNG Pillow reads)."""
+    png = _png_bytes(data)
+    found = sdk_scanlines(png)
+    if found is not None:
+        return found
+    image = one_bit_rows(png)
+    if image is not None:
+        return scanlines_of(image), image.width
+    mask = _decode_png(png)
+    return unfiltered_scanlines(mask), mask.shape[1]
 
 
 def rectangle_region(exterior: Sequence[Sequence[float]]) -> Region:
     """A rectangle from its two corners `[[left, top], [right, bottom]]` (in any order, like the SDK)."""
-    if len(exterior) != 2:
-        raise GeometryError(f"a rectangle needs exactly two exterior points, got {len(exterior)}")
-    (x0, y0), (x1, y1) = exterior
-    left, right = float(x0), float(x1)
-    top, bottom = float(y0), float(y1)
-    if right < left:
-        left, right = right, left
-    if bottom < top:
-        top, bottom = bottom, top
-    return Region(RECTANGLE, (left, top, right + 1, bottom + 1), (right - left + 1) * (bottom - top + 1))
+    return region_from_object({"geometryType": RECTANGLE, "points": {"exterior": exterior}})
 
 
 def polygon_region(
     exterior: Sequence[Sequence[float]], interior: Sequence[Sequence[Sequence[float]]] = ()
 ) -> Region:
     """A polygon from its exterior ring and its holes; fewer than three vertices make an empty region."""
-    return _polygon_regions([(0, exterior, interior)])[0]
+    shapes, areas, boxes = _polygon_shapes([(0, exterior, interior)])
+    return Region(POLYGON, tuple(boxes[0].tolist()), float(areas[0]), polygon=shapes[0])
 
 
-def _polygon_regions(
+def _polygon_shapes(
     specs: Sequence[tuple[int, Sequence[Sequence[float]], Sequence[Sequence[Sequence[float]]]]],
-) -> list[Region]:
-    """Polygons from (position, exterior, holes): those without holes are built in one vectorised call."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Polygons from (position, exterior, holes), their areas and boxes (an empty one's box is all zeros); those
+    without holes are built in one vectorised call."""
     shapes = np.empty(len(specs), dtype=object)
     simple = [i for i, (_, exterior, holes) in enumerate(specs) if len(exterior) >= 3 and not holes]
     if simple:
@@ -248,13 +408,10 @@ def _polygon_regions(
     invalid = ~shapely.is_valid(shapes)
     if invalid.any():  # self-intersecting outline: measure the area it actually covers
         shapes[invalid] = shapely.make_valid(shapes[invalid])
-    areas, bounds = shapely.area(shapes).tolist(), shapely.bounds(shapes).tolist()
-    return [
-        Region(POLYGON, tuple(box), area, polygon=shape)
-        if area > 0
-        else Region(POLYGON, _NO_BOX, 0.0, polygon=shape)
-        for shape, area, box in zip(shapes, areas, bounds, strict=True)
-    ]
+    areas = shapely.area(shapes)
+    boxes = shapely.bounds(shapes)
+    boxes[~(areas > 0)] = _NO_BOX
+    return shapes, np.where(areas > 0, areas, 0.0), boxes
 
 
 def _single_polygon(
@@ -270,14 +427,7 @@ def _single_polygon(
 
 def bitmap_region(data: str, origin: Sequence[int]) -> Region:
     """A bitmap from its encoded mask and the `[x, y]` of its top-left pixel."""
-    return _mask_region(decode_bitmap(data), origin)
-
-
-def _mask_region(mask: np.ndarray, origin: Sequence[int], area: int | None = None) -> Region:
-    x, y = int(origin[0]), int(origin[1])
-    rows, columns = mask.shape
-    area = int(np.count_nonzero(mask)) if area is None else area
-    return Region(BITMAP, (x, y, x + columns, y + rows), float(area), mask=mask)
+    return region_from_object({"geometryType": BITMAP, "bitmap": {"data": data, "origin": origin}})
 
 
 def decode_bitmap(data: str) -> np.ndarray:
@@ -286,42 +436,22 @@ def decode_bitmap(data: str) -> np.ndarray:
     Like the SDK's `Bitmap.base64_2_data`: a pixel is set where the PNG is opaque (palette or alpha transparency)
     or, for a PNG without transparency, non-zero.
     """
-    png = _png_bytes(data)
-    scanlines = one_bit_rows(png)
-    return _decode_png(png) if scanlines is None else unfilter_masks([scanlines])[0]
+    scanlines, width = _scanlines(data)
+    return pack_masks([scanlines], [width]).mask(0)
 
 
 def _png_bytes(data: str) -> bytes:
     """The PNG inside a bitmap's `data`: base64, then zlib (a plain PNG is accepted)."""
     try:
-        raw = binascii.a2b_base64(data, strict_mode=True)  # `base64.b64decode(data, validate=True)`, unwrapped
+        raw = binascii.a2b_base64(
+            data, strict_mode=True
+        )  # `base64.b64decode(data, validate=True)`, unwrapped
     except (binascii.Error, ValueError, TypeError):
         raise GeometryError("bitmap data is not base64") from None
     try:
         return zlib.decompress(raw)
     except zlib.error:
         return raw
-
-
-def _decode_masks(bitmaps: Sequence[tuple[int, bytes, Sequence[int]]]) -> list[tuple[np.ndarray, int | None]]:
-    """Masks (and set-pixel counts when known) of (position, PNG, origin): the SDK's PNGs decoded together with
-    numpy, any other PNG by Pillow."""
-    masks: list[tuple[np.ndarray, int | None] | None] = [None] * len(bitmaps)
-    fast: list[int] = []
-    rows: list[OneBitImage] = []
-    for i, (index, png, _) in enumerate(bitmaps):
-        scanlines = one_bit_rows(png)
-        if scanlines is None:
-            try:
-                masks[i] = (_decode_png(png), None)
-            except GeometryError as error:
-                raise GeometryError(f"object {index}: {error}") from None
-        else:
-            fast.append(i)
-            rows.append(scanlines)
-    for i, mask, area in zip(fast, *decoded_masks(rows), strict=True):
-        masks[i] = (mask, area)
-    return [mask for mask in masks if mask is not None]
 
 
 def _decode_png(png: bytes) -> np.ndarray:
@@ -440,7 +570,7 @@ def iou_matrices(
     """`iou_matrix(first, second, where, min_iou)` of many `(first, second, where)` at once.
 
     Every pair of every job is one element of the same flat arrays (numpy's per-call costs are paid once, not once
-    per job), and the polygon intersections of all of them are computed together.
+    per job): the polygon intersections of all of them are computed together, and so are the bitmap overlaps.
     """
     if not jobs:
         return []
@@ -451,41 +581,54 @@ def iou_matrices(
         )
         for first, second, _ in jobs
     ]
-    shapes = [(len(a.regions), len(b.regions)) for a, b in batches]
+    shapes = [(len(a), len(b)) for a, b in batches]
     sizes = np.array([rows * columns for rows, columns in shapes], dtype=np.intp)
     pairs = _Pairs.of(batches, [where for _, _, where in jobs], shapes, sizes)
     intersection, union, exact = _plan(pairs, min_iou)
-    vector_pairs: list[int] = []
-    regions_a, regions_b = pairs.regions_a, pairs.regions_b
-    for pair, first, second in zip(*_exact_pairs(exact, pairs), strict=True):
-        region_a, region_b = regions_a[first], regions_b[second]
-        if region_a.mask is None and region_b.mask is None:
-            vector_pairs.append(pair)
-        else:
-            overlap, raster_areas = _raster_intersection(region_a, region_b)
-            intersection[pair] = overlap
-            union[pair] = raster_areas - overlap
-    if vector_pairs:
-        chosen = np.array(vector_pairs, dtype=np.intp)
-        shapes_a = np.array([regions_a[first].shape() for first in pairs.first[chosen].tolist()], dtype=object)
-        shapes_b = np.array([regions_b[second].shape() for second in pairs.second[chosen].tolist()], dtype=object)
-        overlaps = _vector_intersection_areas(shapes_a, shapes_b)
-        intersection[chosen] = overlaps
-        union[chosen] = pairs.areas_a[chosen] + pairs.areas_b[chosen] - overlaps
+    chosen = np.flatnonzero(exact)
+    regions = pairs.regions
+    first, second = pairs.first[chosen], pairs.second[chosen]
+    kinds_a, kinds_b = regions.kinds[first], regions.kinds[second]
+    masks = (kinds_a == _BITMAP_CODE) & (kinds_b == _BITMAP_CODE)
+    vectors = (kinds_a != _BITMAP_CODE) & (kinds_b != _BITMAP_CODE)
+    if masks.any():
+        a, b = first[masks], second[masks]
+        overlaps = mask_overlaps(
+            regions.masks,
+            regions.mask_index[a],
+            regions.boxes[a, :2],
+            regions.mask_index[b],
+            regions.boxes[b, :2],
+        )
+        intersection[chosen[masks]] = overlaps
+        union[chosen[masks]] = regions.areas[a] + regions.areas[b] - overlaps
+    if vectors.any():
+        a, b = first[vectors], second[vectors]
+        overlaps = _vector_intersection_areas(regions.shapes(a), regions.shapes(b))
+        intersection[chosen[vectors]] = overlaps
+        union[chosen[vectors]] = regions.areas[a] + regions.areas[b] - overlaps
+    rasters = ~masks & ~vectors
+    for pair, a, b in zip(
+        chosen[rasters].tolist(), first[rasters].tolist(), second[rasters].tolist(), strict=True
+    ):
+        overlap, raster_areas = _raster_intersection(regions.region(a), regions.region(b))
+        intersection[pair] = overlap
+        union[pair] = raster_areas - overlap
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.clip(np.where(union > 0, intersection / union, 0.0), 0.0, 1.0)
     return [
-        part.reshape(shape) for part, shape in zip(np.split(ratio, np.cumsum(sizes)[:-1]), shapes, strict=True)
+        part.reshape(shape)
+        for part, shape in zip(np.split(ratio, np.cumsum(sizes)[:-1]), shapes, strict=True)
     ]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Pairs:
-    """Every (row, column) pair of every job as flat arrays: the two regions (indices into all the jobs' regions
-    laid end to end), their boxes, areas and kinds, and whether the job's `where` lets the pair be computed."""
+    """Every (row, column) pair of every job as flat arrays: the two regions (indices into `regions`, all the
+    jobs' regions laid end to end, first sides then second sides), their boxes and areas, whether both are
+    rectangles or one a bitmap and the other a polygon, and whether the job's `where` lets the pair be computed."""
 
-    regions_a: list[Region]
-    regions_b: list[Region]
+    regions: RegionBatch
     first: np.ndarray
     second: np.ndarray
     boxes_a: np.ndarray
@@ -508,13 +651,11 @@ class _Pairs:
         local = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         columns = np.repeat(np.array([shape[1] for shape in shapes], dtype=np.intp), sizes)
         offsets_a = np.cumsum([0] + [rows for rows, _ in shapes])[:-1]
-        offsets_b = np.cumsum([0] + [columns for _, columns in shapes])[:-1]
+        offsets_b = np.cumsum([0] + [columns for _, columns in shapes])[:-1] + sum(rows for rows, _ in shapes)
         first = np.repeat(offsets_a.astype(np.intp), sizes) + local // np.maximum(columns, 1)
         second = np.repeat(offsets_b.astype(np.intp), sizes) + local % np.maximum(columns, 1)
-        a_parts, b_parts = [a for a, _ in batches], [b for _, b in batches]
-        rectangular_a, rectangular_b = _joined(a_parts, "rectangular")[first], _joined(b_parts, "rectangular")[second]
-        bitmaps_a, bitmaps_b = _joined(a_parts, "bitmaps")[first], _joined(b_parts, "bitmaps")[second]
-        polygons_a, polygons_b = ~rectangular_a & ~bitmaps_a, ~rectangular_b & ~bitmaps_b
+        regions = RegionBatch.joined([a for a, _ in batches] + [b for _, b in batches])
+        kinds_a, kinds_b = regions.kinds[first], regions.kinds[second]
         allowed = [
             np.ones(rows * columns, dtype=bool)
             if where is None
@@ -522,23 +663,17 @@ class _Pairs:
             for where, (rows, columns) in zip(wheres, shapes, strict=True)
         ]
         return cls(
-            regions_a=[region for a in a_parts for region in a.regions],
-            regions_b=[region for b in b_parts for region in b.regions],
+            regions=regions,
             first=first,
             second=second,
-            boxes_a=_joined(a_parts, "boxes")[first],
-            boxes_b=_joined(b_parts, "boxes")[second],
-            areas_a=_joined(a_parts, "areas")[first],
-            areas_b=_joined(b_parts, "areas")[second],
-            rectangular=rectangular_a & rectangular_b,
-            mixed=(bitmaps_a & polygons_b) | (polygons_a & bitmaps_b),
+            boxes_a=regions.boxes[first],
+            boxes_b=regions.boxes[second],
+            areas_a=regions.areas[first],
+            areas_b=regions.areas[second],
+            rectangular=(kinds_a == _RECTANGLE_CODE) & (kinds_b == _RECTANGLE_CODE),
+            mixed=kinds_a + kinds_b == _POLYGON_CODE + _BITMAP_CODE,  # the only kinds adding up to 3
             allowed=np.concatenate(allowed),
         )
-
-
-def _joined(batches: Sequence[RegionBatch], field: str) -> np.ndarray:
-    """One of the batches' array fields, laid end to end (there is at least one batch)."""
-    return np.concatenate([getattr(batch, field) for batch in batches])
 
 
 def _plan(pairs: _Pairs, min_iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -568,12 +703,6 @@ def _may_reach(box_overlap: np.ndarray, pairs: _Pairs, min_iou: float) -> np.nda
     return pairs.mixed | (bound >= min_iou - 1e-9)
 
 
-def _exact_pairs(exact: np.ndarray, pairs: _Pairs) -> tuple[list[int], list[int], list[int]]:
-    """The flat positions of the pairs to compute exactly, and their two regions' indices."""
-    chosen = np.flatnonzero(exact)
-    return chosen.tolist(), pairs.first[chosen].tolist(), pairs.second[chosen].tolist()
-
-
 def _vector_intersection_areas(shapes_a: np.ndarray, shapes_b: np.ndarray) -> np.ndarray:
     """Areas of the pairwise intersections of two arrays of plane figures."""
     areas = intersection_areas(shapes_a, shapes_b)
@@ -593,14 +722,11 @@ def _overlay_areas(shapes_a: np.ndarray, shapes_b: np.ndarray) -> np.ndarray:
 
 
 def _raster_intersection(a: Region, b: Region) -> tuple[float, float]:
-    """Common set pixels of a bitmap and another region, and the sum of both regions' pixel counts."""
-    if a.mask is None:
+    """Common set pixels of a bitmap and a rectangle or polygon, and the sum of both regions' pixel counts."""
+    if a.packed is None:
         a, b = b, a
-    assert a.mask is not None  # noqa: S101 - one of the two is a bitmap by construction
-    if b.mask is not None:
-        window = _pixel_window(a.box, b.box)
-        overlap = 0.0 if window is None else float(np.count_nonzero(_crop(a, window) & _crop(b, window)))
-        return overlap, a.area + b.area
+    mask = a.mask
+    assert mask is not None  # noqa: S101 - one of the two is a bitmap by construction
     # Pixel x is inside [left, right) when its centre x + 0.5 is: x >= left - 0.5 and x < right - 0.5.
     shape_window = tuple(math.ceil(edge - 0.5) for edge in b.box)
     shape_left, shape_top, shape_right, shape_bottom = shape_window
@@ -616,9 +742,10 @@ def _raster_intersection(a: Region, b: Region) -> tuple[float, float]:
     window = _pixel_window(a.box, shape_window)
     if window is None:
         return 0.0, a.area + shape_pixels
-    crop = _crop(a, window)
+    left, top, right, bottom = window
+    x, y = int(a.box[0]), int(a.box[1])
+    crop = mask[top - y : bottom - y, left - x : right - x]
     if inside is not None:
-        left, top, right, bottom = window
         crop = crop & inside[top - shape_top : bottom - shape_top, left - shape_left : right - shape_left]
     return float(np.count_nonzero(crop)), a.area + shape_pixels
 
@@ -629,10 +756,3 @@ def _pixel_window(first: tuple[float, ...], second: tuple[float, ...]) -> tuple[
     if right <= left or bottom <= top:
         return None
     return left, top, right, bottom
-
-
-def _crop(bitmap: Region, window: tuple[int, int, int, int]) -> np.ndarray:
-    assert bitmap.mask is not None  # noqa: S101 - callers pass bitmaps only
-    x, y = int(bitmap.box[0]), int(bitmap.box[1])
-    left, top, right, bottom = window
-    return bitmap.mask[top - y : bottom - y, left - x : right - x]

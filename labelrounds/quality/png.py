@@ -1,12 +1,10 @@
-"""A minimal numpy decoder for the PNGs the Supervisely SDK writes for bitmaps, many masks in one pass.
+"""A minimal decoder for the PNGs the Supervisely SDK writes for bitmaps, many masks in one compiled pass.
 
-`Bitmap.data_2_base64` saves a 1-bit palette PNG (index 0 transparent) through Pillow, whose adaptive filter
-mostly picks None, Sub and Up rows. Those three are undone for all the masks of a batch together: a Sub row is a
-cumulative sum along the row, an Up row adds the row above, so after the Sub rows a run of Up rows is a cumulative
-sum down the column (all modulo 256, which uint8 arithmetic gives). The rare Average and Paeth rows (about one row
-in 700 of the SDK's masks, but in one mask in 12) are sequential along the row: they are undone byte by byte
-afterwards, so that no mask of the SDK's layout needs Pillow. Other bit depths, colour types or interlacing are
-left to Pillow.
+`Bitmap.data_2_base64` saves a 1-bit palette PNG (index 0 transparent) through Pillow. `one_bit_rows` recognises
+that layout and inflates its pixel data; `pack_masks` undoes the scanline filters (None, Sub, Up, Average, Paeth)
+of many images in one numba loop and keeps the masks packed, 8 pixels a byte: that is what overlaps are counted on
+(`labelrounds.quality.masks`), unpacked to booleans only where a caller asks for a mask. Other bit depths, colour
+types or interlacing are left to Pillow.
 """
 
 from __future__ import annotations
@@ -14,10 +12,10 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Sequence
-from itertools import accumulate
 from typing import Final, NamedTuple
 
 import numpy as np
+from numba import njit
 from PIL import Image
 
 _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -25,8 +23,6 @@ _SUB, _UP, _AVERAGE, _PAETH = 1, 2, 3, 4
 _FILTERS: Final = bytes(range(5))  # None, Sub, Up, Average, Paeth
 # Signature, IHDR type, width, height, bit depth and colour type, interlace (compression and filter skipped).
 _HEADER: Final = struct.Struct(">8s4x4sII2s2xB")
-# The SDK's chunks after IHDR: PLTE of 2 colours, tRNS = [0], then the IDAT's length and type (72 bytes in all).
-_SDK_CHUNKS: Final = struct.Struct(">33x8s6x4x9s4xI4s")
 # Both at once (one unpack per mask for the SDK's layout): the header's fields, then the chunks' length and type.
 _SDK_PNG: Final = struct.Struct(">8s4x4sII2s2xB4x8s6x4x9s4xI4s")
 _SDK_CONSTANTS: Final = (
@@ -49,21 +45,31 @@ class OneBitImage(NamedTuple):
     compressed: bytes  # the IDAT data
 
 
+def sdk_scanlines(png: bytes) -> tuple[bytes, int] | None:
+    """The filtered scanlines and width of a PNG laid out exactly as the SDK writes bitmaps (1-bit palette, a
+    2-colour PLTE, tRNS = [0], one IDAT, IEND), read with one unpack; None for any other PNG, or one whose pixel
+    data does not inflate to its rows or has an unknown filter type (`one_bit_rows` then tells)."""
+    if len(png) < _SDK_PNG.size:
+        return None
+    signature, kind, width, height, depth_and_colour, interlace, palette, transparency, length, idat = (
+        _SDK_PNG.unpack_from(png)
+    )
+    if (signature, kind, depth_and_colour, interlace, palette, transparency, idat) != _SDK_CONSTANTS:
+        return None
+    end = _SDK_PNG.size + length
+    if not width or not height or png[end + 8 : end + 12] != b"IEND":
+        return None
+    image = _inflated(width, height, png[_SDK_PNG.size : end])
+    return None if image is None or image.scanlines is None else (image.scanlines, width)
+
+
 def one_bit_rows(png: bytes) -> OneBitImage | None:
-    """The size and pixel data of an SDK bitmap PNG.
+    """The size and pixel data of a 1-bit palette PNG, chunk by chunk (see `sdk_scanlines` for the SDK's layout).
 
     Returns None unless the PNG is a non-interlaced 1-bit palette image whose set pixels are exactly its index-1
     pixels (index 0 transparent or no transparency); `scanlines` is None if a row's filter type is not one of
     PNG's five (a corrupt image, left to Pillow to refuse).
     """
-    if len(png) >= _SDK_PNG.size:  # the SDK's own layout, read with one unpack
-        signature, kind, width, height, depth_and_colour, interlace, palette, transparency, length, idat = (
-            _SDK_PNG.unpack_from(png)
-        )
-        if (signature, kind, depth_and_colour, interlace, palette, transparency, idat) == _SDK_CONSTANTS:
-            end = _SDK_PNG.size + length
-            if width and height and png[end + 8 : end + 12] == b"IEND":
-                return _inflated(width, height, png[_SDK_PNG.size : end])
     if len(png) < _HEADER.size:
         return None
     signature, kind, width, height, depth_and_colour, interlace = _HEADER.unpack_from(png)
@@ -71,9 +77,7 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
         return None  # not bit depth 1, palette, progressive
     if not width or not height:
         return None
-    compressed = _sdk_layout_idat(png)
-    if compressed is None:
-        compressed = _idat_of_any_layout(png)
+    compressed = _idat_of_any_layout(png)
     if compressed is None:
         return None
     return _inflated(width, height, compressed)
@@ -124,17 +128,6 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
 
-def _sdk_layout_idat(png: bytes) -> bytes | None:
-    """The IDAT data when the chunks are exactly the SDK's: a 2-colour PLTE, tRNS = [0], one IDAT, IEND."""
-    if len(png) < _SDK_CHUNKS.size:
-        return None
-    palette, transparency, length, kind = _SDK_CHUNKS.unpack_from(png)
-    if (palette, transparency, kind) != (b"\x00\x00\x00\x06PLTE", b"\x00\x00\x00\x01tRNS\x00", b"IDAT"):
-        return None
-    end = _SDK_CHUNKS.size + length
-    return png[_SDK_CHUNKS.size : end] if png[end + 8 : end + 12] == b"IEND" else None
-
-
 def _idat_of_any_layout(png: bytes) -> bytes | None:
     """The IDAT data of a PNG walked chunk by chunk; None if its transparency is not "index 0 transparent"."""
     idat: list[bytes] = []
@@ -162,111 +155,135 @@ def unfilter_masks(images: Sequence[OneBitImage]) -> list[np.ndarray]:
 def decoded_masks(images: Sequence[OneBitImage]) -> tuple[list[np.ndarray], list[int]]:
     """The boolean masks of `one_bit_rows` results and their set-pixel counts.
 
-    Images of the same row length are unfiltered and counted together; an image whose `scanlines` is None goes
-    through Pillow's 1-bit PNG decoder.
+    An image whose `scanlines` is None goes through Pillow's 1-bit PNG decoder.
     """
-    groups: dict[int, list[OneBitImage]] = {}
-    positions: dict[int, list[int]] = {}
-    masks: list[np.ndarray] = [_EMPTY] * len(images)
-    areas = [0] * len(images)
-    for i, image in enumerate(images):
-        if image.scanlines is None:
-            size = (image.width, image.height)
-            masks[i] = np.asarray(Image.frombytes("1", size, image.compressed, "zip", "1"))
-            areas[i] = int(np.count_nonzero(masks[i]))
-        else:
-            row_bytes = (image.width + 7) // 8
-            groups.setdefault(row_bytes, []).append(image)
-            positions.setdefault(row_bytes, []).append(i)
-    for row_bytes, group in groups.items():
-        heights = [image.height for image in group]
-        starts = list(accumulate(heights, initial=0))[:-1]
-        scanlines = np.frombuffer(b"".join([image.scanlines or b"" for image in group]), dtype=np.uint8)
-        packed = _unfilter(scanlines.reshape(-1, 1 + row_bytes), starts)
-        # The padding bits past a row's last pixel are not guaranteed zero: cleared, bit counts are pixel counts.
-        last_byte = [(0xFF00 >> (image.width - 8 * row_bytes + 8)) & 0xFF for image in group]
-        packed[:, -1] &= np.repeat(np.array(last_byte, dtype=np.uint8), heights)
-        counts = np.add.reduceat(
-            np.bitwise_count(packed).ravel(), np.array(starts) * (1 + row_bytes), dtype=np.int64
-        )
-        bits = np.unpackbits(packed, axis=None).view(bool).reshape(len(packed), -1)  # flat: twice as fast
-        for i, image, start, area in zip(positions[row_bytes], group, starts, counts.tolist(), strict=True):
-            masks[i] = bits[start : start + image.height, 8 : 8 + image.width]
-            areas[i] = area
-    return masks, areas
+    packed = pack_masks([scanlines_of(image) for image in images], [image.width for image in images])
+    return [packed.mask(i) for i in range(len(images))], packed.areas.tolist()
 
 
-_EMPTY: Final = np.zeros((0, 0), dtype=bool)
+def scanlines_of(image: OneBitImage) -> bytes:
+    """An image's filtered scanlines; one whose filters are unknown is decoded by Pillow and given as None rows."""
+    if image.scanlines is not None:
+        return image.scanlines
+    mask = np.asarray(Image.frombytes("1", (image.width, image.height), image.compressed, "zip", "1"))
+    return unfiltered_scanlines(mask)
 
 
-def _unfilter(scanlines: np.ndarray, image_starts: Sequence[int]) -> np.ndarray:
-    """Packed rows from the filtered scanlines of images stacked one under the other.
+def unfiltered_scanlines(mask: np.ndarray) -> bytes:
+    """A boolean mask as PNG scanlines of bit depth 1, each row filtered with None (filter byte 0)."""
+    rows = np.zeros((mask.shape[0], 1 + (mask.shape[1] + 7) // 8), dtype=np.uint8)
+    rows[:, 1:] = np.packbits(mask, axis=1)
+    return rows.tobytes()
 
-    The filter byte is kept as a first column of zeros (cheaper than slicing it off a narrow array). None, Sub
-    and Up rows are undone for all rows together; the few Average and Paeth rows (sequential along the row) are
-    then computed from the finished rows above them.
+
+class PackedMasks(NamedTuple):
+    """Masks packed 8 pixels a byte, most significant bit first, each row whole bytes with its padding bits clear,
+    laid end to end in one buffer."""
+
+    buffer: np.ndarray  # uint8
+    offsets: np.ndarray  # int64: where each mask's first row starts
+    widths: np.ndarray  # int64 pixels
+    heights: np.ndarray  # int64 rows
+    areas: np.ndarray  # int64 set pixels
+
+    def rows(self, index: int) -> np.ndarray:
+        """Mask `index` as packed rows (rows x bytes), a view of the buffer."""
+        height, row_bytes = int(self.heights[index]), (int(self.widths[index]) + 7) // 8
+        start = int(self.offsets[index])
+        return self.buffer[start : start + height * row_bytes].reshape(height, row_bytes)
+
+    def mask(self, index: int) -> np.ndarray:
+        """Mask `index` as a boolean array (rows x pixels)."""
+        return unpacked(self.rows(index), int(self.widths[index]))
+
+
+def unpacked(rows: np.ndarray, width: int) -> np.ndarray:
+    """Packed rows (see `PackedMasks`) as a boolean mask `width` pixels wide."""
+    return np.unpackbits(rows, axis=1, count=width).view(bool)
+
+
+def pack_masks(scanlines: Sequence[bytes], widths: Sequence[int]) -> PackedMasks:
+    """Unfilter the 1-bit scanlines of many images (one compiled pass over all of them) into `PackedMasks`.
+
+    Every filter type is undone (None, Sub, Up, Average, Paeth); the scanlines must hold at least their rows
+    (`one_bit_rows` checks it).
     """
-    rows = np.array(scanlines)
-    filters = rows[:, 0].copy()
-    rows[:, 0] = 0
-    sub = filters == _SUB
-    if sub.any():
-        rows[sub] = np.cumsum(rows[sub], axis=1, dtype=np.uint8)
-    # A run of Up rows continues the row above; a run starts at every other row and at each image's first row.
-    run_start = filters != _UP
-    run_start[image_starts] = True
-    run_starts = np.flatnonzero(run_start)
-    if len(run_starts) < len(rows):
-        # Row r of the run starting at s is sums[r] - sums[s - 1], sums being the raw cumulative sums down the
-        # rows (modulo 256): one cumulative sum, then each run's offset subtracted from all of its rows.
-        np.cumsum(rows, axis=0, dtype=np.uint8, out=rows)
-        offsets = np.zeros((len(run_starts), rows.shape[1]), dtype=np.uint8)
-        offsets[1:] = rows[run_starts[1:] - 1]
-        rows -= np.repeat(offsets, np.diff(run_starts, append=len(rows)), axis=0)
-    if (filters >= _AVERAGE).any():
-        _undo_sequential_rows(rows, scanlines, filters, run_starts, image_starts)
-    return rows
+    width_array = np.array(widths, dtype=np.int64)
+    row_bytes = (width_array + 7) // 8
+    heights = np.array([len(lines) for lines in scanlines], dtype=np.int64) // (row_bytes + 1)
+    sizes = heights * row_bytes
+    offsets = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=offsets[1:])
+    starts = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum((heights * (row_bytes + 1))[:-1], out=starts[1:])
+    buffer = np.empty(int(sizes.sum()), dtype=np.uint8)
+    source = np.frombuffer(b"".join(scanlines), dtype=np.uint8)
+    areas = _unfilter(source, starts, width_array, heights, buffer, offsets, _BIT_COUNTS)
+    return PackedMasks(buffer, offsets, width_array, heights, areas)
 
 
-def _undo_sequential_rows(
-    rows: np.ndarray,
-    scanlines: np.ndarray,
-    filters: np.ndarray,
-    run_starts: np.ndarray,
-    image_starts: Sequence[int],
-) -> None:
-    """Replace the Average and Paeth rows (taken as unfiltered by the vectorised pass) by their true values, and
-    shift the run of Up rows each one starts by the same correction.
-
-    A row needs the finished row above it: the rows are done top to bottom, each one's correction applied to its
-    run before the next (a later row above which lies in that run then reads finished values). They are few (about
-    one row in 700 of the SDK's masks): a Python loop over their bytes costs less than numpy's per-call costs.
-    """
-    sequential = np.flatnonzero(filters >= _AVERAGE)
-    run_ends = np.append(run_starts[1:], len(rows))[np.searchsorted(run_starts, sequential)]
-    firsts = set(image_starts)
-    for row, end, kind in zip(sequential.tolist(), run_ends.tolist(), filters[sequential].tolist(), strict=True):
-        above = [0] * rows.shape[1] if row in firsts else rows[row - 1].tolist()
-        decoded = np.array(_sequential_row(scanlines[row].tolist(), above, kind == _PAETH), dtype=np.uint8)
-        rows[row:end] += decoded - rows[row]
+_BIT_COUNTS: Final = np.array([bin(value).count("1") for value in range(256)], dtype=np.int64)
 
 
-def _sequential_row(filtered: list[int], above: list[int], paeth: bool) -> list[int]:
-    """An Average (or, if `paeth`, Paeth) row undone byte by byte; byte 0 (the filter byte) is 0 in `above` and in
-    the result. At bit depth 1 the byte to the left is the left byte."""
-    decoded = [0] * len(filtered)
-    left = upper_left = 0
-    for x in range(1, len(filtered)):
-        upper = above[x]
-        if paeth:
-            distance_left, distance_up = abs(upper - upper_left), abs(left - upper_left)
-            distance_corner = abs(left + upper - 2 * upper_left)
-            if distance_left <= distance_up and distance_left <= distance_corner:
-                predicted = left
-            else:
-                predicted = upper if distance_up <= distance_corner else upper_left
-        else:
-            predicted = (left + upper) >> 1
-        left = decoded[x] = (filtered[x] + predicted) & 0xFF
-        upper_left = upper
-    return decoded
+@njit(cache=True, nogil=True)
+def _unfilter(
+    source: np.ndarray,
+    starts: np.ndarray,
+    widths: np.ndarray,
+    heights: np.ndarray,
+    out: np.ndarray,
+    offsets: np.ndarray,
+    bit_counts: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled; exercised through `pack_masks`
+    """Undo the filters of each image's scanlines (from `starts` in `source`) into packed rows (from `offsets`
+    in `out`, no filter byte), clear the padding bits past each row's last pixel, count the set pixels. At bit
+    depth 1 the byte to the left is the left byte; a first row's row above is zeros."""
+    areas = np.zeros(len(widths), dtype=np.int64)
+    for image in range(len(widths)):
+        width, height = widths[image], heights[image]
+        row_bytes = (width + 7) // 8
+        last_byte = (0xFF00 >> (width - 8 * row_bytes + 8)) & 0xFF
+        position, row = starts[image], offsets[image]
+        count = 0
+        for y in range(height):
+            kind = source[position]
+            line = position + 1
+            above = row - row_bytes  # the row above (only read when y > 0)
+            if kind == 0 or (kind == _UP and y == 0):
+                for x in range(row_bytes):
+                    out[row + x] = source[line + x]
+            elif kind == _SUB:
+                left = np.uint8(0)
+                for x in range(row_bytes):
+                    left = np.uint8(source[line + x] + left)
+                    out[row + x] = left
+            elif kind == _UP:
+                for x in range(row_bytes):
+                    out[row + x] = np.uint8(source[line + x] + out[above + x])
+            else:  # Average or Paeth, byte by byte from the left byte and the finished row above
+                left, upper_left = np.int32(0), np.int32(0)
+                for x in range(row_bytes):
+                    up = np.int32(out[above + x]) if y > 0 else np.int32(0)
+                    if kind == _AVERAGE:
+                        predicted = (left + up) >> 1
+                    else:
+                        estimate = left + up - upper_left
+                        distance_left = abs(estimate - left)
+                        distance_up = abs(estimate - up)
+                        distance_corner = abs(estimate - upper_left)
+                        if distance_left <= distance_up and distance_left <= distance_corner:
+                            predicted = left
+                        elif distance_up <= distance_corner:
+                            predicted = up
+                        else:
+                            predicted = upper_left
+                    left = (np.int32(source[line + x]) + predicted) & 0xFF
+                    out[row + x] = left
+                    upper_left = up
+            out[row + row_bytes - 1] &= last_byte
+            for x in range(row_bytes):
+                count += bit_counts[out[row + x]]
+            position += row_bytes + 1
+            row += row_bytes
+        areas[image] = count
+    return areas

@@ -27,8 +27,7 @@ from labelrounds.quality.geometry import (
     RegionBatch,
     iou_matrices,
     iou_matrix,
-    read_regions,
-    regions_from_objects,
+    read_batch,
 )
 
 DEFAULT_IOU_THRESHOLD = 0.5
@@ -144,7 +143,7 @@ def parse_annotation(annotation: Mapping[str, Any] | ParsedAnnotation) -> Parsed
         return annotation
     objects = annotation.get("objects") or []
     classes = np.array(_classes(objects), dtype=object)
-    return _parsed(annotation, classes, RegionBatch.of(regions_from_objects(objects)))
+    return _parsed(annotation, classes, read_batch(objects, None))
 
 
 def _classes(objects: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -193,17 +192,16 @@ def _parse_annotations(
         classes.append(_classes(own))
         objects.extend(own)
     try:
-        regions = [
-            region
+        batches = [
+            read_batch(objects[start : start + _OBJECTS_PER_READ], masks)
             for start in range(0, len(objects), _OBJECTS_PER_READ)
-            for region in read_regions(objects[start : start + _OBJECTS_PER_READ], masks)
         ]
     except GeometryError:
         for annotation in unread.values():
             parse_annotation(annotation)  # raises the error with the object's position in its own annotation
         raise
-    # Packed into arrays once for all the annotations, each annotation's part a view (not a dozen small arrays each).
-    every_region = RegionBatch.of(regions)
+    # Read as arrays for all the annotations together, each annotation's part a view (not a dozen small arrays each).
+    every_region = batches[0] if len(batches) == 1 else RegionBatch.joined(batches or [read_batch([], masks)])
     every_class = np.array([title for titles in classes for title in titles], dtype=object)
     parsed: dict[int, ParsedAnnotation] = {}
     start = 0
@@ -221,7 +219,15 @@ _NO_TAGS: frozenset[TagKey] = frozenset()
 
 
 def _tag_set(tags: Iterable[Mapping[str, Any]] | None) -> frozenset[TagKey]:
-    return frozenset([_tag_key(tag) for tag in tags]) if tags else _NO_TAGS
+    if not tags:
+        return _NO_TAGS
+    try:  # the usual tag, a string name and a scalar value, is its own key (a list or dict value is unhashable)
+        keys = frozenset([(tag["name"], tag["value"]) for tag in tags])
+        if all(type(name) is str for name, _ in keys):  # noqa: E721 - exactly str, as JSON gives
+            return keys
+    except (KeyError, TypeError):
+        pass
+    return frozenset([_tag_key(tag) for tag in tags])
 
 
 def _tag_key(tag: Mapping[str, Any]) -> TagKey:

@@ -85,11 +85,11 @@ def oracle_counts(pairs: list[tuple[dict, dict]]) -> tuple[int, float]:
     return matched, iou_sum
 
 
-@pytest.mark.parametrize("max_pixels", [64_000_000, 2_000])
-def test_repeated_masks_score_as_the_painted_oracle(max_pixels: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("max_bytes", [16_000_000, 1_000])
+def test_repeated_masks_score_as_the_painted_oracle(max_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over more images than one batch, masks repeated at other origins (a cache large enough to keep them all,
     and one so small it keeps forgetting) score exactly as the Pillow-painted oracle."""
-    monkeypatch.setattr("labelrounds.quality.scoring.MaskCache", lambda: MaskCache(max_pixels=max_pixels))
+    monkeypatch.setattr("labelrounds.quality.scoring.MaskCache", lambda: MaskCache(max_bytes=max_bytes))
     pairs = images_with_repeated_masks(1, 150)
     matched, iou_sum = oracle_counts(pairs)
     score = score_many(pairs)
@@ -98,38 +98,28 @@ def test_repeated_masks_score_as_the_painted_oracle(max_pixels: int, monkeypatch
     assert score.iou_sum == pytest.approx(iou_sum, abs=1e-9)
 
 
-def kept_alive(masks: MaskCache, datas: set[str]) -> list[np.ndarray]:
-    """The distinct arrays that the masks cached for `datas` keep alive (a view's base, else the mask itself)."""
-    owners: dict[int, np.ndarray] = {}
-    for data in datas:
-        cached = masks.get(data)
-        if cached is not None:
-            owner = cached[0].base if isinstance(cached[0].base, np.ndarray) else cached[0]
-            owners[id(owner)] = owner
-    return list(owners.values())
+def kept_bytes(masks: MaskCache, datas: set[str]) -> int:
+    """The bytes of pixel data that `masks` holds for `datas`."""
+    return sum(len(cached[0]) for cached in map(masks.get, datas) if cached is not None)
 
 
-def test_the_cache_bound_counts_whole_arrays_and_the_oracle_refuses_a_wrong_cached_mask() -> None:
-    """Cached masks are views of the decoder's arrays (no copy each): the arrays they keep alive add up to at most
-    the cache's bound. Mutant: a bound counting only each mask's own pixels keeps every array alive, past the bound.
-    Mutant: a cache holding another shape's mask under a `data` string gives scores the oracle refuses."""
+def test_the_cache_stays_within_its_bound_and_the_oracle_refuses_a_wrong_cached_mask() -> None:
+    """The pixel data a cache keeps never passes its bound (one roomy enough keeps every string); mutant: a cache
+    holding another shape's pixel data under a `data` string gives scores the oracle refuses."""
     pairs = images_with_repeated_masks(2, 40)
     flat = [annotation for pair in pairs for annotation in pair]
     datas = {obj["bitmap"]["data"] for annotation in flat for obj in annotation["objects"]}
     roomy = MaskCache()
     _parse_annotations(flat, roomy)
-    arrays = kept_alive(roomy, datas)
-    assert len(arrays) > 1 and all(masks is not None for masks in map(roomy.get, datas))
-    # Room for all the masks' own pixels, not for all the arrays.
-    bound = sum(array.size for array in arrays) - 1
-    assert sum(roomy.get(data)[0].size for data in datas) <= bound  # type: ignore[index] - all cached, above
-    tight = MaskCache(max_pixels=bound)
+    assert all(roomy.get(data) is not None for data in datas)
+    everything = kept_bytes(roomy, datas)
+    tight = MaskCache(max_bytes=everything - 1)
     _parse_annotations(flat, tight)
-    held = kept_alive(tight, datas)
-    assert held and sum(array.size for array in held) <= bound
+    assert 0 < kept_bytes(tight, datas) < everything
     data = pairs[0][0]["objects"][0]["bitmap"]["data"]
+    other = next(candidate for candidate in datas if roomy.get(candidate)[0] != roomy.get(data)[0])  # type: ignore[index]
     poisoned = MaskCache()
-    poisoned.put(data, np.ones((5, 5), dtype=bool), 25)
+    poisoned.put(data, *roomy.get(other))  # type: ignore[misc]
     parsed = _parse_annotations([annotation for pair in pairs for annotation in pair], poisoned)
     wrong = score_many(list(zip(parsed[::2], parsed[1::2], strict=True)))
     matched, iou_sum = oracle_counts(pairs)

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import labelrounds.quality.geometry as geometry
-import labelrounds.quality.png as png_module
 from labelrounds.quality import GeometryError, decode_bitmap, encode_bitmap, score_annotations, score_many
 from labelrounds.quality.png import decoded_masks, one_bit_rows
 from tests.quality.test_mask_cache import images_with_repeated_masks
@@ -108,28 +107,32 @@ def test_every_filter_type_decodes_by_numpy_as_pillow_reads_it(
 
 
 def count_mask_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Spy on `geometry.decoded_masks`: the returned list gets the number of masks of each call."""
+    """Spy on `geometry._scanlines` (a bitmap's PNG inflated): the returned list gets a 1 per call."""
     decoded: list[int] = []
+    inflate = geometry._scanlines
 
-    def counting(images: list[Any]) -> tuple[list[np.ndarray], list[int]]:
-        decoded.append(len(images))
-        return decoded_masks(images)
+    def counting(data: object) -> tuple[bytes, int]:
+        decoded.append(1)
+        return inflate(data)
 
-    monkeypatch.setattr(geometry, "decoded_masks", counting)
+    monkeypatch.setattr(geometry, "_scanlines", counting)
     return decoded
 
 
-def test_a_wrong_paeth_predictor_is_caught_by_the_oracle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Mutant: Paeth rows undone with the Average predictor give a mask the oracle refuses."""
+def test_a_wrong_paeth_predictor_is_caught_by_the_oracle() -> None:
+    """Mutant: Paeth rows undone with the Average predictor (their filter bytes rewritten to Average before
+    decoding) give a mask the oracle refuses."""
     rng = np.random.default_rng(4)
     mask = rng.random((30, 37)) < 0.5
     png = filtered_png(mask, [4] * 30)
     np.testing.assert_array_equal(decode_bitmap(base64.b64encode(zlib.compress(png)).decode()), mask)
-    original = png_module._sequential_row
-    monkeypatch.setattr(png_module, "_sequential_row", lambda row, above, paeth: original(row, above, False))
     image = one_bit_rows(png)
-    assert image is not None
-    assert not np.array_equal(decoded_masks([image])[0][0], pillow_reads(png))
+    assert image is not None and image.scanlines is not None
+    stride = 1 + (37 + 7) // 8
+    as_average = bytearray(image.scanlines)
+    as_average[::stride] = bytes([3]) * 30
+    wrong = decoded_masks([image._replace(scanlines=bytes(as_average))])[0][0]
+    assert not np.array_equal(wrong, pillow_reads(png))
 
 
 def _bitmap(mask: np.ndarray, origin: tuple[int, int], title: str) -> dict[str, Any]:
@@ -165,15 +168,15 @@ def test_a_corrupt_bitmap_that_meets_nothing_is_still_refused() -> None:
 
 def test_repeated_masks_are_decoded_once_per_string_across_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Over 300 images (3 reads of 128 images) reusing 4 `data` strings: at most 2 decodes per string against
-    1,800 bitmaps read; scores equal image-by-image scoring. Mutant: a cache that keeps nothing decodes each string
-    again in every read (4 x 3)."""
+    1,800 bitmaps read; scores equal image-by-image scoring. Mutant: a cache that keeps nothing inflates every
+    bitmap it reads (the cache is also what spares a string repeated within one read)."""
     pairs = images_with_repeated_masks(3, 300)
     decoded = count_mask_decodes(monkeypatch)
     total = score_many(pairs)
     assert 0 < sum(decoded) <= 2 * 4
     one_by_one = [score_annotations(reference, candidate) for reference, candidate in pairs]
     assert total.matched_objects == sum(score.matched_objects for score in one_by_one)
-    monkeypatch.setattr(geometry.MaskCache, "put", lambda self, data, mask, area: None)
+    monkeypatch.setattr(geometry.MaskCache, "put", lambda self, data, scanlines, width: None)
     decoded.clear()
     score_many(pairs)
-    assert sum(decoded) == 4 * 3
+    assert sum(decoded) == 1_800
