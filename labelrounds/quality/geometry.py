@@ -245,9 +245,10 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
     return list(read_batch(objects, None).regions)
 
 
-class MaskCache:
-    """Inflated bitmap pixel data by the bitmap's `data` string, so that a mask repeated across annotations is
-    inflated once (base64, zlib and the PNG's own zlib skipped; unfiltering it again costs little).
+class MaskCache(dict[str, tuple[bytes, int]]):
+    """Inflated bitmap pixel data (filtered scanlines, width) by the bitmap's `data` string, so that a mask
+    repeated across annotations is inflated once (base64, zlib and the PNG's own zlib skipped; unfiltering it
+    again costs little). A dict, so that a lookup is a plain `get`.
 
     Kept for one scoring call. It forgets everything when what it keeps would pass `max_bytes` bytes, and keeps
     nothing larger than that.
@@ -255,22 +256,18 @@ class MaskCache:
 
     def __init__(self, max_bytes: int = 16_000_000) -> None:
         """An empty cache bounded to `max_bytes` bytes of pixel data."""
-        self._scanlines: dict[str, tuple[bytes, int]] = {}
+        super().__init__()
         self._bytes = 0
         self._max_bytes = max_bytes
 
-    def get(self, data: str) -> tuple[bytes, int] | None:
-        """The scanlines (filtered PNG rows) and width of a bitmap's `data`, if inflated before."""
-        return self._scanlines.get(data)
-
-    def put(self, data: object, scanlines: bytes, width: int) -> None:
+    def put(self, data: str, scanlines: bytes, width: int) -> None:
         """Keep a bitmap's inflated scanlines and width."""
-        if not isinstance(data, str) or len(scanlines) > self._max_bytes:
+        if len(scanlines) > self._max_bytes:
             return
         if self._bytes + len(scanlines) > self._max_bytes:
-            self._scanlines.clear()
+            self.clear()
             self._bytes = 0
-        self._scanlines[data] = (scanlines, width)
+        self[data] = (scanlines, width)
         self._bytes += len(scanlines)
 
 

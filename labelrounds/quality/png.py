@@ -59,8 +59,10 @@ def sdk_scanlines(png: bytes) -> tuple[bytes, int] | None:
     end = _SDK_PNG.size + length
     if not width or not height or png[end + 8 : end + 12] != b"IEND":
         return None
-    image = _inflated(width, height, png[_SDK_PNG.size : end])
-    return None if image is None or image.scanlines is None else (image.scanlines, width)
+    scanlines = _inflated_rows(width, height, png[_SDK_PNG.size : end])
+    if scanlines is None or scanlines[:: 1 + (width + 7) // 8].translate(None, _FILTERS):
+        return None
+    return scanlines, width
 
 
 def one_bit_rows(png: bytes) -> OneBitImage | None:
@@ -85,15 +87,22 @@ def one_bit_rows(png: bytes) -> OneBitImage | None:
 
 def _inflated(width: int, height: int, compressed: bytes) -> OneBitImage | None:
     """`one_bit_rows`'s result from the image's size and IDAT data (None if it does not inflate to its rows)."""
+    scanlines = _inflated_rows(width, height, compressed)
+    if scanlines is None:
+        return None
+    unknown_filter = scanlines[:: 1 + (width + 7) // 8].translate(None, _FILTERS)
+    return OneBitImage(width, height, None if unknown_filter else scanlines, compressed)
+
+
+def _inflated_rows(width: int, height: int, compressed: bytes) -> bytes | None:
+    """The scanlines of an image's IDAT data (None if it does not inflate to at least its rows)."""
     try:
         raw = zlib.decompress(compressed)
     except zlib.error:
         return None
-    stride = 1 + (width + 7) // 8
-    if len(raw) < stride * height:
-        return None
-    raw = raw[: stride * height]  # no copy when nothing follows the rows (a whole `bytes` slice is itself)
-    return OneBitImage(width, height, None if raw[::stride].translate(None, _FILTERS) else raw, compressed)
+    size = (1 + (width + 7) // 8) * height
+    # No copy when nothing follows the rows (a whole `bytes` slice is itself).
+    return raw[:size] if len(raw) >= size else None
 
 
 def one_bit_png(mask: np.ndarray) -> bytes:
