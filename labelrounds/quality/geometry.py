@@ -390,7 +390,7 @@ def _polygon_shapes(
         try:
             outlines = [specs[i][1] for i in simple]
             points = [point for outline in outlines for point in outline]
-            if any(len(point) != 2 for point in points):
+            if set(map(len, points)) != {2}:
                 raise ValueError("a point is not [x, y]")
             coordinates = np.fromiter(chain.from_iterable(points), dtype=float, count=2 * len(points))
             ring_ids = np.repeat(np.arange(len(outlines)), [len(outline) for outline in outlines])

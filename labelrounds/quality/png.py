@@ -226,6 +226,8 @@ def pack_masks(scanlines: Sequence[bytes], widths: Sequence[int]) -> PackedMasks
     starts = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum((heights * (row_bytes + 1))[:-1], out=starts[1:])
     buffer = np.empty(int(sizes.sum()), dtype=np.uint8)
+    if not scanlines:  # nothing to unfilter: no call (the first call of a process loads numba's machinery)
+        return PackedMasks(buffer, offsets, width_array, heights, np.zeros(0, dtype=np.int64))
     source = np.frombuffer(b"".join(scanlines), dtype=np.uint8)
     areas = _unfilter(source, starts, width_array, heights, buffer, offsets, _BIT_COUNTS)
     return PackedMasks(buffer, offsets, width_array, heights, areas)
