@@ -654,10 +654,7 @@ class _Pairs:
         regions = RegionBatch.joined([a for a, _ in batches] + [b for _, b in batches])
         kinds_a, kinds_b = regions.kinds[first], regions.kinds[second]
         allowed = [
-            np.ones(rows * columns, dtype=bool)
-            if where is None
-            else np.broadcast_to(np.asarray(where).astype(bool), (rows, columns)).ravel()
-            for where, (rows, columns) in zip(wheres, shapes, strict=True)
+            _allowed(where, rows, columns) for where, (rows, columns) in zip(wheres, shapes, strict=True)
         ]
         return cls(
             regions=regions,
@@ -671,6 +668,15 @@ class _Pairs:
             mixed=kinds_a + kinds_b == _POLYGON_CODE + _BITMAP_CODE,  # the only kinds adding up to 3
             allowed=np.concatenate(allowed),
         )
+
+
+def _allowed(where: np.ndarray | None, rows: int, columns: int) -> np.ndarray:
+    """A job's `where` as a flat boolean array of its rows x columns pairs (all of them when None)."""
+    if where is None:
+        return np.ones(rows * columns, dtype=bool)
+    if isinstance(where, np.ndarray) and where.dtype == bool and where.shape == (rows, columns):
+        return where.ravel()  # the usual same-class matrix, as it is
+    return np.broadcast_to(np.asarray(where).astype(bool), (rows, columns)).ravel()
 
 
 def _plan(pairs: _Pairs, min_iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

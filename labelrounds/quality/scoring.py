@@ -272,8 +272,8 @@ def _matches(same_class: np.ndarray, ious: np.ndarray, iou_threshold: float) -> 
     """The optimal matching given the same-class mask and the IoU matrix (pairs below the threshold excluded)."""
     eligible = same_class & (ious >= iou_threshold)
     rows, columns = _assign(eligible, ious)
-    pairs = sorted(zip(rows.tolist(), columns.tolist(), strict=True))
-    return [ObjectMatch(row, column, float(ious[row, column])) for row, column in pairs]
+    pairs = sorted(zip(rows.tolist(), columns.tolist(), ious[rows, columns].tolist(), strict=True))
+    return [ObjectMatch(row, column, iou) for row, column, iou in pairs]
 
 
 def _assign(eligible: np.ndarray, ious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
