@@ -170,11 +170,24 @@ class RegionBatch:
         """The regions of all `batches` laid end to end; when they all use one mask buffer they keep using it,
         otherwise the masks they use are copied into a new one."""
         mask_index = np.concatenate([batch.mask_index for batch in batches])
-        if len({id(batch.masks) for batch in batches}) == 1:
+        sources = {id(batch.masks): batch.masks for batch in batches}
+        if len(sources) == 1:
             masks = batches[0].masks
         else:
-            masks = _gathered([(batch.masks, batch.mask_index[batch.mask_index >= 0]) for batch in batches])
-            mask_index[mask_index >= 0] = np.arange(len(masks.offsets))
+            # Each source's masks in use gathered in one go (not batch by batch), the indices renumbered to match.
+            source_keys = list(sources)
+            region_source = np.repeat(
+                np.array([source_keys.index(id(batch.masks)) for batch in batches]),
+                [len(batch) for batch in batches],
+            )
+            parts = []
+            for number, source in enumerate(sources.values()):
+                used = (region_source == number) & (mask_index >= 0)
+                parts.append((source, mask_index[used]))
+                mask_index[used] = np.arange(np.count_nonzero(used)) + sum(
+                    len(chosen) for _, chosen in parts[:-1]
+                )
+            masks = _gathered(parts)
         return cls(
             kinds=np.concatenate([batch.kinds for batch in batches]),
             boxes=np.concatenate([batch.boxes for batch in batches]).reshape(-1, 4),

@@ -19,11 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import labelrounds.quality.geometry as geometry
 from bench.scoring import KINDS, make_pair
 from labelrounds.quality import decode_bitmap, encode_bitmap, iou_matrix, score_annotations, score_many
 from labelrounds.quality.clipping import intersection_areas
 from labelrounds.quality.geometry import region_from_object
-from labelrounds.quality.png import OneBitImage, decoded_masks, one_bit_rows, unfilter_masks
+from labelrounds.quality.png import OneBitImage, PackedMasks, decoded_masks, one_bit_rows, unfilter_masks
+from labelrounds.quality.scoring import parse_annotations
 
 AREA_TOLERANCE = 1e-9
 
@@ -138,6 +140,37 @@ def test_batched_scoring_equals_image_by_image_scoring() -> None:
         assert batched.matched_objects == sum(score.matched_objects for score in one_by_one)
         assert batched.iou_sum == pytest.approx(sum(score.iou_sum for score in one_by_one), abs=1e-9)
         assert batched.tags_agreed == sum(score.tags_agreed for score in one_by_one)
+
+
+def _with_references_parsed_beforehand(pairs: list) -> list:
+    """The pairs with every reference parsed at once beforehand (their masks in one buffer of their own)."""
+    references = parse_annotations([reference for reference, _ in pairs])
+    return [(parsed, candidate) for parsed, (_, candidate) in zip(references, pairs, strict=True)]
+
+
+@pytest.mark.parametrize("kind", ["bitmap", "mix"])
+def test_references_parsed_beforehand_score_as_their_json(kind: str) -> None:
+    """References parsed all at once (as gold checks do) and candidates read batch by batch keep their masks in
+    different buffers, gathered into one per batch: over more images than a batch, every mask distinct, the
+    scores equal those of the JSON pairs read together (one buffer, nothing gathered), to the last bit."""
+    rng = np.random.default_rng(8)
+    pairs = [make_pair(kind, 6, rng, distinct_masks=True) for _ in range(150)]
+    assert score_many(_with_references_parsed_beforehand(pairs)) == score_many(pairs)
+
+
+def test_the_gathering_oracle_catches_shifted_masks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutant: gathered masks each taking the place of the next give scores the JSON pairs' scores refuse."""
+    rng = np.random.default_rng(9)
+    pairs = [make_pair("bitmap", 6, rng, distinct_masks=True) for _ in range(20)]
+    gather = geometry._gathered
+
+    def swapping(parts: list) -> PackedMasks:
+        masks = gather(parts)
+        order = np.roll(np.arange(len(masks.offsets)), 1)
+        return PackedMasks(masks.buffer, *(field[order] for field in masks[1:]))
+
+    monkeypatch.setattr(geometry, "_gathered", swapping)
+    assert score_many(_with_references_parsed_beforehand(pairs)) != score_many(pairs)
 
 
 masks = st.tuples(
