@@ -33,6 +33,7 @@ from labelrounds.quality.clipping import intersection_areas
 from labelrounds.quality.masks import mask_overlaps
 from labelrounds.quality.png import (
     PackedMasks,
+    inflate,
     one_bit_rows,
     pack_masks,
     scanlines_of,
@@ -458,10 +459,8 @@ def _png_bytes(data: str) -> bytes:
         )  # `base64.b64decode(data, validate=True)`, unwrapped
     except (binascii.Error, ValueError, TypeError):
         raise GeometryError("bitmap data is not base64") from None
-    try:
-        return zlib.decompress(raw)
-    except zlib.error:
-        return raw
+    png = inflate(raw)
+    return raw if png is None else png
 
 
 def _decode_png(png: bytes) -> np.ndarray:

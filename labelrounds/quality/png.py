@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 import numpy as np
+from isal import isal_zlib
 from numba import njit
 from PIL import Image
 
@@ -96,13 +97,21 @@ def _inflated(width: int, height: int, compressed: bytes) -> OneBitImage | None:
 
 def _inflated_rows(width: int, height: int, compressed: bytes) -> bytes | None:
     """The scanlines of an image's IDAT data (None if it does not inflate to at least its rows)."""
-    try:
-        raw = zlib.decompress(compressed)
-    except zlib.error:
+    raw = inflate(compressed)
+    if raw is None:
         return None
     size = (1 + (width + 7) // 8) * height
     # No copy when nothing follows the rows (a whole `bytes` slice is itself).
     return raw[:size] if len(raw) >= size else None
+
+
+def inflate(data: bytes) -> bytes | None:
+    """A zlib stream inflated, or None if `data` is not one. ISA-L's inflate: on a bitmap's small streams it takes
+    ~3.9 µs where zlib's takes ~5.3 (the inner stream of every mask of every annotation read)."""
+    try:
+        return isal_zlib.decompress(data)
+    except isal_zlib.error:
+        return None
 
 
 def one_bit_png(mask: np.ndarray) -> bytes:
