@@ -262,10 +262,10 @@ def regions_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[Region]:
 class MaskCache(dict[str, tuple[bytes, int]]):
     """Inflated bitmap pixel data (filtered scanlines, width) by the bitmap's `data` string, so that a mask
     repeated across annotations is inflated once (base64, zlib and the PNG's own zlib skipped; unfiltering it
-    again costs little). A dict, so that a lookup is a plain `get`.
+    again costs little). A dict, so that a lookup is a plain `get` and a new entry a plain assignment.
 
-    Kept for one scoring call. It forgets everything when what it keeps would pass `max_bytes` bytes, and keeps
-    nothing larger than that.
+    Kept for one scoring call and bounded between reads: a read that finds it holding more than `max_bytes` bytes
+    of pixel data empties it first (so it holds at most `max_bytes` plus one read's worth).
     """
 
     def __init__(self, max_bytes: int = 16_000_000) -> None:
@@ -274,15 +274,15 @@ class MaskCache(dict[str, tuple[bytes, int]]):
         self._bytes = 0
         self._max_bytes = max_bytes
 
-    def put(self, data: str, scanlines: bytes, width: int) -> None:
-        """Keep a bitmap's inflated scanlines and width."""
-        if len(scanlines) > self._max_bytes:
-            return
-        if self._bytes + len(scanlines) > self._max_bytes:
+    def make_room(self) -> None:
+        """Forget everything if the pixel data kept passes the bound (before a read)."""
+        if self._bytes > self._max_bytes:
             self.clear()
             self._bytes = 0
-        self[data] = (scanlines, width)
-        self._bytes += len(scanlines)
+
+    def added(self, size: int) -> None:
+        """Count `size` bytes of pixel data added by a read."""
+        self._bytes += size
 
 
 def read_batch(objects: Sequence[Mapping[str, Any]], cache: MaskCache | None) -> RegionBatch:
@@ -293,6 +293,8 @@ def read_batch(objects: Sequence[Mapping[str, Any]], cache: MaskCache | None) ->
         GeometryError: an object's geometry is unknown or malformed (the message names the object's position).
     """
     cache = MaskCache() if cache is None else cache
+    cache.make_room()
+    added = 0
     count = len(objects)
     kinds = np.zeros(count, dtype=np.int8)
     rectangles: list[int] = []
@@ -301,7 +303,7 @@ def read_batch(objects: Sequence[Mapping[str, Any]], cache: MaskCache | None) ->
     bitmaps: list[int] = []
     scanlines: list[bytes] = []
     widths: list[int] = []
-    origins: list[int] = []
+    origins: list[Any] = []
     for index, obj in enumerate(objects):
         kind = obj.get("geometryType")
         try:
@@ -316,16 +318,14 @@ def read_batch(objects: Sequence[Mapping[str, Any]], cache: MaskCache | None) ->
                 polygons.append((index, obj["points"]["exterior"], obj["points"].get("interior") or []))
             elif kind == BITMAP:
                 bitmap = obj["bitmap"]
-                origin = bitmap["origin"]
-                origins += (
-                    int(origin[0]),
-                    int(origin[1]),
-                )  # a malformed origin is refused here, with its index
+                origins.append(bitmap["origin"])  # checked together below (one malformed: named then)
                 data = bitmap["data"]
                 known = cache.get(data) if type(data) is str else None  # noqa: E721 - exactly str, as JSON gives
                 if known is None:
                     known = _scanlines(data)
-                    cache.put(data, *known)
+                    if type(data) is str:  # noqa: E721
+                        cache[data] = known
+                        added += len(known[0])
                 scanlines.append(known[0])
                 widths.append(known[1])
                 bitmaps.append(index)
@@ -348,15 +348,35 @@ def read_batch(objects: Sequence[Mapping[str, Any]], cache: MaskCache | None) ->
         chosen = [index for index, _, _ in polygons]
         kinds[chosen] = _POLYGON_CODE
         shapes[chosen], areas[chosen], boxes[chosen] = _polygon_shapes(polygons)
+    cache.added(added)
     masks = pack_masks(scanlines, widths)
     mask_index = np.full(count, -1, dtype=np.int64)
     if bitmaps:
         kinds[bitmaps] = _BITMAP_CODE
         mask_index[bitmaps] = np.arange(len(bitmaps))
-        corner = np.array(origins, dtype=float).reshape(-1, 2)
+        corner = _origins(origins, bitmaps).astype(float)
         boxes[bitmaps] = np.column_stack([corner, corner + np.column_stack([masks.widths, masks.heights])])
         areas[bitmaps] = masks.areas
     return RegionBatch(kinds, boxes, areas, shapes, masks, mask_index)
+
+
+def _origins(origins: list[Any], positions: list[int]) -> np.ndarray:
+    """Bitmap origins `[x, y]` as integers (n x 2), truncated as `int` does.
+
+    Raises:
+        GeometryError: an origin is not two numbers (named by its object's position).
+    """
+    try:
+        return np.array(origins, dtype=np.int64).reshape(len(origins), 2)
+    except (TypeError, ValueError, OverflowError):
+        for origin, position in zip(origins, positions, strict=True):
+            try:
+                if len(origin) != 2:
+                    raise ValueError(f"an origin is [x, y], got {len(origin)} values")
+                int(origin[0]), int(origin[1])
+            except (TypeError, ValueError, OverflowError, KeyError) as error:
+                raise GeometryError(f"object {position}: bitmap geometry is malformed ({error!r})") from None
+        raise GeometryError("bitmap origins are out of range") from None
 
 
 def _rectangle_boxes(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -104,8 +104,9 @@ def kept_bytes(masks: MaskCache, datas: set[str]) -> int:
 
 
 def test_the_cache_stays_within_its_bound_and_the_oracle_refuses_a_wrong_cached_mask() -> None:
-    """The pixel data a cache keeps never passes its bound (one roomy enough keeps every string); mutant: a cache
-    holding another shape's pixel data under a `data` string gives scores the oracle refuses."""
+    """A roomy cache keeps every string across reads; one bounded below a read's pixel data is emptied by the
+    next read (it holds at most its bound plus one read's worth). Mutant: a cache holding another shape's pixel
+    data under a `data` string gives scores the oracle refuses."""
     pairs = images_with_repeated_masks(2, 40)
     flat = [annotation for pair in pairs for annotation in pair]
     datas = {obj["bitmap"]["data"] for annotation in flat for obj in annotation["objects"]}
@@ -114,12 +115,17 @@ def test_the_cache_stays_within_its_bound_and_the_oracle_refuses_a_wrong_cached_
     assert all(roomy.get(data) is not None for data in datas)
     everything = kept_bytes(roomy, datas)
     tight = MaskCache(max_bytes=everything - 1)
+    _parse_annotations(flat[:2], tight)
+    first_read = set(tight)
     _parse_annotations(flat, tight)
-    assert 0 < kept_bytes(tight, datas) < everything
+    assert kept_bytes(tight, datas) == everything  # the second read kept what it read
+    _parse_annotations(flat[-2:], tight)  # found past its bound: emptied, then holds this read's strings only
+    assert set(tight) == {obj["bitmap"]["data"] for annotation in flat[-2:] for obj in annotation["objects"]}
+    assert first_read and set(tight) <= datas
     data = pairs[0][0]["objects"][0]["bitmap"]["data"]
-    other = next(candidate for candidate in datas if roomy.get(candidate)[0] != roomy.get(data)[0])  # type: ignore[index]
+    other = next(candidate for candidate in datas if roomy[candidate][0] != roomy[data][0])
     poisoned = MaskCache()
-    poisoned.put(data, *roomy.get(other))  # type: ignore[misc]
+    poisoned[data] = roomy[other]
     parsed = _parse_annotations([annotation for pair in pairs for annotation in pair], poisoned)
     wrong = score_many(list(zip(parsed[::2], parsed[1::2], strict=True)))
     matched, iou_sum = oracle_counts(pairs)
