@@ -13,6 +13,9 @@ fresh process (`--same-process` to opt out): in one process, bitmaps measured af
 the benchmark's order, not scoring.
 Bitmap masks are ellipses of whole-pixel sizes, so many repeat across images and the mask cache decodes each
 once; `--distinct-masks` flips a few random pixels of every mask so that no two are alike (every one decoded).
+The timed part also holds numba's one-time load of the compiled loops (~0.25 s a process, on the first bitmap or
+polygon overlap); their compilation is not (numba caches it on disk after the first run on a machine: run once
+after a fresh clone, or read a first run's figure as including it, ~2-3 s).
 """
 
 from __future__ import annotations
