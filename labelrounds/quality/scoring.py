@@ -221,13 +221,10 @@ _NO_TAGS: frozenset[TagKey] = frozenset()
 def _tag_set(tags: Iterable[Mapping[str, Any]] | None) -> frozenset[TagKey]:
     if not tags:
         return _NO_TAGS
-    try:  # the usual tag, a string name and a scalar value, is its own key (a list or dict value is unhashable)
-        keys = frozenset([(tag["name"], tag["value"]) for tag in tags])
-        if all(type(name) is str for name, _ in keys):  # noqa: E721 - exactly str, as JSON gives
-            return keys
-    except (KeyError, TypeError):
-        pass
-    return frozenset([_tag_key(tag) for tag in tags])
+    try:  # the usual tag (a name, as JSON gives it a string, and a scalar value) is its own key
+        return frozenset([(tag["name"], tag["value"]) for tag in tags])
+    except (KeyError, TypeError):  # no name or value, or a list or dict value (unhashable)
+        return frozenset([_tag_key(tag) for tag in tags])
 
 
 def _tag_key(tag: Mapping[str, Any]) -> TagKey:
