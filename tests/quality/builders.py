@@ -13,9 +13,7 @@ Box = tuple[int, int, int, int]
 KINDS = ("rectangle", "polygon", "bitmap")
 
 
-def box_object(
-    box: Box, title: str = "lemon", kind: str = "rectangle", tags: list[Any] | None = None
-) -> dict:
+def box_object(box: Box, title: str = "lemon", kind: str = "rectangle", tags: list[Any] | None = None) -> dict:
     """The object covering exactly the pixels of `box`, written as a `kind` geometry."""
     left, top, width, height = box
     obj: dict[str, Any] = {"classTitle": title, "geometryType": kind, "tags": tags or []}
@@ -23,10 +21,7 @@ def box_object(
         obj["points"] = {"exterior": [[left, top], [left + width - 1, top + height - 1]], "interior": []}
     elif kind == "polygon":  # a polygon's outline runs along the pixel edges: the far edge is left + width
         right, bottom = left + width, top + height
-        obj["points"] = {
-            "exterior": [[left, top], [right, top], [right, bottom], [left, bottom]],
-            "interior": [],
-        }
+        obj["points"] = {"exterior": [[left, top], [right, top], [right, bottom], [left, bottom]], "interior": []}
     else:
         obj["bitmap"] = {"data": encode_bitmap(np.ones((height, width), dtype=bool)), "origin": [left, top]}
     return obj
@@ -34,12 +29,7 @@ def box_object(
 
 def annotation(objects: list[dict], tags: list[dict] | None = None) -> dict:
     """An annotation dict as `api.annotation.download(...).annotation` returns it."""
-    return {
-        "description": "",
-        "size": {"height": 1000, "width": 1000},
-        "tags": tags or [],
-        "objects": objects,
-    }
+    return {"description": "", "size": {"height": 1000, "width": 1000}, "tags": tags or [], "objects": objects}
 
 
 def shifted(obj: dict, dx: int, dy: int = 0) -> dict:

@@ -164,12 +164,12 @@ def test_the_gathering_oracle_catches_shifted_masks(monkeypatch: pytest.MonkeyPa
     pairs = [make_pair("bitmap", 6, rng, distinct_masks=True) for _ in range(20)]
     gather = geometry._gathered
 
-    def swapping(parts: list) -> PackedMasks:
+    def shifted(parts: list) -> PackedMasks:
         masks = gather(parts)
         order = np.roll(np.arange(len(masks.offsets)), 1)
         return PackedMasks(masks.buffer, *(field[order] for field in masks[1:]))
 
-    monkeypatch.setattr(geometry, "_gathered", swapping)
+    monkeypatch.setattr(geometry, "_gathered", shifted)
     assert score_many(_with_references_parsed_beforehand(pairs)) != score_many(pairs)
 
 

@@ -22,10 +22,14 @@ from .builders import KINDS, Box, box_object, formula_iou, grid_iou
 SETTINGS = settings(max_examples=80, deadline=None)
 
 # The SDK's own example (`Bitmap.base64_2_data` docstring, supervisely 6.74.51): a 3x3 ring, centre unset.
-SDK_EXAMPLE_DATA = "eJzrDPBz5+WS4mJgYOD19HAJAtLMIMwIInOeqf8BUmwBPiGuQPr///9Lb86/C2QxlgT5BTM4PLuRBuTwebo4hlTMSa44sKHhISMDuxpTYrr03F6gDIOnq5/LOqeEJgDM5ht6"
+SDK_EXAMPLE_DATA = (
+    "eJzrDPBz5+WS4mJgYOD19HAJAtLMIMwIInOeqf8BUmwBPiGuQPr///9Lb86/C2QxlgT5BTM4PLuRBuTwebo4hlTMSa44sKHhISMDuxpTYrr03F6gDIOnq5/LOqeEJgDM5ht6"
+)
 SDK_EXAMPLE_MASK = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=bool)
 
-boxes = st.tuples(st.integers(0, 60), st.integers(0, 60), st.integers(1, 60), st.integers(1, 60))
+boxes = st.tuples(
+    st.integers(0, 60), st.integers(0, 60), st.integers(1, 60), st.integers(1, 60)
+)
 
 
 def region(box: Box, kind: str = "rectangle"):
@@ -69,16 +73,12 @@ def test_polygon_with_a_hole_and_a_bitmap_ring() -> None:
     """A 10x10 square with a 4x4 hole has area 84 and IoU 0.84 with its outer square; the same for a bitmap."""
     square = [[0, 0], [10, 0], [10, 10], [0, 10]]
     hole = [[3, 3], [7, 3], [7, 7], [3, 7]]
-    holed = region_from_object(
-        {"geometryType": "polygon", "points": {"exterior": square, "interior": [hole]}}
-    )
+    holed = region_from_object({"geometryType": "polygon", "points": {"exterior": square, "interior": [hole]}})
     assert holed.area == 84
     assert iou(holed, region((0, 0, 10, 10))) == pytest.approx(0.84)
     mask = np.ones((10, 10), dtype=bool)
     mask[3:7, 3:7] = False
-    ring = region_from_object(
-        {"geometryType": "bitmap", "bitmap": {"data": encode_bitmap(mask), "origin": [0, 0]}}
-    )
+    ring = region_from_object({"geometryType": "bitmap", "bitmap": {"data": encode_bitmap(mask), "origin": [0, 0]}})
     assert ring.area == 84
     assert iou(ring, holed) == pytest.approx(1.0)
     assert iou(ring, region((3, 3, 4, 4))) == 0.0  # the hole's pixels only
@@ -87,9 +87,7 @@ def test_polygon_with_a_hole_and_a_bitmap_ring() -> None:
 def test_a_polygon_meets_a_bitmap_as_its_pixel_centres() -> None:
     """Against a bitmap, a polygon counts as the pixels whose centres it holds: the triangle (0,0) (4,0) (0,4)
     (area 8 as a plane figure) holds 6 centres, so its IoU with the full 4x4 bitmap is 6/16."""
-    triangle = region_from_object(
-        {"geometryType": "polygon", "points": {"exterior": [[0, 0], [4, 0], [0, 4]]}}
-    )
+    triangle = region_from_object({"geometryType": "polygon", "points": {"exterior": [[0, 0], [4, 0], [0, 4]]}})
     assert triangle.area == 8
     full = region((0, 0, 4, 4), "bitmap")
     # Pixel centres (x + 0.5, y + 0.5) with x + y + 1 < 4: (0,0) (1,0) (2,0) (0,1) (1,1) (0,2).
@@ -148,10 +146,7 @@ TINY_MASK = encode_bitmap(np.ones((2, 3), dtype=bool))
 @pytest.mark.parametrize(
     ("obj", "message"),
     [
-        (
-            {"geometryType": "point", "points": {"exterior": [[1, 2]]}},
-            "geometry type 'point' cannot be scored",
-        ),
+        ({"geometryType": "point", "points": {"exterior": [[1, 2]]}}, "geometry type 'point' cannot be scored"),
         ({"geometryType": "rectangle", "points": {"exterior": [[1, 2]]}}, "exactly two exterior points"),
         ({"geometryType": "rectangle"}, "rectangle geometry is malformed"),
         ({"geometryType": "bitmap", "bitmap": {"data": "not base64!", "origin": [0, 0]}}, "not base64"),
@@ -220,6 +215,4 @@ def test_a_failing_overlay_falls_back_to_snap_rounding(monkeypatch: pytest.Monke
         return real_intersection(a, b, grid_size=grid_size, **kwargs)
 
     monkeypatch.setattr(shapely, "intersection", fragile_intersection)
-    assert iou(region((0, 0, 10, 10), "polygon"), region((5, 0, 10, 10), "polygon")) == pytest.approx(
-        50 / 150
-    )
+    assert iou(region((0, 0, 10, 10), "polygon"), region((5, 0, 10, 10), "polygon")) == pytest.approx(50 / 150)

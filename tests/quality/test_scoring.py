@@ -86,9 +86,7 @@ def test_identical_annotations_score_one(objects: list[dict], image_tags: list[d
 def different_classes_score_zero(score: Callable[[dict, dict], QualityScore], objects: list[dict]) -> bool:
     """The check: the same geometry under other classes matches nothing."""
     result = score(annotation(objects), annotation(renamed(objects, "-other")))
-    return (
-        result.matched_objects == 0 and result.precision == result.recall == result.f1 == result.mean_iou == 0
-    )
+    return result.matched_objects == 0 and result.precision == result.recall == result.f1 == result.mean_iou == 0
 
 
 @SETTINGS
@@ -130,9 +128,7 @@ def test_swapping_the_arguments_swaps_precision_and_recall(first: list[dict], se
 
 @SETTINGS
 @given(spaced_objects(), st.data())
-def test_moving_one_object_by_its_width_drops_recall(
-    layout: tuple[list[dict], list[Box]], data: st.DataObject
-) -> None:
+def test_moving_one_object_by_its_width_drops_recall(layout: tuple[list[dict], list[Box]], data: st.DataObject) -> None:
     """One of n objects moved right by its own width no longer overlaps its original: recall and precision
     become (n - 1) / n, the others still match perfectly."""
     objects, placed_boxes = layout
@@ -146,9 +142,7 @@ def test_moving_one_object_by_its_width_drops_recall(
     assert score.mean_iou == pytest.approx(1.0 if len(objects) > 1 else 0.0)
 
 
-def brute_force_best(
-    reference: list[Box], candidate: list[Box], ref_titles: list[str], cand_titles: list[str]
-):
+def brute_force_best(reference: list[Box], candidate: list[Box], ref_titles: list[str], cand_titles: list[str]):
     """Oracle: (most matches, largest IoU total) over every one-to-one matching, IoU from the area formula."""
     threshold = 0.5
 
@@ -178,16 +172,12 @@ def test_matching_is_optimal(reference: list[tuple[Box, str]], candidate: list[t
     cand_annotation = annotation([box_object(box, title) for box, title in candidate])
     matches = match_objects(ref_annotation, cand_annotation)
     expected_count, expected_total = brute_force_best(
-        [box for box, _ in reference],
-        [box for box, _ in candidate],
-        [title for _, title in reference],
-        [title for _, title in candidate],
+        [box for box, _ in reference], [box for box, _ in candidate],
+        [title for _, title in reference], [title for _, title in candidate],
     )
     assert len(matches) == expected_count
     assert sum(match.iou for match in matches) == pytest.approx(expected_total)
-    assert (
-        len({m.reference_index for m in matches}) == len({m.candidate_index for m in matches}) == len(matches)
-    )
+    assert len({m.reference_index for m in matches}) == len({m.candidate_index for m in matches}) == len(matches)
     for match in matches:
         assert reference[match.reference_index][1] == candidate[match.candidate_index][1]
         assert match.iou >= 0.5
@@ -196,8 +186,7 @@ def test_matching_is_optimal(reference: list[tuple[Box, str]], candidate: list[t
 def greedy_match_count(ref_boxes: list[Box], cand_boxes: list[Box], threshold: float = 0.5) -> int:
     """Mutant: greedy matching by highest IoU first."""
     pairs = sorted(
-        ((formula_iou(a, b), i, j) for i, a in enumerate(ref_boxes) for j, b in enumerate(cand_boxes)),
-        reverse=True,
+        ((formula_iou(a, b), i, j) for i, a in enumerate(ref_boxes) for j, b in enumerate(cand_boxes)), reverse=True
     )
     used_rows, used_columns = set(), set()
     for value, i, j in pairs:
@@ -258,30 +247,19 @@ def test_aggregate_is_micro_averaged() -> None:
         (annotation([box_object((0, 0, 10, 10))]), annotation([box_object((500, 500, 10, 10))])),
     ]
     total = score_many(pairs)
-    assert (total.images, total.reference_objects, total.candidate_objects, total.matched_objects) == (
-        2,
-        4,
-        4,
-        3,
-    )
+    assert (total.images, total.reference_objects, total.candidate_objects, total.matched_objects) == (2, 4, 4, 3)
     assert total.precision == total.recall == total.f1 == 0.75
     assert total.mean_iou == 1.0
     assert aggregate(score_annotations(ref, cand) for ref, cand in pairs) == total
     # Macro-averaging would give (1 + 0) / 2 = 0.5: the micro average is not that.
     assert total.f1 != (score_annotations(*pairs[0]).f1 + score_annotations(*pairs[1]).f1) / 2
     row = total.as_row()
-    assert (
-        row["f1"] == 0.75
-        and row["matched_objects"] == 3
-        and set(row) >= {"precision", "recall", "tag_accuracy"}
-    )
+    assert row["f1"] == 0.75 and row["matched_objects"] == 3 and set(row) >= {"precision", "recall", "tag_accuracy"}
 
 
 def test_a_parsed_reference_scores_like_its_json() -> None:
     """A gold annotation parsed once and scored against several labelers gives the same scores as its JSON."""
-    gold = annotation(
-        [box_object((0, 0, 10, 10), kind="bitmap"), box_object((30, 0, 10, 10), "leaf", "polygon")]
-    )
+    gold = annotation([box_object((0, 0, 10, 10), kind="bitmap"), box_object((30, 0, 10, 10), "leaf", "polygon")])
     parsed = parse_annotation(gold)
     for candidate in (gold, annotation([box_object((1, 0, 10, 10))]), annotation([])):
         assert score_annotations(parsed, candidate) == score_annotations(gold, candidate)
@@ -296,6 +274,4 @@ def test_bad_input_is_refused() -> None:
     with pytest.raises(GeometryError, match="object 0 has no classTitle"):
         score_annotations(annotation([{"geometryType": "rectangle"}]), one)
     with pytest.raises(GeometryError, match="object 1: geometry type 'line'"):
-        score_annotations(
-            annotation([box_object((0, 0, 5, 5)), {"classTitle": "x", "geometryType": "line"}]), one
-        )
+        score_annotations(annotation([box_object((0, 0, 5, 5)), {"classTitle": "x", "geometryType": "line"}]), one)
