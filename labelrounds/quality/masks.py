@@ -7,14 +7,10 @@ lie under it (two bytes of the second mask shifted together, zeros past its edge
 
 from __future__ import annotations
 
-from typing import Final
-
 import numpy as np
 from numba import njit
 
-from labelrounds.quality.png import PackedMasks
-
-_BIT_COUNTS: Final = np.array([bin(value).count("1") for value in range(256)], dtype=np.int64)
+from labelrounds.quality.png import BIT_COUNTS, PackedMasks
 
 
 def mask_overlaps(
@@ -43,7 +39,7 @@ def mask_overlaps(
         np.asarray(first_origins, dtype=np.int64).reshape(-1, 2),
         np.asarray(second, dtype=np.int64),
         np.asarray(second_origins, dtype=np.int64).reshape(-1, 2),
-        _BIT_COUNTS,
+        BIT_COUNTS,
     )
 
 

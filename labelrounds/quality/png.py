@@ -238,11 +238,13 @@ def pack_masks(scanlines: Sequence[bytes], widths: Sequence[int]) -> PackedMasks
     if not scanlines:  # nothing to unfilter: no call (the first call of a process loads numba's machinery)
         return PackedMasks(buffer, offsets, width_array, heights, np.zeros(0, dtype=np.int64))
     source = np.frombuffer(b"".join(scanlines), dtype=np.uint8)
-    areas = _unfilter(source, starts, width_array, heights, buffer, offsets, _BIT_COUNTS)
+    areas = _unfilter(source, starts, width_array, heights, buffer, offsets, BIT_COUNTS)
     return PackedMasks(buffer, offsets, width_array, heights, areas)
 
 
-_BIT_COUNTS: Final = np.array([bin(value).count("1") for value in range(256)], dtype=np.int64)
+BIT_COUNTS: Final = np.array(
+    [bin(value).count("1") for value in range(256)], dtype=np.int64
+)  # per byte value
 
 
 @njit(cache=True, nogil=True)
