@@ -63,7 +63,9 @@ class ClientCore:
             http_transport=transport,
             sleep=sleep,
             clock=clock,
-            random_fraction=random.random,
+            # A generator of its own: retry jitter never moves the global `random` state that callers may seed
+            # (and that Hypothesis checks during its draws, in tests sharing a process with clients).
+            random_fraction=random.Random().random,  # noqa: S311 - jitter, not security
         )
 
     async def __aenter__(self) -> Self:

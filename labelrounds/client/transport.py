@@ -139,7 +139,7 @@ class Transport:
         http_transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        random_fraction: Callable[[], float] = random.random,
+        random_fraction: Callable[[], float] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -155,7 +155,8 @@ class Transport:
         self._http_transport = http_transport
         self._sleep = sleep
         self._clock = clock
-        self._random_fraction = random_fraction
+        # A generator of its own unless given: jitter never moves the global `random` state.
+        self._random_fraction = random_fraction or random.Random().random  # noqa: S311 - jitter, not security
         self._http: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._routes: dict[str, tuple[httpx.URL, httpx.AsyncBaseTransport]] = {}  # per method, found once
