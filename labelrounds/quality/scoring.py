@@ -267,15 +267,20 @@ def _same_class(ref: ParsedAnnotation, cand: ParsedAnnotation) -> np.ndarray:
 
 def _matches(same_class: np.ndarray, ious: np.ndarray, iou_threshold: float) -> list[ObjectMatch]:
     """The optimal matching given the same-class mask and the IoU matrix (pairs below the threshold excluded)."""
-    eligible = same_class & (ious >= iou_threshold)
-    rows, columns = _assign(eligible, ious)
-    pairs = sorted(zip(rows.tolist(), columns.tolist(), ious[rows, columns].tolist(), strict=True))
-    return [ObjectMatch(row, column, iou) for row, column, iou in pairs]
+    return [ObjectMatch(*match) for match in zip(*_matched(same_class, ious, iou_threshold), strict=True)]
+
+
+def _matched(
+    same_class: np.ndarray, ious: np.ndarray, iou_threshold: float
+) -> tuple[list[int], list[int], list[float]]:
+    """`_matches` as its rows, columns and IoUs, by row then column (no object per match)."""
+    rows, columns = _assign(same_class & (ious >= iou_threshold), ious)
+    return rows.tolist(), columns.tolist(), ious[rows, columns].tolist()
 
 
 def _assign(eligible: np.ndarray, ious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of the optimal matching on the eligible pairs."""
-    rows, columns = np.nonzero(eligible)
+    rows, columns = np.nonzero(eligible)  # by row, then column
     row_list, column_list = rows.tolist(), columns.tolist()
     if len(set(row_list)) == len(row_list) and len(set(column_list)) == len(column_list):
         return rows, columns  # no row or column has two eligible pairs (the usual case): all of them match
@@ -294,7 +299,9 @@ def _assign(eligible: np.ndarray, ious: np.ndarray) -> tuple[np.ndarray, np.ndar
     pairs = [(r, c) for r, c in _max_weight_assignment(weights) if sub_eligible[r, c]]
     extra_rows = np.array([contested_rows[r] for r, _ in pairs], dtype=int)
     extra_columns = np.array([contested_columns[c] for _, c in pairs], dtype=int)
-    return np.concatenate([rows, extra_rows]), np.concatenate([columns, extra_columns])
+    rows, columns = np.concatenate([rows, extra_rows]), np.concatenate([columns, extra_columns])
+    order = np.lexsort((columns, rows))  # by row, then column, as the usual case gives them
+    return rows[order], columns[order]
 
 
 def _max_weight_assignment(weights: np.ndarray) -> list[tuple[int, int]]:
@@ -359,12 +366,9 @@ def score_annotations(
 
 
 def _score(ref: ParsedAnnotation, cand: ParsedAnnotation, matches: Sequence[ObjectMatch]) -> QualityScore:
-    agreed = len(ref.image_tags & cand.image_tags)
-    total = len(ref.image_tags | cand.image_tags)
-    for match in matches:
-        ref_tags, cand_tags = ref.object_tags[match.reference_index], cand.object_tags[match.candidate_index]
-        agreed += len(ref_tags & cand_tags)
-        total += len(ref_tags | cand_tags)
+    agreed, total = _tag_counts(
+        ref, cand, [match.reference_index for match in matches], [match.candidate_index for match in matches]
+    )
     return QualityScore(
         images=1,
         reference_objects=ref.object_count,
@@ -374,6 +378,20 @@ def _score(ref: ParsedAnnotation, cand: ParsedAnnotation, matches: Sequence[Obje
         tags_agreed=agreed,
         tags_total=total,
     )
+
+
+def _tag_counts(
+    ref: ParsedAnnotation, cand: ParsedAnnotation, rows: Sequence[int], columns: Sequence[int]
+) -> tuple[int, int]:
+    """Agreeing and all distinct tags over the image tags and the tags of the matched pairs (`rows[k]` of the
+    reference with `columns[k]` of the candidate)."""
+    agreed = len(ref.image_tags & cand.image_tags)
+    total = len(ref.image_tags | cand.image_tags)
+    for row, column in zip(rows, columns, strict=True):
+        ref_tags, cand_tags = ref.object_tags[row], cand.object_tags[column]
+        agreed += len(ref_tags & cand_tags)
+        total += len(ref_tags | cand_tags)
+    return agreed, total
 
 
 def aggregate(scores: Iterable[QualityScore]) -> QualityScore:
@@ -399,7 +417,9 @@ def score_many(
     """
     _check_threshold(iou_threshold)
     pairs = list(pairs)
-    total = QualityScore()
+    # The counts of `QualityScore`, added image by image in the same order as `aggregate` would (no object each).
+    images = reference_objects = candidate_objects = matched_objects = tags_agreed = tags_total = 0
+    iou_sum = 0.0
     # A mask repeated across the images (e.g. one reference, several labelers) is decoded once.
     masks = MaskCache()
     # Some dozens of images at a time: their geometries are read together, their polygon overlaps computed
@@ -418,9 +438,20 @@ def score_many(
             min_iou=iou_threshold,
         )
         for ref, cand, same, matrix in zip(refs, cands, same_classes, ious, strict=True):
-            matches = _matches(same, matrix, iou_threshold) if ref.object_count and cand.object_count else []
-            total = total + _score(ref, cand, matches)
-    return total
+            rows, columns, values = (
+                _matched(same, matrix, iou_threshold) if ref.object_count and cand.object_count else ([], [], [])
+            )
+            agreed, total = _tag_counts(ref, cand, rows, columns)
+            images += 1
+            reference_objects += ref.object_count
+            candidate_objects += cand.object_count
+            matched_objects += len(values)
+            iou_sum += sum(values)
+            tags_agreed += agreed
+            tags_total += total
+    return QualityScore(
+        images, reference_objects, candidate_objects, matched_objects, iou_sum, tags_agreed, tags_total
+    )
 
 
 __all__: Sequence[str] = [
