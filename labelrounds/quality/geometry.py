@@ -97,16 +97,6 @@ class RegionBatch:
     _regions: list[tuple[Region, ...]] = field(default_factory=list, repr=False)  # built once, when asked for
 
     @property
-    def rectangular(self) -> np.ndarray:
-        """Which regions are rectangles."""
-        return self.kinds == _RECTANGLE_CODE
-
-    @property
-    def bitmaps(self) -> np.ndarray:
-        """Which regions are bitmaps."""
-        return self.kinds == _BITMAP_CODE
-
-    @property
     def regions(self) -> tuple[Region, ...]:
         """The regions as `Region` objects (masks as views of the batch's packed buffer)."""
         if not self._regions:
