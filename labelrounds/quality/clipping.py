@@ -21,7 +21,8 @@ from typing import Final
 
 import numpy as np
 import shapely
-from numba import njit
+
+from labelrounds.quality.compiled import compiled
 
 _POLYGON_TYPE: Final = 3
 _TOLERANCE: Final = 1e-7  # of a cross product, px², in coordinates relative to the pair: below it, "touching"
@@ -59,7 +60,7 @@ def _rings(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(points, dtype=np.float64), offsets
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _pair_areas(
     points_a: np.ndarray, offsets_a: np.ndarray, points_b: np.ndarray, offsets_b: np.ndarray, tolerance: float
 ) -> np.ndarray:  # pragma: no cover - compiled; its results are tested against GEOS
@@ -134,7 +135,7 @@ def _pair_areas(
     return areas
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _load_edges(
     points: np.ndarray, start: int, count: int, origin_x: float, origin_y: float, edges: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -157,7 +158,7 @@ def _load_edges(
     return
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _boxes_meet(
     p: float, q: float, r: float, s: float, tolerance: float
 ) -> bool:  # pragma: no cover - compiled

@@ -171,13 +171,12 @@ class RegionBatch:
                 np.array([source_keys.index(id(batch.masks)) for batch in batches]),
                 [len(batch) for batch in batches],
             )
-            parts = []
+            parts, gathered = [], 0
             for number, source in enumerate(sources.values()):
                 used = (region_source == number) & (mask_index >= 0)
                 parts.append((source, mask_index[used]))
-                mask_index[used] = np.arange(np.count_nonzero(used)) + sum(
-                    len(chosen) for _, chosen in parts[:-1]
-                )
+                mask_index[used] = np.arange(gathered, gathered + len(parts[-1][1]))
+                gathered += len(parts[-1][1])
             masks = _gathered(parts)
         return cls(
             kinds=np.concatenate([batch.kinds for batch in batches]),
@@ -191,14 +190,13 @@ class RegionBatch:
 
 def _gathered(parts: Sequence[tuple[PackedMasks, np.ndarray]]) -> PackedMasks:
     """The masks `indices` of each `(masks, indices)` part, in that order, copied into one buffer."""
-    pieces = [_bytes_of(masks, chosen) for masks, chosen in parts]
-    widths = np.concatenate([masks.widths[chosen] for masks, chosen in parts])
-    heights = np.concatenate([masks.heights[chosen] for masks, chosen in parts])
-    sizes = heights * ((widths + 7) // 8)
-    offsets = np.zeros(len(sizes), dtype=np.int64)
-    np.cumsum(sizes[:-1], out=offsets[1:])
-    areas = np.concatenate([masks.areas[chosen] for masks, chosen in parts])
-    return PackedMasks(np.concatenate(pieces), offsets, widths, heights, areas)
+    return PackedMasks.laid_end_to_end(
+        np.concatenate([_bytes_of(masks, chosen) for masks, chosen in parts]),
+        *(np.concatenate([getattr(masks, name)[chosen] for masks, chosen in parts]) for name in _MASK_SIZES),
+    )
+
+
+_MASK_SIZES: Final = ("widths", "heights", "areas")
 
 
 def _bytes_of(masks: PackedMasks, chosen: np.ndarray) -> np.ndarray:
@@ -214,20 +212,12 @@ def _bytes_of(masks: PackedMasks, chosen: np.ndarray) -> np.ndarray:
 
 def _packed_of(bitmaps: Sequence[Region]) -> PackedMasks:
     """The packed masks of bitmap regions, copied into one buffer."""
-    sizes = np.array([region.packed.size for region in bitmaps], dtype=np.int64)  # type: ignore[union-attr]
-    offsets = np.zeros(len(bitmaps), dtype=np.int64)
-    np.cumsum(sizes[:-1], out=offsets[1:])
-    buffer = (
-        np.concatenate([region.packed.ravel() for region in bitmaps])  # type: ignore[union-attr]
-        if bitmaps
-        else np.empty(0, dtype=np.uint8)
-    )
-    return PackedMasks(
-        buffer=buffer,
-        offsets=offsets,
-        widths=np.array([int(region.box[2] - region.box[0]) for region in bitmaps], dtype=np.int64),
-        heights=np.array([region.packed.shape[0] for region in bitmaps], dtype=np.int64),  # type: ignore[union-attr]
-        areas=np.array([int(region.area) for region in bitmaps], dtype=np.int64),
+    rows = [region.packed for region in bitmaps if region.packed is not None]
+    return PackedMasks.laid_end_to_end(
+        np.concatenate([part.ravel() for part in rows]) if rows else np.empty(0, dtype=np.uint8),
+        np.array([int(region.box[2] - region.box[0]) for region in bitmaps], dtype=np.int64),
+        np.array([part.shape[0] for part in rows], dtype=np.int64),
+        np.array([int(region.area) for region in bitmaps], dtype=np.int64),
     )
 
 

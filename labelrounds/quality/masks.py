@@ -8,8 +8,8 @@ lie under it (two bytes of the second mask shifted together, zeros past its edge
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from labelrounds.quality.compiled import compiled
 from labelrounds.quality.png import BIT_COUNTS, PackedMasks
 
 
@@ -43,7 +43,7 @@ def mask_overlaps(
     )
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _overlaps(
     buffer: np.ndarray,
     offsets: np.ndarray,

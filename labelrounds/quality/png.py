@@ -16,8 +16,9 @@ from typing import Final, NamedTuple
 
 import numpy as np
 from isal import isal_zlib
-from numba import njit
 from PIL import Image
+
+from labelrounds.quality.compiled import compiled
 
 _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _SUB, _UP, _AVERAGE, _PAETH = 1, 2, 3, 4
@@ -204,6 +205,13 @@ class PackedMasks(NamedTuple):
     heights: np.ndarray  # int64 rows
     areas: np.ndarray  # int64 set pixels
 
+    @classmethod
+    def laid_end_to_end(
+        cls, buffer: np.ndarray, widths: np.ndarray, heights: np.ndarray, areas: np.ndarray
+    ) -> PackedMasks:
+        """Masks whose rows lie one mask after the other in `buffer`, in order (their offsets follow)."""
+        return cls(buffer, starts_of(heights * ((widths + 7) // 8)), widths, heights, areas)
+
     def rows(self, index: int) -> np.ndarray:
         """Mask `index` as packed rows (rows x bytes), a view of the buffer."""
         height, row_bytes = int(self.heights[index]), (int(self.widths[index]) + 7) // 8
@@ -213,6 +221,13 @@ class PackedMasks(NamedTuple):
     def mask(self, index: int) -> np.ndarray:
         """Mask `index` as a boolean array (rows x pixels)."""
         return unpacked(self.rows(index), int(self.widths[index]))
+
+
+def starts_of(sizes: np.ndarray) -> np.ndarray:
+    """Where each of consecutive pieces of these sizes starts (int64, the first at 0)."""
+    starts = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    return starts
 
 
 def unpacked(rows: np.ndarray, width: int) -> np.ndarray:
@@ -230,10 +245,7 @@ def pack_masks(scanlines: Sequence[bytes], widths: Sequence[int]) -> PackedMasks
     row_bytes = (width_array + 7) // 8
     heights = np.array([len(lines) for lines in scanlines], dtype=np.int64) // (row_bytes + 1)
     sizes = heights * row_bytes
-    offsets = np.zeros(len(sizes), dtype=np.int64)
-    np.cumsum(sizes[:-1], out=offsets[1:])
-    starts = np.zeros(len(sizes), dtype=np.int64)
-    np.cumsum((heights * (row_bytes + 1))[:-1], out=starts[1:])
+    offsets, starts = starts_of(sizes), starts_of(heights * (row_bytes + 1))
     buffer = np.empty(int(sizes.sum()), dtype=np.uint8)
     if not scanlines:  # nothing to unfilter: no call (the first call of a process loads numba's machinery)
         return PackedMasks(buffer, offsets, width_array, heights, np.zeros(0, dtype=np.int64))
@@ -247,7 +259,7 @@ BIT_COUNTS: Final = np.array(
 )  # per byte value
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _unfilter(
     source: np.ndarray,
     starts: np.ndarray,
