@@ -194,14 +194,14 @@ def _parse_annotations(
     try:
         batches = [
             read_batch(objects[start : start + _OBJECTS_PER_READ], masks)
-            for start in range(0, len(objects), _OBJECTS_PER_READ)
+            for start in range(0, max(len(objects), 1), _OBJECTS_PER_READ)  # no object: one empty read
         ]
     except GeometryError:
         for annotation in unread.values():
             parse_annotation(annotation)  # raises the error with the object's position in its own annotation
         raise
     # Read as arrays for all the annotations together, each annotation's part a view (not a dozen small arrays each).
-    every_region = batches[0] if len(batches) == 1 else RegionBatch.joined(batches or [read_batch([], masks)])
+    every_region = batches[0] if len(batches) == 1 else RegionBatch.joined(batches)
     every_class = np.array([title for titles in classes for title in titles], dtype=object)
     parsed: dict[int, ParsedAnnotation] = {}
     start = 0
