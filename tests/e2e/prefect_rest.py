@@ -22,15 +22,18 @@ class PrefectRest:
         """Close the connection pool."""
         self.http.close()
 
-    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         """Send one request; a 503 (SQLite busy under load) is retried as Prefect's own client does."""
         for delay in RETRY_DELAYS:
             reply = self.http.request(method, path, json=body)
             if reply.status_code != 503:
                 break
             time.sleep(delay)
-        reply.raise_for_status()
-        return reply.json()
+        return reply.raise_for_status()
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """`request`'s JSON reply."""
+        return self.request(method, path, body).json()
 
     def deployment(self, flow_name: str, deployment_name: str) -> dict[str, Any]:
         """A deployment by its flow's and its own name."""
@@ -43,7 +46,8 @@ class PrefectRest:
     def delete_deployments(self) -> None:
         """Delete every deployment on the server (their runs stay)."""
         for deployment in self.deployments():
-            self.http.delete(f"/deployments/{deployment['id']}").raise_for_status()
+            # Through the retries too: a 503 here failed a clean-clone CI run once (30 Nov, test_serve's setup).
+            self.request("DELETE", f"/deployments/{deployment['id']}")
 
     def work_pool(self, name: str) -> dict[str, Any]:
         """A work pool by name."""

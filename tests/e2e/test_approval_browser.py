@@ -229,7 +229,7 @@ def test_a_plan_approved_in_the_prefect_ui_lets_the_round_create_its_jobs(
         shown = approve_in_browser(page, tmp_path / "chromium", tmp_path, resumed)
         assert f"Approve the plan of round {ROUND}" in shown and "6 images" in shown and "labeler_1" in shown
 
-        answer = rest.http.get(f"/flow_runs/{run['id']}/input/suspended-approve-plan-response")
+        answer = rest.request("GET", f"/flow_runs/{run['id']}/input/suspended-approve-plan-response")
         assert answer.json() == {"decision": "approve", "comment": COMMENT}  # what the browser sent
         # After the approval the run creates the jobs, then suspends at its gate (no worker held while labelers work).
         at_gate = rest.wait_for(run["id"], {"PAUSED"}, timeout=300)
@@ -241,6 +241,6 @@ def test_a_plan_approved_in_the_prefect_ui_lets_the_round_create_its_jobs(
             jobs = raw.round_jobs(sandbox.team_id, round_key)
         assert_each_image_once(selected, jobs)
     finally:
-        rest.http.post(
-            f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "CANCELLED"}, "force": True}
-        ).raise_for_status()
+        rest.request(
+            "POST", f"/flow_runs/{run['id']}/set_state", {"state": {"type": "CANCELLED"}, "force": True}
+        )
